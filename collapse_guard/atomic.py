@@ -1,0 +1,53 @@
+"""Atomic file writes: a crash or a full disk never leaves a half-written file behind.
+
+Each writer writes a temp file in the target's directory (same filesystem), fsyncs it and renames it
+over the target, which POSIX makes atomic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temp path beside ``target``; rename it over ``target`` only if the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_open(target: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    with atomic_path(target) as tmp, open(tmp, mode, encoding=None if "b" in mode else "utf-8") as handle:
+        yield handle
+
+
+def write_text(target: Path, text: str) -> None:
+    with atomic_open(target, "w") as handle:
+        handle.write(text)
+
+
+def write_json(target: Path, payload: Any) -> None:
+    write_text(target, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_parquet(target: Path, frame: Any) -> None:
+    """Write a pandas frame as Parquet, atomically."""
+    with atomic_path(target) as tmp:
+        frame.to_parquet(tmp, index=False)

@@ -1,0 +1,178 @@
+"""params.yaml, read once, validated into typed objects and passed down.
+
+Paths in params.yaml are relative to the directory that holds it (the workspace), so the same file
+works from any current directory. Nothing below this module reads params.yaml again.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from collapse_guard.errors import ConfigError, PolicyForbidden
+
+POLICIES = ("accumulate", "replace")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsParams(_Strict):
+    anchor: str = "data/anchor/real.parquet"
+    generations_dir: str = "data/generations"
+    models_dir: str = "models"
+    reports_dir: str = "reports"
+    ledger: str = "ledger/ledger.jsonl"
+    expectations_dir: str = "expectations"
+
+
+class TrackingParams(_Strict):
+    mlflow_tracking_uri: str = "sqlite:///mlflow.db"
+    mlflow_artifacts: str = "mlartifacts"
+    experiment_name: str = "collapse-guard"
+    dvc_remote: str = ".dvc-remote"
+    dvc_track_outputs: bool = True
+
+
+class RunParams(_Strict):
+    mode: Literal["production", "experiment"] = "production"
+    seed: int = 7
+
+
+class EmbeddedDataParams(_Strict):
+    rows: int = Field(4000, ge=50)
+    rare_weight: float = Field(0.025, gt=0, lt=0.2)
+
+
+class DataParams(_Strict):
+    source: str = "embedded"
+    embedded: EmbeddedDataParams = EmbeddedDataParams()
+    holdout_fraction: float = Field(0.2, gt=0, lt=0.9)
+
+
+class ModelParams(_Strict):
+    """Which generator to train (``package.module:ClassName``) and the options its constructor takes."""
+
+    class_path: str = Field("collapse_guard.models.gmm:GaussianMixtureGenerator", alias="class")
+    options: dict[str, Any] = Field(default_factory=lambda: {"components": 8, "epochs": 250})
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("class_path")
+    @classmethod
+    def _module_colon_class(cls, value: str) -> str:
+        if value.count(":") != 1:
+            raise ValueError("model.class must be 'package.module:ClassName'")
+        return value
+
+
+class DecodingParams(_Strict):
+    """Sampling controls; every model honours the ones that make sense for it and records them all."""
+
+    temperature: float = Field(1.0, gt=0, le=5)
+    top_p: float = Field(1.0, gt=0, le=1)
+    top_k: int = Field(0, ge=0)  # 0 = off
+
+
+class GenerationParams(_Strict):
+    synthetic_per_generation: int = Field(800, ge=1)
+
+
+class MixingParams(_Strict):
+    policy: Literal["accumulate", "replace"] = "accumulate"
+
+
+class GateParams(_Strict):
+    min_real_fraction: float = Field(0.25, ge=0, le=1)
+
+
+class EvaluationParams(_Strict):
+    sample_size: int = Field(4000, ge=100)
+    knn_k: int = Field(5, ge=1)
+    tail_quantile: float = Field(0.1, gt=0, lt=0.5)
+
+
+class Params(_Strict):
+    paths: PathsParams = PathsParams()
+    tracking: TrackingParams = TrackingParams()
+    run: RunParams = RunParams()
+    data: DataParams = DataParams()
+    model: ModelParams = ModelParams()
+    decoding: DecodingParams = DecodingParams()
+    generation: GenerationParams = GenerationParams()
+    mixing: MixingParams = MixingParams()
+    gate: GateParams = GateParams()
+    evaluation: EvaluationParams = EvaluationParams()
+    workspace: Path = Field(default=Path("."), exclude=True)
+    source_file: str = Field(default="params.yaml", exclude=True)
+
+    @model_validator(mode="after")
+    def _replace_only_in_experiments(self) -> Params:
+        # Replacing real data with synthetic data is what collapses models (Shumailov et al. 2024);
+        # it is allowed only to study that collapse, never to ship a model.
+        if self.mixing.policy == "replace" and self.run.mode == "production":
+            raise PolicyForbidden(
+                "mixing.policy 'replace' is forbidden when run.mode is 'production': it discards the real "
+                "anchor and collapses the model. Use 'accumulate', or set run.mode: experiment to study it",
+                path=self.source_file,
+            )
+        return self
+
+    def resolve(self, relative: str) -> Path:
+        """A path from params.yaml, made absolute against the workspace."""
+        path = Path(relative)
+        return path if path.is_absolute() else self.workspace / path
+
+    @property
+    def anchor_path(self) -> Path:
+        return self.resolve(self.paths.anchor)
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.resolve(self.paths.ledger)
+
+    @property
+    def tracking_uri(self) -> str:
+        """``MLFLOW_TRACKING_URI`` wins; a relative sqlite URI is anchored in the workspace."""
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or self.tracking.mlflow_tracking_uri
+        prefix = "sqlite:///"
+        if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
+            return prefix + str(self.resolve(uri[len(prefix) :]))
+        return uri
+
+
+def load_params(path: Path | str = "params.yaml", overrides: dict | None = None) -> Params:
+    """Read and validate params.yaml; ``overrides`` are dotted keys (``{"mixing.policy": "replace"}``)."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise ConfigError("params file not found; run `collapse-guard init` or pass --params", path=str(path))
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"params file is not valid YAML: {exc}", path=str(path)) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError("params file must hold a mapping of sections", path=str(path))
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+    try:
+        return Params.model_validate({**raw, "workspace": path.parent, "source_file": str(path)})
+    except PolicyForbidden:
+        raise
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid params: {problems}", path=str(path)) from exc
+
+
+def _set_dotted(tree: dict, dotted: str, value: object) -> None:
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value

@@ -1,0 +1,68 @@
+"""Errors a user can cause, each with the CLI exit code documented in the README.
+
+Every message names the cause and the file involved, so an operator can fix it without reading code.
+"""
+
+from __future__ import annotations
+
+
+class CollapseGuardError(Exception):
+    """Base for errors caused by input or configuration (not bugs)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(f"{message} [{path}]" if path else message)
+
+
+class ConfigError(CollapseGuardError):
+    """params.yaml is missing, malformed or has a value out of range."""
+
+    exit_code = 2
+
+
+class DataError(CollapseGuardError):
+    """A data file is unreadable, corrupt, or lacks the columns it must have."""
+
+    exit_code = 3
+
+
+class GateBlocked(CollapseGuardError):
+    """The mixture failed the gate's expectations; nothing was trained on it."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, failures: list | None = None, path: str | None = None) -> None:
+        self.failures = failures or []
+        super().__init__(message, path=path)
+
+
+class AnchorIntegrityError(CollapseGuardError):
+    """The real anchor shrank or changed against the version the pipeline last recorded."""
+
+    exit_code = 5
+
+
+class PolicyForbidden(CollapseGuardError):
+    """A mixing policy that the run mode forbids (``replace`` in production)."""
+
+    exit_code = 6
+
+
+class LedgerTampered(CollapseGuardError):
+    """The audit ledger's hash chain is broken: a line was edited, removed or reordered."""
+
+    exit_code = 7
+
+
+EXIT_CODES: dict[int, str] = {
+    0: "success",
+    1: "unexpected error (a bug: please report it with the traceback)",
+    ConfigError.exit_code: "configuration error (params.yaml or command-line option)",
+    DataError.exit_code: "data error (unreadable, corrupt or incomplete data file)",
+    GateBlocked.exit_code: "gate blocked the mixture before training",
+    AnchorIntegrityError.exit_code: "real anchor shrank or was altered",
+    PolicyForbidden.exit_code: "mixing policy forbidden in this run mode",
+    LedgerTampered.exit_code: "audit ledger failed verification",
+}

@@ -1,0 +1,1 @@
+"""Collapse metrics, each with its definition and source in its docstring."""

@@ -1,0 +1,72 @@
+"""The generator interface: fit, sample (with decoding controls), loss, save, load.
+
+A user's model plugs in by naming it in params.yaml (``model.class: my_pkg.my_mod:MyModel``); its
+constructor receives ``model.options``. Nothing else in the pipeline knows which model it runs.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from collapse_guard.config import DecodingParams, ModelParams
+from collapse_guard.errors import ConfigError, DataError
+
+
+class Generator(abc.ABC):
+    """A generative model of records' features (provenance columns never reach it)."""
+
+    @abc.abstractmethod
+    def fit(self, features: pd.DataFrame, seed: int) -> None:
+        """Train from scratch on ``features``."""
+
+    @abc.abstractmethod
+    def sample(self, n: int, decoding: DecodingParams, seed: int) -> pd.DataFrame:
+        """Draw ``n`` records with the same columns as the training features."""
+
+    @abc.abstractmethod
+    def loss(self, features: pd.DataFrame) -> float:
+        """Mean negative log-likelihood per record (nats), or the model's own loss: lower is better."""
+
+    @abc.abstractmethod
+    def save(self, path: Path) -> None:
+        """Write everything needed to ``load`` the model again."""
+
+    @classmethod
+    @abc.abstractmethod
+    def load(cls, path: Path) -> Generator:
+        """Read a model written by ``save``."""
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Constructor options, recorded with every run."""
+        return {}
+
+
+def _import_class(class_path: str) -> type[Generator]:
+    module_name, _, class_name = class_path.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"model.class {class_path!r} cannot be imported: {exc}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Generator)):
+        raise ConfigError(f"model.class {class_path!r} is not a collapse_guard.models.Generator subclass")
+    return cls
+
+
+def build_generator(params: ModelParams) -> Generator:
+    cls = _import_class(params.class_path)
+    try:
+        return cls(**params.options)
+    except TypeError as exc:
+        raise ConfigError(f"model.options do not fit {params.class_path}: {exc}") from exc
+
+
+def load_generator(class_path: str, path: Path) -> Generator:
+    if not Path(path).is_file():
+        raise DataError("model file not found", path=str(path))
+    return _import_class(class_path).load(Path(path))
