@@ -118,3 +118,18 @@ def holdout_mask(frame: pd.DataFrame, fraction: float) -> np.ndarray:
 
 def write(path: Path, frame: pd.DataFrame) -> None:
     atomic.write_parquet(path, frame)
+
+
+def load(path: Path) -> pd.DataFrame:
+    """Read the anchor; a file without the provenance columns is not an anchor."""
+    frame = read_records(path)
+    missing = [c for c in PROVENANCE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"anchor lacks provenance columns {missing}", path=str(path))
+    return frame
+
+
+def split(frame: pd.DataFrame, holdout_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, held-out) parts of the anchor."""
+    held = holdout_mask(frame, holdout_fraction)
+    return frame[~held].reset_index(drop=True), frame[held].reset_index(drop=True)

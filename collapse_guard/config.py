@@ -24,8 +24,7 @@ class _Strict(BaseModel):
 
 class PathsParams(_Strict):
     anchor: str = "data/anchor/real.parquet"
-    generations_dir: str = "data/generations"
-    models_dir: str = "models"
+    generations_dir: str = "generations"
     reports_dir: str = "reports"
     ledger: str = "ledger/ledger.jsonl"
     expectations_dir: str = "expectations"
@@ -94,7 +93,8 @@ class GateParams(_Strict):
 class EvaluationParams(_Strict):
     sample_size: int = Field(4000, ge=100)
     knn_k: int = Field(5, ge=1)
-    tail_quantile: float = Field(0.1, gt=0, lt=0.5)
+    tail_quantile: float = Field(0.05, gt=0, lt=0.5)
+    rarity_mass: float = Field(0.03, gt=0, lt=0.5)
 
 
 class Params(_Strict):
@@ -108,8 +108,8 @@ class Params(_Strict):
     mixing: MixingParams = MixingParams()
     gate: GateParams = GateParams()
     evaluation: EvaluationParams = EvaluationParams()
-    workspace: Path = Field(default=Path("."), exclude=True)
-    source_file: str = Field(default="params.yaml", exclude=True)
+    workspace: Path = Path(".")
+    source_file: str = "params.yaml"
 
     @model_validator(mode="after")
     def _replace_only_in_experiments(self) -> Params:

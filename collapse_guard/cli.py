@@ -1,0 +1,222 @@
+"""The ``collapse-guard`` command line.
+
+Only typer and the standard library are imported at module level: Prefect, MLflow, GX, Evidently,
+DVC and torch load inside the commands that need them, so ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from collapse_guard.errors import EXIT_CODES, CollapseGuardError
+
+for _name, _value in {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "GX_ANALYTICS_ENABLED": "false",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # Prefect's per-task INFO lines belong in its UI; the terminal gets a progress bar and a summary.
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+_EXIT_CODE_HELP = "Exit codes: " + "; ".join(f"{code} = {meaning}" for code, meaning in EXIT_CODES.items())
+
+app = typer.Typer(
+    help=(
+        "Guard generative models against collapse when they retrain on synthetic data: accumulate "
+        "around a non-shrinking real anchor, label provenance, curate, and gate every mixture before "
+        "training.\n\nTypical use: `collapse-guard init`, then `collapse-guard run --generations 3` "
+        "on a schedule, and `collapse-guard audit show` to see what a model was trained on.\n\n"
+        + _EXIT_CODE_HELP
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+audit_app = typer.Typer(help="Review and verify the append-only audit ledger.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+ParamsOption = Annotated[
+    Path, typer.Option("--params", "-p", help="params.yaml of the workspace (paths in it are relative to it).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object on stdout.")]
+
+
+def _fail(error: CollapseGuardError, as_json: bool, extra: dict | None = None) -> None:
+    if as_json:
+        payload = {**(extra or {}), "error": {"type": type(error).__name__, "message": str(error),
+                                              "exit_code": error.exit_code}}
+        typer.echo(json.dumps(payload, indent=2, default=str))
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    console.print(f"[bold red]{type(error).__name__}[/]: {error}", highlight=False)
+    for failure in getattr(error, "failures", []) or []:
+        console.print(f"  [red]✗[/] {failure}", highlight=False)
+    raise typer.Exit(error.exit_code)
+
+
+def _load(params_file: Path, as_json: bool = False):  # noqa: ANN202
+    from collapse_guard.config import load_params
+
+    try:
+        return load_params(params_file)
+    except CollapseGuardError as error:
+        _fail(error, as_json)
+
+
+@app.command()
+def init(params_file: ParamsOption = Path("params.yaml"), as_json: JsonOption = False) -> None:
+    """Set up the workspace: git and DVC repos, local DVC remote, the frozen real anchor, the MLflow
+    store and the ledger. Idempotent: what exists is left as it is."""
+    params = _load(params_file, as_json)
+    from collapse_guard.workspace import initialise
+
+    try:
+        created = initialise(params)
+    except CollapseGuardError as error:
+        _fail(error, as_json)
+    if as_json:
+        typer.echo(json.dumps({"created": created}))
+    else:
+        typer.echo("\n".join(f"created {item}" for item in created) or "workspace already initialised")
+
+
+@app.command()
+def run(
+    generations: Annotated[int, typer.Option("--generations", "-n", min=1, help="Guarded generations to run.")] = 1,
+    params_file: ParamsOption = Path("params.yaml"),
+    as_json: JsonOption = False,
+) -> None:
+    """Run guarded generations as a Prefect flow: generate → curate → mix → gate → train → evaluate →
+    record. Each trains on the previous one's output; a fresh workspace first trains generation 0
+    on real data only. A failed gate stops before training (exit code 4)."""
+    params = _load(params_file, as_json)
+    from rich.progress import Progress
+
+    from collapse_guard.workspace import initialise
+    from flows.guarded_retraining import guarded_retraining
+
+    outcomes = []
+    with Progress(transient=True, disable=as_json or not sys.stderr.isatty()) as progress:
+        bar = progress.add_task("guarded generations", total=generations)
+
+        def advance(outcome) -> None:  # noqa: ANN001
+            outcomes.append(outcome)
+            progress.advance(bar)
+
+        try:
+            initialise(params)
+            guarded_retraining(params, generations, on_generation=advance)
+        except CollapseGuardError as error:
+            blocked = [{"generation": None, "status": "blocked", "failures": getattr(error, "failures", [])}]
+            _fail(error, as_json, {"generations": [o.to_dict() for o in outcomes] + blocked})
+    _summarise(params, outcomes, as_json)
+
+
+def _summarise(params, outcomes, as_json: bool) -> None:  # noqa: ANN001
+    from collapse_guard import atomic
+
+    summary = {"status": "completed", "generations": [o.to_dict() for o in outcomes]}
+    atomic.write_json(params.resolve(params.paths.reports_dir) / "last_run.json", summary)
+    if outcomes:
+        atomic.write_json(params.resolve(params.paths.reports_dir) / "latest_metrics.json",
+                          {"generation": outcomes[-1].generation, **outcomes[-1].metrics,
+                           "real_fraction": outcomes[-1].real_fraction})
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="guarded generations")
+    for column in ("gen", "real frac", "anchor", "synthetic", "tail cov", "var ratio", "drift", "heldout loss"):
+        table.add_column(column, justify="right")
+    for o in outcomes:
+        m = o.metrics
+        table.add_row(str(o.generation), f"{o.real_fraction:.2f}", str(o.anchor_rows), str(o.counts["synthetic"]),
+                      f"{m['tail_coverage']:.2f}", f"{m['variance_ratio']:.2f}", f"{m['drift_share']:.2f}",
+                      f"{m['heldout_real_loss']:.3f}")
+    console = Console()
+    console.print(table)
+    console.print(f"MLflow UI:      mlflow ui --backend-store-uri {params.tracking.mlflow_tracking_uri}")
+    if outcomes:
+        console.print(f"Drift report:   {outcomes[-1].drift_report}")
+    console.print(f"Audit trail:    collapse-guard audit show   (ledger: {params.paths.ledger})")
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="Parquet or CSV of new real records (same features as the anchor).")],
+    params_file: ParamsOption = Path("params.yaml"),
+    as_json: JsonOption = False,
+) -> None:
+    """Append new real records to the anchor (it only grows), version it with DVC, and record it in the ledger."""
+    params = _load(params_file, as_json)
+    from collapse_guard.ingest import ingest_real
+
+    try:
+        result = ingest_real(params, path)
+    except CollapseGuardError as error:
+        _fail(error, as_json)
+    typer.echo(json.dumps(result) if as_json else f"appended {result['added']} records; anchor has {result['rows']}")
+
+
+@audit_app.command("verify")
+def audit_verify(params_file: ParamsOption = Path("params.yaml"), as_json: JsonOption = False) -> None:
+    """Check the ledger's hash chain: any edited, removed or reordered line fails (exit code 7)."""
+    params = _load(params_file, as_json)
+    from collapse_guard import ledger
+    from collapse_guard.errors import LedgerTampered
+
+    problems = ledger.verify(params.ledger_path)
+    if problems:
+        _fail(LedgerTampered("; ".join(problems), path=params.paths.ledger), as_json)
+    entries = len(ledger.read(params.ledger_path))
+    typer.echo(json.dumps({"ok": True, "entries": entries}) if as_json else f"ledger intact: {entries} entries")
+
+
+@audit_app.command("show")
+def audit_show(
+    generation: Annotated[int | None, typer.Option("--generation", "-g", help="Default: the latest.")] = None,
+    params_file: ParamsOption = Path("params.yaml"),
+    as_json: JsonOption = False,
+) -> None:
+    """The lineage of a generation: each model, what it was trained on, the anchor it used, its gate."""
+    params = _load(params_file, as_json)
+    from collapse_guard import ledger
+    from collapse_guard.errors import DataError
+
+    entries = ledger.read(params.ledger_path)
+    if generation is None:
+        latest = ledger.latest(entries, "generation_recorded")
+        generation = latest["body"]["generation"] if latest else -1
+    chain = ledger.lineage(entries, generation)
+    if not chain:
+        _fail(DataError(f"no recorded generation {generation} in the ledger", path=params.paths.ledger), as_json)
+    if as_json:
+        typer.echo(json.dumps({"generation": generation, "lineage": [e["body"] for e in chain]}, indent=2))
+        return
+    for entry in chain:
+        b = entry["body"]
+        mix = b["mixture"]
+        typer.echo(
+            f"generation {b['generation']}  model {b['model_id']}  (parent: {b['parent_model_id'] or 'none'})\n"
+            f"  trained on {mix['rows']} records: {mix['real']} real + {mix['synthetic']} synthetic "
+            f"({mix['policy']}, real fraction {mix['real_fraction']:.2f}); mixture {mix['file']}\n"
+            f"  anchor: {b['anchor']['rows']} rows, DVC md5 {b['anchor']['dvc_md5']}\n"
+            f"  tail coverage {b['metrics']['tail_coverage']:.2f}, variance ratio "
+            f"{b['metrics']['variance_ratio']:.2f}; MLflow run {b['mlflow_run_id']}; ledger line {entry['seq']}"
+        )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,44 @@
+"""Evaluation of a freshly trained generator against real data it never saw.
+
+The numbers that show collapse coming: tail coverage (early collapse), variance ratio (late
+collapse) and the held-out real loss (fidelity). Definitions are in collapse_guard.metrics.tails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from collapse_guard.config import DecodingParams, EvaluationParams
+from collapse_guard.metrics.tails import tail_coverage, tail_region, variance_ratio
+from collapse_guard.models.base import Generator
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    tail_coverage: float
+    variance_ratio: float
+    heldout_real_loss: float
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def evaluate(
+    model: Generator,
+    anchor_train: pd.DataFrame,
+    held_out: pd.DataFrame,
+    settings: EvaluationParams,
+    decoding: DecodingParams,
+    seed: int,
+) -> tuple[Evaluation, pd.DataFrame]:
+    """Returns the numbers and the samples they were computed on (for the drift report)."""
+    samples = model.sample(settings.sample_size, decoding, seed)
+    region = tail_region(anchor_train, settings.knn_k, settings.tail_quantile, settings.rarity_mass)
+    result = Evaluation(
+        tail_coverage=tail_coverage(region, samples, held_out),
+        variance_ratio=variance_ratio(samples, anchor_train),
+        heldout_real_loss=model.loss(held_out),
+    )
+    return result, samples

@@ -1,0 +1,107 @@
+"""DVC: the anchor (and every generation's outputs) versioned in a real DVC repo with a remote.
+
+By default the repo is the workspace and the remote is a local folder (``tracking.dvc_remote``),
+so a fresh machine needs no server; point the remote at shared storage by config. The md5 DVC
+records for the anchor is logged with every generation, so any generation's exact anchor can be
+fetched back (``dvc.api.open(path, rev=...)``, or from the cache by md5).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+REMOTE_NAME = "local"
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """DVC prints hints for humans on stdout; keep stdout for our own (--json) output."""
+    dvc_logger = logging.getLogger("dvc")
+    level = dvc_logger.level
+    dvc_logger.setLevel(logging.WARNING)  # "To track the changes with git, run: ..." hints
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        dvc_logger.setLevel(level)
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+
+
+def ensure_repo(root: Path, remote_url: str) -> list[str]:
+    """Create what is missing (git repo, DVC repo, default remote); returns what it created."""
+    from dvc.repo import Repo
+
+    created = []
+    root = Path(root)
+    toplevel = _git(root, "rev-parse", "--show-toplevel")
+    if toplevel.returncode != 0:
+        _git(root, "init", "-q")
+        created.append("git repo")
+        toplevel = _git(root, "rev-parse", "--show-toplevel")
+    if not (root / ".dvc").is_dir():
+        subdir = Path(toplevel.stdout.strip()).resolve() != root.resolve()
+        with _quiet():
+            Repo.init(str(root), subdir=subdir)
+        created.append("DVC repo")
+    remote_path = Path(remote_url)
+    if "://" not in remote_url and not remote_path.is_absolute():
+        remote_path = (root / remote_path).resolve()
+    repo = Repo(str(root))
+    try:
+        if REMOTE_NAME not in repo.config["remote"]:
+            if "://" not in remote_url:
+                remote_path.mkdir(parents=True, exist_ok=True)
+            with repo.config.edit() as conf:
+                conf["remote"][REMOTE_NAME] = {"url": str(remote_path) if "://" not in remote_url else remote_url}
+                conf["core"]["remote"] = REMOTE_NAME
+            created.append(f"DVC remote '{REMOTE_NAME}' at {remote_url}")
+    finally:
+        repo.close()
+    return created
+
+
+def track(root: Path, paths: list[Path], push: bool = True) -> dict[str, str]:
+    """``dvc add`` (and push) each path; returns the md5 DVC recorded for each, by relative path."""
+    from dvc.repo import Repo
+
+    root = Path(root)
+    relative = [str(Path(p).resolve().relative_to(root.resolve())) for p in paths]
+    with _quiet():
+        repo = Repo(str(root))
+        try:
+            repo.add(relative)
+            if push:
+                repo.push(relative)
+        finally:
+            repo.close()
+    return {rel: recorded_md5(root / rel) for rel in relative}
+
+
+def recorded_md5(path: Path) -> str:
+    """The md5 in ``path``'s .dvc file, or "" when DVC does not track it yet."""
+    dvc_file = Path(str(path) + ".dvc")
+    if not dvc_file.is_file():
+        return ""
+    outs = (yaml.safe_load(dvc_file.read_text(encoding="utf-8")) or {}).get("outs") or [{}]
+    return str(outs[0].get("md5", ""))
+
+
+def file_md5(path: Path) -> str:
+    """What DVC would record for a single file: the md5 of its bytes."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

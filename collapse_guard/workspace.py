@@ -1,0 +1,135 @@
+"""Where everything lives in a workspace, what state the pipeline is in, and how a workspace starts.
+
+The ledger is the single source of truth for state: the last recorded generation, its model and the
+anchor the pipeline vouched for all come from it, so there is no second state file to drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from collapse_guard import anchor as anchor_mod
+from collapse_guard import ledger
+from collapse_guard.config import Params
+from collapse_guard.default_data import sample_default
+from collapse_guard.errors import LedgerTampered
+from collapse_guard.provenance import stamp_real
+
+
+@dataclass(frozen=True)
+class GenerationPaths:
+    dir: Path
+
+    @property
+    def synthetic(self) -> Path:
+        return self.dir / "synthetic.parquet"
+
+    @property
+    def mixture(self) -> Path:
+        return self.dir / "mixture.parquet"
+
+    @property
+    def model(self) -> Path:
+        return self.dir / "model.pt"
+
+    @property
+    def gate(self) -> Path:
+        return self.dir / "gate.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.dir / "metrics.json"
+
+    @property
+    def drift_html(self) -> Path:
+        return self.dir / "drift.html"
+
+
+def generation_paths(params: Params, generation: int) -> GenerationPaths:
+    return GenerationPaths(params.resolve(params.paths.generations_dir) / f"gen_{generation:03d}")
+
+
+@dataclass(frozen=True)
+class PipelineState:
+    last_generation: int | None
+    model_id: str
+    model_path: Path | None
+    model_class: str
+    recorded_anchor: anchor_mod.AnchorRecord | None
+
+    @property
+    def next_generation(self) -> int:
+        return 0 if self.last_generation is None else self.last_generation + 1
+
+
+def pipeline_state(params: Params) -> PipelineState:
+    problems = ledger.verify(params.ledger_path)
+    if problems:
+        raise LedgerTampered("; ".join(problems), path=str(params.ledger_path))
+    entries = ledger.read(params.ledger_path)
+    recorded = ledger.latest(entries, *ledger.ANCHOR_RECORDING_KINDS)
+    generation = ledger.latest(entries, "generation_recorded")
+    anchor_record = None
+    if recorded is not None:
+        fields = recorded["body"]["anchor"]
+        anchor_record = anchor_mod.AnchorRecord(**fields)
+    if generation is None:
+        return PipelineState(None, "", None, params.model.class_path, anchor_record)
+    body = generation["body"]
+    return PipelineState(
+        last_generation=body["generation"],
+        model_id=body["model_id"],
+        model_path=params.resolve(body["model_path"]),
+        model_class=body["model_class"],
+        recorded_anchor=anchor_record,
+    )
+
+
+def relative(params: Params, path: Path) -> str:
+    """A workspace path as written in messages, the ledger and MLflow: never a machine path."""
+    try:
+        return str(Path(path).resolve().relative_to(params.workspace.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def build_initial_anchor(params: Params):  # noqa: ANN201 - pandas.DataFrame
+    """The embedded default (seeded) or the user's real data file named in ``data.source``."""
+    if params.data.source == "embedded":
+        rng = np.random.default_rng(params.run.seed)
+        features = sample_default(params.data.embedded.rows, params.data.embedded.rare_weight, rng)
+        return stamp_real(features, origin=f"embedded-default:v1:seed={params.run.seed}")
+    source = params.resolve(params.data.source)
+    frame = anchor_mod.read_records(source)
+    from collapse_guard.versioning import file_md5
+
+    return anchor_mod.as_real_records(frame, origin=f"{params.data.source}@md5:{file_md5(source)[:12]}")
+
+
+def initialise(params: Params) -> list[str]:
+    """Create whatever the workspace lacks; never touches an anchor that already exists."""
+    from collapse_guard import atomic, tracking, versioning
+
+    created = versioning.ensure_repo(params.workspace, params.tracking.dvc_remote)
+    anchor_path = params.anchor_path
+    if not anchor_path.exists():
+        atomic.write_parquet(anchor_path, build_initial_anchor(params))
+        created.append(f"anchor {relative(params, anchor_path)}")
+    current = anchor_mod.load(anchor_path)
+    md5 = versioning.track(params.workspace, [anchor_path])[relative(params, anchor_path)]
+    entries = ledger.read(params.ledger_path)
+    if ledger.latest(entries, *ledger.ANCHOR_RECORDING_KINDS) is None:
+        ledger.append(
+            params.ledger_path,
+            "anchor_initialised",
+            {"anchor": anchor_mod.describe(current, dvc_md5=md5).to_dict(), "path": relative(params, anchor_path),
+             "origin": str(current["origin"].iloc[0]) if len(current) else ""},
+        )
+        created.append(f"ledger {relative(params, params.ledger_path)}")
+    tracking.experiment_id(
+        params.tracking_uri, params.tracking.experiment_name, params.resolve(params.tracking.mlflow_artifacts)
+    )
+    return created
