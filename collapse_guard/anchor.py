@@ -19,8 +19,8 @@ from collapse_guard import atomic
 from collapse_guard.errors import AnchorIntegrityError, DataError
 from collapse_guard.provenance import (
     PROVENANCE_COLUMNS,
-    RECORD_ID,
     REAL,
+    RECORD_ID,
     SOURCE,
     feature_columns,
     stamp_real,

@@ -33,8 +33,7 @@ app = typer.Typer(
         "Guard generative models against collapse when they retrain on synthetic data: accumulate "
         "around a non-shrinking real anchor, label provenance, curate, and gate every mixture before "
         "training.\n\nTypical use: `collapse-guard init`, then `collapse-guard run --generations 3` "
-        "on a schedule, and `collapse-guard audit show` to see what a model was trained on.\n\n"
-        + _EXIT_CODE_HELP
+        "on a schedule, and `collapse-guard audit show` to see what a model was trained on.\n\n" + _EXIT_CODE_HELP
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -45,15 +44,18 @@ audit_app = typer.Typer(help="Review and verify the append-only audit ledger.", 
 app.add_typer(audit_app, name="audit")
 
 ParamsOption = Annotated[
-    Path, typer.Option("--params", "-p", help="params.yaml of the workspace (paths in it are relative to it).")
+    Path,
+    typer.Option("--params", "-p", help="params.yaml of the workspace (paths in it are relative to it)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one machine-readable JSON object on stdout.")]
 
 
 def _fail(error: CollapseGuardError, as_json: bool, extra: dict | None = None) -> None:
     if as_json:
-        payload = {**(extra or {}), "error": {"type": type(error).__name__, "message": str(error),
-                                              "exit_code": error.exit_code}}
+        payload = {
+            **(extra or {}),
+            "error": {"type": type(error).__name__, "message": str(error), "exit_code": error.exit_code},
+        }
         typer.echo(json.dumps(payload, indent=2, default=str))
     from rich.console import Console
 
@@ -117,8 +119,12 @@ def run(
             initialise(params)
             guarded_retraining(params, generations, on_generation=advance)
         except CollapseGuardError as error:
-            blocked = [{"generation": None, "status": "blocked", "failures": getattr(error, "failures", [])}]
-            _fail(error, as_json, {"generations": [o.to_dict() for o in outcomes] + blocked})
+            blocked = [error.outcome] if getattr(error, "outcome", None) else []
+            _fail(
+                error,
+                as_json,
+                {"status": "blocked", "generations": [o.to_dict() for o in outcomes] + blocked},
+            )
     _summarise(params, outcomes, as_json)
 
 
@@ -128,9 +134,14 @@ def _summarise(params, outcomes, as_json: bool) -> None:  # noqa: ANN001
     summary = {"status": "completed", "generations": [o.to_dict() for o in outcomes]}
     atomic.write_json(params.resolve(params.paths.reports_dir) / "last_run.json", summary)
     if outcomes:
-        atomic.write_json(params.resolve(params.paths.reports_dir) / "latest_metrics.json",
-                          {"generation": outcomes[-1].generation, **outcomes[-1].metrics,
-                           "real_fraction": outcomes[-1].real_fraction})
+        atomic.write_json(
+            params.resolve(params.paths.reports_dir) / "latest_metrics.json",
+            {
+                "generation": outcomes[-1].generation,
+                **outcomes[-1].metrics,
+                "real_fraction": outcomes[-1].real_fraction,
+            },
+        )
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
         return
@@ -138,13 +149,29 @@ def _summarise(params, outcomes, as_json: bool) -> None:  # noqa: ANN001
     from rich.table import Table
 
     table = Table(title="guarded generations")
-    for column in ("gen", "real frac", "anchor", "synthetic", "tail cov", "var ratio", "drift", "heldout loss"):
+    for column in (
+        "gen",
+        "real frac",
+        "anchor",
+        "synthetic",
+        "tail cov",
+        "var ratio",
+        "drift",
+        "heldout loss",
+    ):
         table.add_column(column, justify="right")
     for o in outcomes:
         m = o.metrics
-        table.add_row(str(o.generation), f"{o.real_fraction:.2f}", str(o.anchor_rows), str(o.counts["synthetic"]),
-                      f"{m['tail_coverage']:.2f}", f"{m['variance_ratio']:.2f}", f"{m['drift_share']:.2f}",
-                      f"{m['heldout_real_loss']:.3f}")
+        table.add_row(
+            str(o.generation),
+            f"{o.real_fraction:.2f}",
+            str(o.anchor_rows),
+            str(o.counts["synthetic"]),
+            f"{m['tail_coverage']:.2f}",
+            f"{m['variance_ratio']:.2f}",
+            f"{m['drift_share']:.2f}",
+            f"{m['heldout_real_loss']:.3f}",
+        )
     console = Console()
     console.print(table)
     console.print(f"MLflow UI:      mlflow ui --backend-store-uri {params.tracking.mlflow_tracking_uri}")

@@ -164,9 +164,7 @@ def load_params(path: Path | str = "params.yaml", overrides: dict | None = None)
     except PolicyForbidden:
         raise
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"invalid params: {problems}", path=str(path)) from exc
 
 

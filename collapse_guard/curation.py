@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from collapse_guard.errors import DataError
 from collapse_guard.provenance import RECORD_ID, feature_columns, provenance_flags, stamp_synthetic
 
 
@@ -39,7 +40,7 @@ def curate(
     """Stamp and filter a model's raw samples; returns the kept records and why the others went."""
     expected = feature_columns(anchor)
     if list(raw.columns) != expected:
-        raise ValueError(f"generator returned columns {list(raw.columns)}, the anchor has {expected}")
+        raise DataError(f"generator {model_id} returned columns {list(raw.columns)}, the anchor has {expected}")
     stamped = stamp_synthetic(raw, generation=generation, model_id=model_id, run_id=run_id)
     valid = provenance_flags(stamped)["_features_finite"].to_numpy()
     duplicate = stamped[RECORD_ID].duplicated().to_numpy() & valid

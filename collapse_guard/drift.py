@@ -37,7 +37,5 @@ def drift_report(samples: pd.DataFrame, reference: pd.DataFrame, html_path: Path
         html_tmp.replace(tmp)
     metrics = snapshot.dict()["metrics"]
     share = next(m["value"] for m in metrics if m["metric_name"].startswith("DriftedColumnsCount"))
-    scores = {
-        m["config"]["column"]: float(m["value"]) for m in metrics if m["metric_name"].startswith("ValueDrift")
-    }
+    scores = {m["config"]["column"]: float(m["value"]) for m in metrics if m["metric_name"].startswith("ValueDrift")}
     return DriftSummary(drift_share=float(share["share"]), drifted_columns=int(share["count"]), column_scores=scores)

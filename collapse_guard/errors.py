@@ -33,8 +33,16 @@ class GateBlocked(CollapseGuardError):
 
     exit_code = 4
 
-    def __init__(self, message: str, *, failures: list | None = None, path: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        failures: list | None = None,
+        outcome: dict | None = None,
+        path: str | None = None,
+    ) -> None:
         self.failures = failures or []
+        self.outcome = outcome or {}  # the blocked generation, as in `run --json`
         super().__init__(message, path=path)
 
 

@@ -99,7 +99,8 @@ def _validate(name: str, suite: dict, frame: pd.DataFrame, parameters: dict) -> 
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
 
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    # GX pins this module's logger to INFO and announces a temp docs folder on every context
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
@@ -109,9 +110,7 @@ def _validate(name: str, suite: dict, frame: pd.DataFrame, parameters: dict) -> 
     )
     batch = context.data_sources.add_pandas(f"{name}-source").add_dataframe_asset(name)
     definition = context.validation_definitions.add(
-        gx.ValidationDefinition(
-            name=name, data=batch.add_batch_definition_whole_dataframe("whole"), suite=gx_suite
-        )
+        gx.ValidationDefinition(name=name, data=batch.add_batch_definition_whole_dataframe("whole"), suite=gx_suite)
     )
     result = definition.run(
         batch_parameters={"dataframe": frame},

@@ -16,7 +16,9 @@ def ingest_real(params: Params, path: Path) -> dict:
     problems = anchor.check_append_only(current, state.recorded_anchor, relative(params, params.anchor_path))
     if problems:
         raise AnchorIntegrityError("; ".join(problems), path=relative(params, params.anchor_path))
-    incoming = anchor.as_real_records(anchor.read_records(path), origin=f"{Path(path).name}@md5:{versioning.file_md5(path)[:12]}")
+    incoming = anchor.as_real_records(
+        anchor.read_records(path), origin=f"{Path(path).name}@md5:{versioning.file_md5(path)[:12]}"
+    )
     grown, added = anchor.append(current, incoming)
     anchor.write(params.anchor_path, grown)
     md5 = versioning.track(params.workspace, [params.anchor_path])[relative(params, params.anchor_path)]

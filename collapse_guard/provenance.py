@@ -98,9 +98,9 @@ def provenance_flags(frame: pd.DataFrame) -> pd.DataFrame:
     features = frame[feature_columns(frame)]
     flags = pd.DataFrame(index=frame.index)
     if RECORD_ID in frame:
-        flags["_record_id_matches_payload"] = frame[RECORD_ID].astype(str).to_numpy() == content_hashes(
-            features
-        ).to_numpy()
+        flags["_record_id_matches_payload"] = (
+            frame[RECORD_ID].astype(str).to_numpy() == content_hashes(features).to_numpy()
+        )
     else:
         flags["_record_id_matches_payload"] = False
     numeric = features.select_dtypes("number")

@@ -125,8 +125,11 @@ def initialise(params: Params) -> list[str]:
         ledger.append(
             params.ledger_path,
             "anchor_initialised",
-            {"anchor": anchor_mod.describe(current, dvc_md5=md5).to_dict(), "path": relative(params, anchor_path),
-             "origin": str(current["origin"].iloc[0]) if len(current) else ""},
+            {
+                "anchor": anchor_mod.describe(current, dvc_md5=md5).to_dict(),
+                "path": relative(params, anchor_path),
+                "origin": str(current["origin"].iloc[0]) if len(current) else "",
+            },
         )
         created.append(f"ledger {relative(params, params.ledger_path)}")
     tracking.experiment_id(

@@ -33,8 +33,12 @@ def open_run(params: Params, generations: int) -> RunContext:
     ledger.append(
         params.ledger_path,
         "run_started",
-        {"run": run_uuid, "mlflow_run_id": parent, "generations": generations, "params": params.model_dump(
-            mode="json", exclude={"workspace", "source_file"})},
+        {
+            "run": run_uuid,
+            "mlflow_run_id": parent,
+            "generations": generations,
+            "params": params.model_dump(mode="json", exclude={"workspace", "source_file"}),
+        },
     )
     return RunContext(run_uuid=run_uuid, experiment_id=experiment, mlflow_parent_run_id=parent)
 

@@ -6,7 +6,7 @@ from collapse_guard.anchor import AnchorRecord
 from collapse_guard.config import Params
 from collapse_guard.errors import GateBlocked
 from collapse_guard.mixing import MixtureSummary
-from collapse_guard.outcome import RunContext
+from collapse_guard.outcome import GenerationOutcome, RunContext
 from collapse_guard.workspace import generation_paths, relative
 
 
@@ -59,9 +59,21 @@ def gate_mixture(
         logger = get_run_logger()
         for failure in verdict.failures:
             logger.error("gate: %s", failure)
+        failures = [str(f) for f in verdict.failures]
+        blocked = GenerationOutcome(
+            generation=generation,
+            status="blocked",
+            policy=summary.policy,
+            real_fraction=summary.real_fraction,
+            anchor_rows=len(current_anchor),
+            counts={"mixture_rows": summary.rows, "real": summary.real, "synthetic": summary.synthetic},
+            gate={"passed": False, "failures": failures},
+            mlflow_run_id=mlflow_run_id,
+        )
         raise GateBlocked(
-            f"gate blocked generation {generation}: {len(verdict.failures)} expectation(s) failed",
-            failures=[str(f) for f in verdict.failures],
+            f"gate blocked generation {generation} before training: {len(failures)} expectation(s) failed",
+            failures=failures,
+            outcome=blocked.to_dict(),
             path=relative(params, paths.gate),
         )
     return verdict

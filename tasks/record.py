@@ -28,10 +28,19 @@ def record_generation(
         md5 = versioning.track(params.workspace, [params.anchor_path, paths.dir])
     current = anchor.load(params.anchor_path)
     anchor_record = anchor.describe(current, dvc_md5=md5.get(relative(params, params.anchor_path), ""))
-    counts = {"mixture_rows": summary.rows, "real": summary.real, "synthetic": summary.synthetic,
-              **(curation.to_dict() if curation else {})}
-    logged = {"real_fraction": summary.real_fraction, "anchor_rows": anchor_record.rows,
-              "synthetic_count": summary.synthetic, **(curation.to_dict() if curation else {}), **metrics}
+    counts = {
+        "mixture_rows": summary.rows,
+        "real": summary.real,
+        "synthetic": summary.synthetic,
+        **(curation.to_dict() if curation else {}),
+    }
+    logged = {
+        "real_fraction": summary.real_fraction,
+        "anchor_rows": anchor_record.rows,
+        "synthetic_count": summary.synthetic,
+        **(curation.to_dict() if curation else {}),
+        **metrics,
+    }
     for run_id in (mlflow_run_id, run.mlflow_parent_run_id):
         tracking.log(params.tracking_uri, run_id, metrics=logged, step=generation)
     tracking.log(
@@ -61,8 +70,11 @@ def record_generation(
             "model_path": relative(params, paths.model),
             "parent_model_id": state.model_id,
             "anchor": anchor_record.to_dict(),
-            "mixture": {**summary.to_dict(), "file": relative(params, paths.mixture),
-                        "digest": anchor.ids_digest(anchor.read_records(paths.mixture)["record_id"])},
+            "mixture": {
+                **summary.to_dict(),
+                "file": relative(params, paths.mixture),
+                "digest": anchor.ids_digest(anchor.read_records(paths.mixture)["record_id"]),
+            },
             "curation": curation.to_dict() if curation else None,
             "metrics": metrics,
             "dvc_md5": md5.get(relative(params, paths.dir), ""),

@@ -39,9 +39,7 @@ class TailRegion:
         return (values - self.centre) / self.scale
 
 
-def tail_region(
-    anchor: pd.DataFrame, k: int = 5, tail_quantile: float = 0.1, rarity_mass: float = 0.03
-) -> TailRegion:
+def tail_region(anchor: pd.DataFrame, k: int = 5, tail_quantile: float = 0.1, rarity_mass: float = 0.03) -> TailRegion:
     values = anchor.to_numpy(dtype=np.float64)
     centre, scale = values.mean(axis=0), values.std(axis=0) + 1e-12
     z = (values - centre) / scale
