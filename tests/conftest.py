@@ -1,0 +1,67 @@
+"""Shared fixtures: one Prefect test server per session, and tiny real workspaces."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+for _name, _value in {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "GX_ANALYTICS_ENABLED": "false",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}.items():
+    os.environ.setdefault(_name, _value)
+os.environ.pop("MLFLOW_TRACKING_URI", None)  # tests use each workspace's own SQLite store
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Small enough for seconds per generation, large enough for the metrics to mean something.
+TINY = {
+    "data": {"embedded": {"rows": 600}},
+    "model": {"options": {"components": 8, "epochs": 60}},
+    "generation": {"synthetic_per_generation": 150},
+    "evaluation": {"sample_size": 600},
+}
+
+
+def merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merge(out.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
+def write_params(workspace: Path, **sections: dict) -> Path:
+    """The repo's params.yaml, shrunk to TINY, with the repo's expectations/ and any overrides."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = merge(merge(params, TINY), sections)
+    params["paths"]["expectations_dir"] = str(REPO / "expectations")
+    path = workspace / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """Prefect 3 starts a server per process without an API URL (10-15 s): start one for the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    write_params(ws)
+    return ws
