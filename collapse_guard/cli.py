@@ -58,11 +58,12 @@ def _fail(error: CollapseGuardError, as_json: bool, extra: dict | None = None) -
         }
         typer.echo(json.dumps(payload, indent=2, default=str))
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console(stderr=True)
-    console.print(f"[bold red]{type(error).__name__}[/]: {error}", highlight=False)
+    console.print(f"[bold red]{type(error).__name__}[/]: {escape(str(error))}", highlight=False)
     for failure in getattr(error, "failures", []) or []:
-        console.print(f"  [red]✗[/] {failure}", highlight=False)
+        console.print(f"  [red]✗[/] {escape(str(failure))}", highlight=False)
     raise typer.Exit(error.exit_code)
 
 

@@ -77,13 +77,14 @@ def track(root: Path, paths: list[Path], push: bool = True) -> dict[str, str]:
     from dvc.repo import Repo
 
     root = Path(root)
-    relative = [str(Path(p).resolve().relative_to(root.resolve())) for p in paths]
+    absolute = [str(Path(p).resolve()) for p in paths]
+    relative = [str(Path(p).relative_to(root.resolve())) for p in absolute]
     with _quiet():
         repo = Repo(str(root))
         try:
-            repo.add(relative)
+            repo.add(absolute)  # absolute: DVC resolves relative targets against the process's cwd
             if push:
-                repo.push(relative)
+                repo.push(absolute)
         finally:
             repo.close()
     return {rel: recorded_md5(root / rel) for rel in relative}
