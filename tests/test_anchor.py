@@ -33,7 +33,9 @@ def test_append_skips_records_already_present_and_refuses_synthetic():
     base = make_anchor()
     grown, added = anchor.append(base, base.head(10))
     assert added == 0 and len(grown) == len(base)
-    synthetic = stamp_synthetic(sample_default(5, 0.025, np.random.default_rng(3)), generation=1, model_id="m", run_id="r")
+    synthetic = stamp_synthetic(
+        sample_default(5, 0.025, np.random.default_rng(3)), generation=1, model_id="m", run_id="r"
+    )
     with pytest.raises(Exception, match="only real records"):
         anchor.append(base, synthetic)
 

@@ -33,8 +33,10 @@ def test_curation_refuses_a_model_that_changed_the_schema(real):
 
 
 def test_accumulate_keeps_everything_and_replace_keeps_only_the_newest(real):
-    pools = [curate(sample_default(30, 0.025, np.random.default_rng(s)), real, generation=s, model_id="m", run_id="r")[0]
-             for s in (1, 2)]
+    pools = [
+        curate(sample_default(30, 0.025, np.random.default_rng(s)), real, generation=s, model_id="m", run_id="r")[0]
+        for s in (1, 2)
+    ]
     accumulated = Accumulate().mix(real, pools)
     assert len(accumulated) == 160
     assert summarise(accumulated, "accumulate").real_fraction == pytest.approx(100 / 160)

@@ -57,8 +57,9 @@ def test_two_generations_end_to_end(workspace: Path):
     db = sqlite3.connect(workspace / "mlflow.db")
     runs = db.execute("select run_uuid, name from runs").fetchall()
     assert len(runs) == 4
-    steps = db.execute("select step from metrics where key='real_fraction' and run_uuid=?",
-                       (generations[2]["mlflow_run_id"],)).fetchall()
+    steps = db.execute(
+        "select step from metrics where key='real_fraction' and run_uuid=?", (generations[2]["mlflow_run_id"],)
+    ).fetchall()
     assert steps == [(2,)]
     parents = db.execute("select value from tags where key='mlflow.parentRunId'").fetchall()
     assert len(parents) == 3 and len(set(parents)) == 1
@@ -109,8 +110,7 @@ def test_missing_provenance_blocks(ran_once: Path):
 
 def test_a_shrunk_anchor_blocks(ran_once: Path):
     _tamper(ran_once / ANCHOR, lambda f: f.drop(index=f.index[10], inplace=True))
-    payload = _assert_blocked(ran_once, "at least as many rows as the pipeline last recorded",
-                              file=str(ANCHOR))
+    payload = _assert_blocked(ran_once, "at least as many rows as the pipeline last recorded", file=str(ANCHOR))
     assert "fewer than the 600" in json.dumps(payload)
 
 
@@ -122,7 +122,9 @@ def test_real_fraction_below_the_floor_blocks(workspace: Path):
 
 
 def test_nan_in_features_blocks(ran_once: Path):
-    _tamper(ran_once / "generations/gen_001/synthetic.parquet", lambda f: f.__setitem__("x0", f["x0"].where(f.index != 0)))
+    _tamper(
+        ran_once / "generations/gen_001/synthetic.parquet", lambda f: f.__setitem__("x0", f["x0"].where(f.index != 0))
+    )
     _assert_blocked(ran_once, "no feature holds NaN or infinity", file="generations/gen_001/synthetic.parquet")
 
 
@@ -158,8 +160,9 @@ def test_ledger_tampering_is_detected_and_stops_the_next_run(ran_once: Path):
 
 
 def test_ingest_appends_real_data_and_the_next_generation_uses_it(ran_once: Path, tmp_path: Path):
-    from collapse_guard.default_data import sample_default
     import numpy as np
+
+    from collapse_guard.default_data import sample_default
 
     new = tmp_path / "new_real.csv"
     sample_default(50, 0.025, np.random.default_rng(99)).to_csv(new, index=False)

@@ -18,16 +18,26 @@ SUITES = REPO / "expectations"
 def clean():
     real = stamp_real(sample_default(300, 0.025, np.random.default_rng(0)), origin="t")
     real[FILE_COLUMN] = "data/anchor/real.parquet"
-    pool, _ = curate(sample_default(100, 0.025, np.random.default_rng(1)), real.drop(columns=FILE_COLUMN),
-                     generation=1, model_id="gen000-abc", run_id="run")
+    pool, _ = curate(
+        sample_default(100, 0.025, np.random.default_rng(1)),
+        real.drop(columns=FILE_COLUMN),
+        generation=1,
+        model_id="gen000-abc",
+        run_id="run",
+    )
     pool[FILE_COLUMN] = "generations/gen_001/synthetic.parquet"
     return real.drop(columns=FILE_COLUMN), Accumulate().mix(real, [pool])
 
 
 def run_gate(anchor_frame, mixture, recorded=None, min_real_fraction=0.5):
-    return gate.evaluate(anchor=anchor_frame, mixture=mixture, recorded_anchor=recorded,
-                         min_real_fraction=min_real_fraction, expectations_dir=SUITES,
-                         anchor_path="data/anchor/real.parquet")
+    return gate.evaluate(
+        anchor=anchor_frame,
+        mixture=mixture,
+        recorded_anchor=recorded,
+        min_real_fraction=min_real_fraction,
+        expectations_dir=SUITES,
+        anchor_path="data/anchor/real.parquet",
+    )
 
 
 def messages(verdict):

@@ -45,8 +45,9 @@ def test_save_load_round_trip_samples_identically(fitted, tmp_path):
 
 
 def test_models_are_built_from_params_and_bad_classes_are_config_errors():
-    assert isinstance(build_generator(ModelParams(**{"class": PATH, "options": {"components": 3}})),
-                      GaussianMixtureGenerator)
+    assert isinstance(
+        build_generator(ModelParams(**{"class": PATH, "options": {"components": 3}})), GaussianMixtureGenerator
+    )
     with pytest.raises(ConfigError, match="cannot be imported"):
         build_generator(ModelParams(**{"class": "nowhere.module:Model"}))
     with pytest.raises(ConfigError, match="not a collapse_guard.models.Generator"):

@@ -8,8 +8,11 @@ from collapse_guard.errors import LedgerTampered
 
 def build(path, n=4):
     for i in range(n):
-        ledger.append(path, "generation_recorded", {"generation": i, "model_id": f"m{i}",
-                                                   "parent_model_id": f"m{i - 1}" if i else ""})
+        ledger.append(
+            path,
+            "generation_recorded",
+            {"generation": i, "model_id": f"m{i}", "parent_model_id": f"m{i - 1}" if i else ""},
+        )
 
 
 def test_an_intact_chain_verifies_and_lineage_follows_parents(tmp_path):

@@ -28,7 +28,6 @@ def test_record_id_depends_only_on_the_payload(rows):
             assert (first[i] == first[j]) == (keys[i] == keys[j])
 
 
-
 def test_integers_and_floats_hash_alike_and_text_columns_count():
     assert content_hashes(pd.DataFrame({"a": [1]}))[0] == content_hashes(pd.DataFrame({"a": [1.0]}))[0]
     with_text = pd.DataFrame({"a": [1.0, 1.0], "c": ["x", "y"]})

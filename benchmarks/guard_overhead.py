@@ -1,0 +1,147 @@
+"""What the guard costs: one guarded generation vs the same training and sampling, bare.
+
+Guarded: the real Prefect flow (generate, curate, mix, GX gate, train, Evidently + metrics, MLflow,
+DVC, ledger). Bare: sample from the previous model, concatenate, fit, sample for evaluation; nothing
+else. Both run on the embedded default at the sizes in params.yaml, in a throwaway workspace.
+Then each guard component is timed alone on the same data, to show where the overhead goes.
+
+    python benchmarks/guard_overhead.py [--generations 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+for name, value in {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "GX_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+}.items():
+    os.environ.setdefault(name, value)
+
+
+def make_workspace(root: Path) -> Path:
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["paths"]["expectations_dir"] = str(REPO / "expectations")
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return root / "params.yaml"
+
+
+def timed(fn, repeat: int = 1) -> float:
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--generations", type=int, default=3, help="generations timed on each side")
+    args = parser.parse_args()
+
+    import pandas as pd
+    from prefect.testing.utilities import prefect_test_harness
+
+    from collapse_guard import anchor, gate, tracking, versioning
+    from collapse_guard.config import load_params
+    from collapse_guard.drift import drift_report
+    from collapse_guard.evaluation import evaluate
+    from collapse_guard.models import build_generator, load_generator
+    from collapse_guard.provenance import feature_columns
+    from collapse_guard.workspace import generation_paths, initialise, pipeline_state
+    from flows.guarded_retraining import guarded_retraining
+
+    root = Path(tempfile.mkdtemp(prefix="cg-bench-"))
+    try:
+        params = load_params(make_workspace(root))
+        initialise(params)
+        with prefect_test_harness(server_startup_timeout=120):
+            guarded_retraining(params, 1)  # warm-up: generations 0 and 1, imports, MLflow schema
+            guarded = timed(lambda: guarded_retraining(params, args.generations)) / args.generations
+
+        state = pipeline_state(params)
+        train, held_out = anchor.split(anchor.load(params.anchor_path), params.data.holdout_fraction)
+        features = feature_columns(train)
+        real = train[features]
+
+        def bare_generations() -> None:
+            model = load_generator(state.model_class, state.model_path)
+            pools = []
+            for g in range(args.generations):
+                pools.append(model.sample(params.generation.synthetic_per_generation, params.decoding, seed=g))
+                model = build_generator(params.model)
+                model.fit(pd.concat([real, *pools], ignore_index=True), seed=g)
+                model.sample(params.evaluation.sample_size, params.decoding, seed=g + 500)
+
+        bare = timed(bare_generations) / args.generations
+
+        last = generation_paths(params, state.last_generation)
+        mixture = anchor.read_records(last.mixture)
+        current = anchor.load(params.anchor_path)
+        model = load_generator(state.model_class, state.model_path)
+        samples = model.sample(params.evaluation.sample_size, params.decoding, 1)
+        out = root / "bench"
+        out.mkdir()
+        components = {
+            "GX gate (3 suites)": lambda: gate.evaluate(
+                anchor=current,
+                mixture=mixture,
+                recorded_anchor=state.recorded_anchor,
+                min_real_fraction=params.gate.min_real_fraction,
+                expectations_dir=params.resolve(params.paths.expectations_dir),
+                anchor_path="anchor",
+            ),
+            "collapse metrics": lambda: evaluate(
+                model, real, held_out[features], params.evaluation, params.decoding, 3
+            ),
+            "Evidently drift report": lambda: drift_report(samples, real, out / "drift.html"),
+            "MLflow logging (metrics + artifacts)": lambda: tracking.log(
+                params.tracking_uri,
+                state_run,
+                metrics={f"m{i}": i for i in range(12)},
+                step=1,
+                artifacts=[last.drift_html, last.model],
+            ),
+            "DVC add + push (anchor + generation)": lambda: versioning.track(
+                params.workspace, [params.anchor_path, last.dir]
+            ),
+        }
+        experiment = tracking.experiment_id(params.tracking_uri, "bench", None)
+        state_run = tracking.start_run(params.tracking_uri, experiment, "bench")
+        for fn in components.values():
+            fn()  # warm
+        breakdown = {name: timed(fn, repeat=3) for name, fn in components.items()}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    print(
+        f"embedded default: anchor {params.data.embedded.rows} rows, "
+        f"{params.generation.synthetic_per_generation} synthetic per generation, "
+        f"{params.evaluation.sample_size} evaluation samples; {args.generations} generations each side"
+    )
+    print(f"{'guarded generation (Prefect flow, all guards)':<48} {guarded:8.2f} s")
+    print(f"{'bare generation (sample + fit + sample)':<48} {bare:8.2f} s")
+    print(f"{'overhead ratio guarded / bare':<48} {guarded / bare:8.1f} x")
+    print("where the overhead goes (each component alone, median of 3):")
+    for name, seconds in breakdown.items():
+        print(f"  {name:<46} {seconds:8.2f} s")
+    rest = guarded - bare - sum(breakdown.values())
+    print(f"  {'the rest: Prefect task runs, Parquet I/O, ledger':<46} {rest:8.2f} s")
+
+
+if __name__ == "__main__":
+    main()
