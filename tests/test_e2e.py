@@ -99,7 +99,24 @@ def _assert_blocked(workspace: Path, fragment: str, code: int = GateBlocked.exit
     blocked = payload["generations"][-1]
     assert blocked["status"] == "blocked" and not blocked["gate"]["passed"]
     assert not (workspace / f"generations/gen_{blocked['generation']:03d}/model.pt").exists()  # never trained
+    if code == GateBlocked.exit_code:
+        assert _latest_prefect_run_state(f"generation-{blocked['generation']}") == "FAILED"
+        db = sqlite3.connect(workspace / "mlflow.db")
+        tag = db.execute("select value from tags where key='gate' and run_uuid=?", (blocked["mlflow_run_id"],))
+        assert tag.fetchall() == [("blocked",)]
     return payload
+
+
+def _latest_prefect_run_state(name: str) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])), sort=FlowRunSort.START_TIME_DESC, limit=1
+        )
+    return runs[0].state.type.value
 
 
 def test_missing_provenance_blocks(ran_once: Path):
