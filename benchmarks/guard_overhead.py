@@ -120,7 +120,7 @@ def main() -> None:
                 params.workspace, [params.anchor_path, last.dir]
             ),
         }
-        experiment = tracking.experiment_id(params.tracking_uri, "bench", None)
+        experiment = tracking.experiment_id(params.tracking_uri, "bench", root / "mlartifacts")
         state_run = tracking.start_run(params.tracking_uri, experiment, "bench")
         for fn in components.values():
             fn()  # warm
