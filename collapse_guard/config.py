@@ -15,8 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from collapse_guard.errors import ConfigError, PolicyForbidden
 
-POLICIES = ("accumulate", "replace")
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -82,8 +80,21 @@ class GenerationParams(_Strict):
     synthetic_per_generation: int = Field(800, ge=1)
 
 
+class AdaptiveParams(_Strict):
+    """adaptive-ratio: raise the real share fast when collapse shows, lower it slowly when it does not."""
+
+    step_up: float = Field(0.1, gt=0, le=1)
+    step_down: float = Field(0.02, ge=0, le=1)
+    tolerance: float = Field(0.05, ge=0)
+    min_real_fraction: float = Field(0.3, gt=0, le=1)
+    max_real_fraction: float = Field(0.95, gt=0, le=1)
+
+
 class MixingParams(_Strict):
-    policy: Literal["accumulate", "replace"] = "accumulate"
+    policy: Literal["accumulate", "replace", "accumulate-subsample", "fixed-ratio", "adaptive-ratio"] = "accumulate"
+    real_fraction: float = Field(0.7, gt=0, le=1)
+    training_size: int = Field(0, ge=0)  # accumulate-subsample: 0 = the anchor's train split size
+    adaptive: AdaptiveParams = AdaptiveParams()
 
 
 class GateParams(_Strict):

@@ -58,3 +58,31 @@ def curate(
 
 def invalid_mask(frame: pd.DataFrame) -> np.ndarray:
     return ~provenance_flags(frame)["_features_finite"].to_numpy()
+
+
+def select_diverse(
+    pool: pd.DataFrame, k: int, reference: pd.DataFrame, rng: np.random.Generator, neighbours: int = 10
+) -> pd.DataFrame:
+    """Choose ``k`` synthetic records, favouring regions where the pool is thin relative to the anchor.
+
+    Each candidate x gets the weight p_anchor(x) / p_pool(x), both densities estimated from k-NN
+    distances (Loftsgaarden & Quesenberry 1965): w = (n_pool / n_anchor) · (d_pool(x) / d_anchor(x))^dim.
+    Sampling without replacement in proportion to w (Efraimidis & Spirakis 2006) gives rare regions
+    back the share the model took from them, instead of truncating the batch at random.
+    """
+    if k >= len(pool):
+        return pool.reset_index(drop=True)
+    from scipy.spatial import cKDTree
+
+    columns = feature_columns(pool)
+    ref = reference[columns].to_numpy(dtype=np.float64)
+    centre, scale = ref.mean(axis=0), ref.std(axis=0) + 1e-12
+    z_pool = (pool[columns].to_numpy(dtype=np.float64) - centre) / scale
+    z_ref = (ref - centre) / scale
+    m = min(neighbours, len(z_pool) - 1, len(z_ref))
+    d_pool = cKDTree(z_pool).query(z_pool, k=m + 1)[0][:, -1]  # +1: a pool point is its own neighbour
+    d_ref = cKDTree(z_ref).query(z_pool, k=m)[0].reshape(len(z_pool), -1)[:, -1]
+    log_w = np.log(len(z_pool) / len(z_ref)) + z_pool.shape[1] * (np.log(d_pool + 1e-12) - np.log(d_ref + 1e-12))
+    keys = np.log(rng.random(len(pool))) / np.exp(log_w - log_w.max())
+    chosen = np.sort(np.argsort(-keys)[:k])
+    return pool.iloc[chosen].reset_index(drop=True)

@@ -59,6 +59,8 @@ class PipelineState:
     model_path: Path | None
     model_class: str
     recorded_anchor: anchor_mod.AnchorRecord | None
+    history: tuple[dict, ...] = ()  # metrics of the recorded generations, oldest first
+    last_target: float | None = None  # the real share the mixing policy aimed at last time
 
     @property
     def next_generation(self) -> int:
@@ -79,12 +81,15 @@ def pipeline_state(params: Params) -> PipelineState:
     if generation is None:
         return PipelineState(None, "", None, params.model.class_path, anchor_record)
     body = generation["body"]
+    recorded_generations = [e["body"] for e in entries if e["kind"] == "generation_recorded"]
     return PipelineState(
         last_generation=body["generation"],
         model_id=body["model_id"],
         model_path=params.resolve(body["model_path"]),
         model_class=body["model_class"],
         recorded_anchor=anchor_record,
+        history=tuple(b["metrics"] for b in recorded_generations),
+        last_target=body["mixture"].get("target_real_fraction"),
     )
 
 

@@ -22,7 +22,7 @@ def guarded_generation(params: Params, run: RunContext, generation: int) -> Gene
     state = read_state(params)
     mlflow_run_id = open_generation(params, run, generation)
     curation = generate_and_curate(params, state, generation, mlflow_run_id) if generation > 0 else None
-    summary = mix(params, generation)
+    summary = mix(params, state, generation)
     gate_mixture(params, run, mlflow_run_id, generation, state.recorded_anchor, summary)
     model_id = train(params, generation)
     metrics = evaluate_model(params, generation)

@@ -7,7 +7,7 @@ import pytest
 from collapse_guard import anchor, gate
 from collapse_guard.curation import curate
 from collapse_guard.default_data import sample_default
-from collapse_guard.mixing import FILE_COLUMN, Accumulate
+from collapse_guard.mixing import FILE_COLUMN, Accumulate, MixContext
 from collapse_guard.provenance import stamp_real
 from tests.conftest import REPO
 
@@ -26,7 +26,7 @@ def clean():
         run_id="run",
     )
     pool[FILE_COLUMN] = "generations/gen_001/synthetic.parquet"
-    return real.drop(columns=FILE_COLUMN), Accumulate().mix(real, [pool])
+    return real.drop(columns=FILE_COLUMN), Accumulate().mix(real, [pool], MixContext(np.random.default_rng(0))).frame
 
 
 def run_gate(anchor_frame, mixture, recorded=None, min_real_fraction=0.5):
