@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -73,12 +74,19 @@ def ensure_repo(root: Path, remote_url: str) -> list[str]:
 
 
 def track(root: Path, paths: list[Path], push: bool = True) -> dict[str, str]:
-    """``dvc add`` (and push) each path; returns the md5 DVC recorded for each, by relative path."""
-    from dvc.repo import Repo
+    """``dvc add`` (and push) each path; returns the md5 DVC recorded for each, by relative path.
 
+    Under ``dvc repro`` (DVC sets ``DVC_STAGE`` for stage commands) DVC holds locks on the stage's
+    dependencies and versions its outputs itself, so nothing is added: the md5s already recorded are
+    returned.
+    """
     root = Path(root)
     absolute = [str(Path(p).resolve()) for p in paths]
     relative = [str(Path(p).relative_to(root.resolve())) for p in absolute]
+    if os.environ.get("DVC_STAGE"):
+        return {rel: recorded_md5(root / rel) for rel in relative}
+    from dvc.repo import Repo
+
     with _quiet():
         repo = Repo(str(root))
         try:
