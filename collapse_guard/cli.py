@@ -108,6 +108,7 @@ def run(
     from collapse_guard.workspace import initialise
     from flows.guarded_retraining import guarded_retraining
 
+    _hide_expected_tracebacks()
     outcomes = []
     with Progress(transient=True, disable=as_json or not sys.stderr.isatty()) as progress:
         bar = progress.add_task("guarded generations", total=generations)
@@ -127,6 +128,28 @@ def run(
                 {"status": "blocked", "generations": [o.to_dict() for o in outcomes] + blocked},
             )
     _summarise(params, outcomes, as_json)
+
+
+def _hide_expected_tracebacks() -> None:
+    """A blocked gate is an answer, not a crash: keep its traceback out of the terminal.
+
+    Only the terminal handler is filtered; Prefect's API handler still sends the full record to the
+    Prefect UI, and our own message (cause, file, failed expectations) is printed at the end.
+    """
+    import logging
+
+    from prefect.logging.configuration import setup_logging
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    setup_logging()
+
+    def keep(record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, CollapseGuardError)
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler):
+            handler.addFilter(keep)
 
 
 def _summarise(params, outcomes, as_json: bool) -> None:  # noqa: ANN001
