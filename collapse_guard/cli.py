@@ -205,6 +205,74 @@ def _summarise(params, outcomes, as_json: bool) -> None:  # noqa: ANN001
 
 
 @app.command()
+def experiment(
+    params_file: ParamsOption = Path("params.yaml"),
+    sweep: Annotated[bool, typer.Option(help="Also run the safe-zone sweep (anchor size × real fraction).")] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Study collapse: every policy in `experiment.policies` × seeds × generations, in memory (nothing is
+    shipped, so `replace` is allowed), plus the safe-zone sweep. Writes a tidy results table (Parquet +
+    CSV), figures and the safe-zone table to `experiment.output_dir`, and logs every chain to MLflow."""
+    params = _load(params_file, as_json)
+    from prefect.task_runners import ThreadPoolTaskRunner
+    from rich.progress import Progress
+
+    from collapse_guard.workspace import initialise
+    from flows.experiment import collapse_experiment
+
+    with Progress(disable=as_json) as progress:
+        bar = progress.add_task("chains", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(bar, completed=done, total=total)
+
+        try:
+            initialise(params)
+            runner = ThreadPoolTaskRunner(max_workers=params.experiment.workers)
+            outcome = collapse_experiment.with_options(task_runner=runner)(params, sweep, on_chain_done=advance)
+        except CollapseGuardError as error:
+            _fail(error, as_json)
+    from collapse_guard.workspace import relative
+
+    summary = {
+        "chains": outcome["chains"],
+        "tables": {k: relative(params, v) for k, v in outcome["tables"].items()},
+        "figures": [relative(params, p) for p in outcome["figures"]],
+        "mlflow_run_id": outcome["mlflow_run_id"],
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    _print_experiment(params, summary)
+
+
+def _print_experiment(params, summary: dict) -> None:  # noqa: ANN001
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    results = pd.read_csv(params.resolve(summary["tables"]["results"]))
+    last = results[results["generation"] == results["generation"].max()]
+    table = Table(title=f"after generation {int(results['generation'].max())} (mean over seeds)")
+    for column in ("policy", "tail coverage", "variance ratio", "held-out NLL", "real fraction"):
+        table.add_column(column, justify="right")
+    for policy, rows in last.groupby("policy", sort=False):
+        table.add_row(
+            policy,
+            f"{rows['tail_coverage'].mean():.2f}",
+            f"{rows['variance_ratio'].mean():.2f}",
+            f"{rows['heldout_real_loss'].mean():.3f}",
+            f"{rows['real_fraction'].mean():.2f}",
+        )
+    console.print(table)
+    for name, path in summary["tables"].items():
+        console.print(f"{name + ':':<12} {path}")
+    for path in summary["figures"]:
+        console.print(f"figure:      {path}")
+
+
+@app.command()
 def ingest(
     path: Annotated[Path, typer.Argument(help="Parquet or CSV of new real records (same features as the anchor).")],
     params_file: ParamsOption = Path("params.yaml"),

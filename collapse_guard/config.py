@@ -108,6 +108,40 @@ class EvaluationParams(_Strict):
     rarity_mass: float = Field(0.03, gt=0, lt=0.5)
 
 
+class SweepParams(_Strict):
+    """The safe-zone sweep: fixed-ratio chains over anchor sizes × real fractions."""
+
+    anchor_rows: list[int] = Field(default_factory=lambda: [500, 1000, 2000, 4000])
+    real_fractions: list[float] = Field(default_factory=lambda: [0.1, 0.3, 0.5, 0.7, 0.9])
+    generations: int = Field(8, ge=1)
+    seeds: int = Field(2, ge=1)
+
+
+class ExperimentParams(_Strict):
+    """`collapse-guard experiment`: policies × generations × seeds, in memory (nothing is shipped)."""
+
+    policies: list[str] = Field(
+        default_factory=lambda: ["replace", "accumulate", "accumulate-subsample", "fixed-ratio", "adaptive-ratio"]
+    )
+    generations: int = Field(10, ge=1)
+    seeds: int = Field(3, ge=1)
+    synthetic_per_generation: int = Field(800, ge=1)
+    decoding: DecodingParams = DecodingParams(temperature=0.9)
+    tail_threshold: float = Field(0.5, gt=0)
+    workers: int = Field(2, ge=1)
+    output_dir: str = "reports/experiment"
+    sweep: SweepParams = SweepParams()
+
+    @field_validator("policies")
+    @classmethod
+    def _known_policies(cls, value: list[str]) -> list[str]:
+        known = {"replace", "accumulate", "accumulate-subsample", "fixed-ratio", "adaptive-ratio"}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown policies {unknown}; known: {sorted(known)}")
+        return value
+
+
 class Params(_Strict):
     paths: PathsParams = PathsParams()
     tracking: TrackingParams = TrackingParams()
@@ -119,6 +153,7 @@ class Params(_Strict):
     mixing: MixingParams = MixingParams()
     gate: GateParams = GateParams()
     evaluation: EvaluationParams = EvaluationParams()
+    experiment: ExperimentParams = ExperimentParams()
     workspace: Path = Path(".")
     source_file: str = "params.yaml"
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 
 from collapse_guard.config import DecodingParams, EvaluationParams
-from collapse_guard.metrics.tails import tail_coverage, tail_region, variance_ratio
+from collapse_guard.metrics.tails import TailRegion, tail_coverage, tail_region, variance_ratio
 from collapse_guard.models.base import Generator
 
 
@@ -32,10 +32,15 @@ def evaluate(
     settings: EvaluationParams,
     decoding: DecodingParams,
     seed: int,
+    region: TailRegion | None = None,
 ) -> tuple[Evaluation, pd.DataFrame]:
-    """Returns the numbers and the samples they were computed on (for the drift report)."""
+    """Returns the numbers and the samples they were computed on (for the drift report).
+
+    ``region`` (the anchor's tail) can be passed in when many models are evaluated on one anchor.
+    """
     samples = model.sample(settings.sample_size, decoding, seed)
-    region = tail_region(anchor_train, settings.knn_k, settings.tail_quantile, settings.rarity_mass)
+    if region is None:
+        region = tail_region(anchor_train, settings.knn_k, settings.tail_quantile, settings.rarity_mass)
     result = Evaluation(
         tail_coverage=tail_coverage(region, samples, held_out),
         variance_ratio=variance_ratio(samples, anchor_train),

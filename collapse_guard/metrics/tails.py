@@ -52,17 +52,10 @@ def tail_region(anchor: pd.DataFrame, k: int = 5, tail_quantile: float = 0.1, ra
     return TailRegion(centre=centre, scale=scale, tail_points=z[in_tail], tail_radii=local_radius[in_tail])
 
 
-def tail_mass(region: TailRegion, frame: pd.DataFrame | np.ndarray, neighbours: int = 16) -> float:
+def tail_mass(region: TailRegion, frame: pd.DataFrame | np.ndarray) -> float:
     """Fraction of ``frame``'s points inside at least one tail ball."""
-    z = region.standardise(frame)
-    if len(z) == 0:
-        return 0.0
-    neighbours = min(neighbours, len(region.tail_points))
-    distance, index = cKDTree(region.tail_points).query(z, k=neighbours)
-    distance, index = distance.reshape(len(z), -1), index.reshape(len(z), -1)
-    # balls differ in size, so the nearest centre is not always the one whose ball holds the point
-    inside = (distance <= region.tail_radii[index]).any(axis=1)
-    return float(inside.mean())
+    inside = inside_tail(region, frame)
+    return float(inside.mean()) if len(inside) else 0.0
 
 
 def tail_coverage(region: TailRegion, samples: pd.DataFrame, held_out_real: pd.DataFrame) -> float:
@@ -75,3 +68,15 @@ def variance_ratio(samples: pd.DataFrame, reference: pd.DataFrame) -> float:
     ref = reference.to_numpy(dtype=np.float64)
     scale = ref.std(axis=0) + 1e-12
     return float((samples.to_numpy(dtype=np.float64) / scale).var(axis=0).sum() / (ref / scale).var(axis=0).sum())
+
+
+def inside_tail(region: TailRegion, frame: pd.DataFrame | np.ndarray, neighbours: int = 16) -> np.ndarray:
+    """Which points of ``frame`` fall inside the tail (for plots that mark the rare events)."""
+    z = region.standardise(frame)
+    if len(z) == 0:
+        return np.zeros(0, dtype=bool)
+    neighbours = min(neighbours, len(region.tail_points))
+    distance, index = cKDTree(region.tail_points).query(z, k=neighbours)
+    distance, index = distance.reshape(len(z), -1), index.reshape(len(z), -1)
+    # balls differ in size, so the nearest centre is not always the one whose ball holds the point
+    return (distance <= region.tail_radii[index]).any(axis=1)

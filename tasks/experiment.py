@@ -1,0 +1,98 @@
+"""Tasks of the collapse experiment: simulate one chain, then save, draw and log the results."""
+
+from pathlib import Path
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from collapse_guard import anchor, atomic, figures, tracking
+from collapse_guard.config import Params
+from collapse_guard.experiment import ChainResult, ChainSpec, generations_until, simulate_chain, tidy
+from collapse_guard.metrics.tails import inside_tail, tail_region
+from collapse_guard.provenance import feature_columns
+
+
+@task(name="load-anchor-split", cache_policy=NO_CACHE)
+def load_anchor_split(params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return anchor.split(anchor.load(params.anchor_path), params.data.holdout_fraction)
+
+
+@task(name="simulate-chain", cache_policy=NO_CACHE, task_run_name="{spec.kind}-{spec.policy}-seed{spec.seed}")
+def simulate(spec: ChainSpec, real_train: pd.DataFrame, held_out: pd.DataFrame, params: Params) -> ChainResult:
+    return simulate_chain(
+        spec,
+        real_train,
+        held_out,
+        model=params.model,
+        mixing=params.mixing,
+        decoding=params.experiment.decoding,
+        evaluation=params.evaluation,
+    )
+
+
+@task(name="save-results", cache_policy=NO_CACHE)
+def save_results(params: Params, results: list[ChainResult]) -> dict[str, Path]:
+    """The tidy results table and the safe-zone table, as Parquet and CSV."""
+    out = params.resolve(params.experiment.output_dir)
+    table, sweep = tidy(results)
+    paths = {}
+    for name, frame in (("results", table), ("sweep", sweep)):
+        if frame.empty:
+            continue
+        atomic.write_parquet(out / f"{name}.parquet", frame)
+        atomic.write_text(out / f"{name}.csv", frame.to_csv(index=False))
+        paths[name] = out / f"{name}.csv"
+    if not sweep.empty:
+        zone = generations_until(sweep, "tail_coverage", params.experiment.tail_threshold)
+        atomic.write_text(out / "safe_zone.csv", zone.to_csv(index=False))
+        paths["safe_zone"] = out / "safe_zone.csv"
+    return paths
+
+
+@task(name="draw-figures", cache_policy=NO_CACHE)
+def draw_figures(params: Params, results: list[ChainResult], real_train: pd.DataFrame) -> list[Path]:
+    out = params.resolve(params.experiment.output_dir)
+    table, sweep = tidy(results)
+    drawn = [
+        figures.metric_curves(table, out / "metrics_by_generation.png"),
+        figures.real_fraction(table, out / "real_fraction.png"),
+    ]
+    features = feature_columns(real_train)
+    if len(features) == 2:
+        settings = params.evaluation
+        region = tail_region(real_train[features], settings.knn_k, settings.tail_quantile, settings.rarity_mass)
+
+        def in_tail(frame: pd.DataFrame):  # noqa: ANN202
+            return inside_tail(region, frame[features])
+
+        samples = {r.spec.policy: r.samples for r in results if r.samples and r.spec.kind == "policy"}
+        drawn.append(figures.rare_event_scatter(samples, in_tail, out / "rare_events.png"))
+    if not sweep.empty:
+        zone = generations_until(sweep, "tail_coverage", params.experiment.tail_threshold)
+        drawn.append(figures.safe_zone(zone, params.experiment.sweep.generations, out / "safe_zone.png"))
+    return drawn
+
+
+@task(name="log-experiment", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def log_experiment(params: Params, results: list[ChainResult], artifacts: list[Path]) -> str:
+    """One MLflow parent run for the experiment, one nested run per chain with metrics by generation."""
+    uri = params.tracking_uri
+    experiment = tracking.experiment_id(
+        uri, params.tracking.experiment_name + "-experiments", params.resolve(params.tracking.mlflow_artifacts)
+    )
+    parent = tracking.start_run(uri, experiment, "collapse-experiment")
+    tracking.log(uri, parent, params=params.experiment.model_dump(mode="json"), artifacts=artifacts)
+    for result in results:
+        spec = result.spec
+        name = f"{spec.kind}-{spec.policy}-seed{spec.seed}" + (
+            f"-n{spec.anchor_rows}-r{spec.real_fraction}" if spec.kind == "sweep" else ""
+        )
+        child = tracking.start_run(uri, experiment, name, parent_run_id=parent)
+        tracking.log(uri, child, params={k: v for k, v in vars(spec).items()})
+        for row in result.rows:
+            numbers = {k: v for k, v in row.items() if isinstance(v, int | float) and k not in ("seed", "generation")}
+            tracking.log(uri, child, metrics=numbers, step=row["generation"])
+        tracking.finish(uri, child)
+    tracking.finish(uri, parent)
+    return parent
