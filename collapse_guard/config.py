@@ -90,6 +90,10 @@ class AdaptiveParams(_Strict):
     max_real_fraction: float = Field(0.95, gt=0, le=1)
 
 
+class CurationParams(_Strict):
+    near_copy_radius: float = Field(0.01, ge=0)  # in anchor standard deviations; 0 = exact copies only
+
+
 class MixingParams(_Strict):
     policy: Literal["accumulate", "replace", "accumulate-subsample", "fixed-ratio", "adaptive-ratio"] = "accumulate"
     real_fraction: float = Field(0.7, gt=0, le=1)
@@ -150,6 +154,7 @@ class Params(_Strict):
     model: ModelParams = ModelParams()
     decoding: DecodingParams = DecodingParams()
     generation: GenerationParams = GenerationParams()
+    curation: CurationParams = CurationParams()
     mixing: MixingParams = MixingParams()
     gate: GateParams = GateParams()
     evaluation: EvaluationParams = EvaluationParams()

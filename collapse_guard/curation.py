@@ -1,9 +1,10 @@
 """Curation of a synthetic batch before it may join a mixture.
 
 It stamps provenance and drops rows that must never be trained on: invalid values (NaN, infinity),
-exact duplicates within the batch, and exact copies of anchor records (a model that regurgitates
-its training data adds no information and narrows the distribution). Every drop is counted by reason,
-and the counts go to MLflow and the ledger.
+exact duplicates within the batch, exact copies of anchor records (a model that regurgitates its
+training data adds no information and narrows the distribution), and, with ``near_copy_radius`` > 0,
+near-copies: records within that distance (in the anchor's standardised units) of an earlier record of
+the batch or of an anchor record. Every drop is counted by reason; the counts go to MLflow and the ledger.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class CurationReport:
     dropped_invalid: int
     dropped_duplicate: int
     dropped_anchor_copy: int
+    dropped_near_duplicate: int = 0
+    dropped_near_anchor_copy: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -36,6 +39,7 @@ def curate(
     generation: int,
     model_id: str,
     run_id: str,
+    near_copy_radius: float = 0.0,
 ) -> tuple[pd.DataFrame, CurationReport]:
     """Stamp and filter a model's raw samples; returns the kept records and why the others went."""
     expected = feature_columns(anchor)
@@ -46,18 +50,42 @@ def curate(
     duplicate = stamped[RECORD_ID].duplicated().to_numpy() & valid
     anchor_copy = stamped[RECORD_ID].isin(anchor[RECORD_ID]).to_numpy() & valid & ~duplicate
     keep = valid & ~duplicate & ~anchor_copy
+    near_dup, near_anchor = _near_copies(stamped, anchor, keep, near_copy_radius)
+    keep &= ~near_dup & ~near_anchor
     report = CurationReport(
         generated=len(raw),
         kept=int(keep.sum()),
         dropped_invalid=int((~valid).sum()),
         dropped_duplicate=int(duplicate.sum()),
         dropped_anchor_copy=int(anchor_copy.sum()),
+        dropped_near_duplicate=int(near_dup.sum()),
+        dropped_near_anchor_copy=int(near_anchor.sum()),
     )
     return stamped[keep].reset_index(drop=True), report
 
 
-def invalid_mask(frame: pd.DataFrame) -> np.ndarray:
-    return ~provenance_flags(frame)["_features_finite"].to_numpy()
+def _near_copies(
+    batch: pd.DataFrame, anchor: pd.DataFrame, candidates: np.ndarray, radius: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(near-duplicate of an earlier kept batch record, near-copy of an anchor record), among ``candidates``."""
+    none = np.zeros(len(batch), dtype=bool)
+    if radius <= 0 or not candidates.any():
+        return none, none.copy()
+    from scipy.spatial import cKDTree
+
+    columns = feature_columns(anchor)
+    ref = anchor[columns].to_numpy(dtype=np.float64)
+    centre, scale = ref.mean(axis=0), ref.std(axis=0) + 1e-12
+    index = np.flatnonzero(candidates)
+    z = (batch[columns].to_numpy(dtype=np.float64)[index] - centre) / scale
+    near_anchor = none.copy()
+    near_anchor[index] = cKDTree((ref - centre) / scale).query(z, k=1)[0] <= radius
+    near_dup = none.copy()
+    for i, j in cKDTree(z).query_pairs(radius):  # keep the earlier record of each close pair
+        later = index[max(i, j)]
+        if not near_anchor[later]:
+            near_dup[later] = True
+    return near_dup, near_anchor
 
 
 def select_diverse(

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from collapse_guard import atomic
+from collapse_guard.config import EvaluationParams
 
 
 @dataclass(frozen=True)
@@ -20,22 +21,41 @@ class DriftSummary:
     drift_share: float
     drifted_columns: int
     column_scores: dict[str, float]
+    report_tail_coverage: float
+    report_variance_ratio: float
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def drift_report(samples: pd.DataFrame, reference: pd.DataFrame, html_path: Path) -> DriftSummary:
+def drift_report(
+    samples: pd.DataFrame, reference: pd.DataFrame, html_path: Path, tail: EvaluationParams | None = None
+) -> DriftSummary:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     from evidently import Report
     from evidently.presets import DataDriftPreset
 
-    snapshot = Report([DataDriftPreset()]).run(samples, reference)
+    from collapse_guard.evidently_metrics import TailCoverage, VarianceRatio
+
+    tail = tail or EvaluationParams()
+    metrics = [
+        TailCoverage(k=tail.knn_k, tail_quantile=tail.tail_quantile, rarity_mass=tail.rarity_mass),
+        VarianceRatio(),
+        DataDriftPreset(),
+    ]
+    snapshot = Report(metrics).run(samples, reference)
     with atomic.atomic_path(Path(html_path).with_suffix(".html")) as tmp:
         html_tmp = tmp.with_name(tmp.name + ".html")  # Evidently insists on the suffix
         snapshot.save_html(str(html_tmp))
         html_tmp.replace(tmp)
-    metrics = snapshot.dict()["metrics"]
-    share = next(m["value"] for m in metrics if m["metric_name"].startswith("DriftedColumnsCount"))
-    scores = {m["config"]["column"]: float(m["value"]) for m in metrics if m["metric_name"].startswith("ValueDrift")}
-    return DriftSummary(drift_share=float(share["share"]), drifted_columns=int(share["count"]), column_scores=scores)
+    results = snapshot.dict()["metrics"]
+    by_name = {m["metric_name"].split("(")[0]: m["value"] for m in results}
+    share = by_name["DriftedColumnsCount"]
+    scores = {m["config"]["column"]: float(m["value"]) for m in results if m["metric_name"].startswith("ValueDrift")}
+    return DriftSummary(
+        drift_share=float(share["share"]),
+        drifted_columns=int(share["count"]),
+        column_scores=scores,
+        report_tail_coverage=float(by_name["TailCoverage"]),
+        report_variance_ratio=float(by_name["VarianceRatio"]),
+    )

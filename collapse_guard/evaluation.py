@@ -6,7 +6,7 @@ collapse) and the held-out real loss (fidelity). Definitions are in collapse_gua
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
@@ -20,9 +20,12 @@ class Evaluation:
     tail_coverage: float
     variance_ratio: float
     heldout_real_loss: float
+    diagnostics: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+        """Flat: the model's own diagnostics sit beside the metrics."""
+        flat = asdict(self)
+        return {**flat.pop("diagnostics"), **flat}
 
 
 def evaluate(
@@ -45,5 +48,6 @@ def evaluate(
         tail_coverage=tail_coverage(region, samples, held_out),
         variance_ratio=variance_ratio(samples, anchor_train),
         heldout_real_loss=model.loss(held_out),
+        diagnostics=model.diagnostics(),
     )
     return result, samples

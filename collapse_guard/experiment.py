@@ -49,7 +49,7 @@ def simulate_chain(
     mixing: MixingParams,
     decoding: DecodingParams,
     evaluation: EvaluationParams,
-    extra_metrics=None,  # noqa: ANN001 - callable(model, samples, reference) -> dict, e.g. distance metrics
+    near_copy_radius: float = 0.0,
 ) -> ChainResult:
     """Generation 0 trains on real data; generation g on the policy's mixture of real and synthetic data."""
     real = real_train.iloc[: spec.anchor_rows].reset_index(drop=True) if spec.anchor_rows else real_train
@@ -69,7 +69,14 @@ def simulate_chain(
     for generation in range(spec.generations + 1):
         if generation > 0:
             raw = generator.sample(spec.synthetic_per_generation, decoding, seed=_seed(spec, generation))
-            kept, _ = curate(raw, real, generation=generation, model_id=f"chain-g{generation - 1}", run_id="experiment")
+            kept, _ = curate(
+                raw,
+                real,
+                generation=generation,
+                model_id=f"chain-g{generation - 1}",
+                run_id="experiment",
+                near_copy_radius=near_copy_radius,
+            )
             pools.append(kept)
             mixture = policy.mix(real, pools, MixContext(rng, list(history), target))
             target = mixture.target_real_fraction
@@ -88,8 +95,6 @@ def simulate_chain(
             region=region,
         )
         row = metrics.to_dict()
-        if extra_metrics is not None:
-            row.update(extra_metrics(generator, samples, held_out[features]))
         history.append(row)
         result.rows.append(
             {

@@ -25,7 +25,7 @@ def evaluate_model(params: Params, generation: int) -> dict[str, float]:
         params.decoding,
         seed=params.run.seed * 1_000 + generation + 500,
     )
-    drift = drift_report(samples, train_part[features], paths.drift_html)
+    drift = drift_report(samples, train_part[features], paths.drift_html, params.evaluation)
     metrics = {**result.to_dict(), "drift_share": drift.drift_share}
-    atomic.write_json(paths.metrics, {**metrics, "drift_columns": drift.column_scores})
+    atomic.write_json(paths.metrics, {**metrics, **drift.to_dict()})
     return metrics

@@ -28,6 +28,7 @@ def simulate(spec: ChainSpec, real_train: pd.DataFrame, held_out: pd.DataFrame, 
         mixing=params.mixing,
         decoding=params.experiment.decoding,
         evaluation=params.evaluation,
+        near_copy_radius=params.curation.near_copy_radius,
     )
 
 

@@ -14,7 +14,12 @@ def generate_and_curate(params: Params, state: PipelineState, generation: int, r
     model = load_generator(state.model_class, state.model_path)
     raw = model.sample(params.generation.synthetic_per_generation, params.decoding, seed=_seed(params, generation))
     kept, report = curate(
-        raw, anchor.load(params.anchor_path), generation=generation, model_id=state.model_id, run_id=run_id
+        raw,
+        anchor.load(params.anchor_path),
+        generation=generation,
+        model_id=state.model_id,
+        run_id=run_id,
+        near_copy_radius=params.curation.near_copy_radius,
     )
     atomic.write_parquet(generation_paths(params, generation).synthetic, kept)
     return report

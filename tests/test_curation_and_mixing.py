@@ -99,3 +99,16 @@ def test_every_configured_policy_name_builds():
 
     for name in ("accumulate", "replace", "accumulate-subsample", "fixed-ratio", "adaptive-ratio"):
         assert policy_named(MixingParams(policy=name)).name == name
+
+
+def test_near_copies_of_each_other_and_of_the_anchor_are_dropped_and_counted(real):
+    raw = sample_default(50, 0.025, np.random.default_rng(4))
+    scale = real[["x0", "x1"]].std().to_numpy()
+    raw.loc[1] = raw.loc[0].to_numpy() + 0.001 * scale  # near-duplicate of row 0
+    raw.loc[2] = real.loc[9, ["x0", "x1"]].to_numpy() + 0.002 * scale  # near-copy of an anchor record
+    kept, report = curate(raw, real, generation=1, model_id="m", run_id="r", near_copy_radius=0.01)
+    assert (report.dropped_near_duplicate, report.dropped_near_anchor_copy) >= (1, 1)
+    assert report.kept == len(kept) == 50 - report.dropped_near_duplicate - report.dropped_near_anchor_copy
+    assert kept["x0"].isin([raw.loc[0, "x0"]]).any()  # the earlier of the pair stays
+    exact_only = curate(raw, real, generation=1, model_id="m", run_id="r")[1]
+    assert exact_only.dropped_near_duplicate == exact_only.dropped_near_anchor_copy == 0

@@ -41,6 +41,11 @@ class Generator(abc.ABC):
     def load(cls, path: Path) -> Generator:
         """Read a model written by ``save``."""
 
+    def diagnostics(self) -> dict[str, float]:
+        """Numbers only the model knows (e.g. its smallest mixture weight, its fitted variance): logged with
+        the collapse metrics, and what the theory checks compare with closed forms."""
+        return {}
+
     @property
     def options(self) -> dict[str, Any]:
         """Constructor options, recorded with every run."""

@@ -62,6 +62,15 @@ class GaussianMixtureGenerator(Generator):
             "logits": logits.detach().numpy().astype(np.float64),
         }
 
+    def diagnostics(self) -> dict[str, float]:
+        # Rare modes live in the smallest components: their weight is the first thing collapse takes.
+        weights = self._weights()
+        variances = np.exp(2 * self.state["log_scales"]) * self.state["scale"] ** 2
+        return {
+            "min_component_weight": float(weights.min()),
+            "mean_component_variance": float((weights[:, None] * variances).sum(axis=0).mean()),
+        }
+
     def _weights(self, temperature: float = 1.0, top_p: float = 1.0) -> np.ndarray:
         logits = self.state["logits"] / temperature
         weights = np.exp(logits - logits.max())
