@@ -21,6 +21,8 @@ for _name, _value in {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "GX_ANALYTICS_ENABLED": "false",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DVC_NO_ANALYTICS": "1",
     # Prefect's per-task INFO lines belong in its UI; the terminal gets a progress bar and a summary.
     "PREFECT_LOGGING_LEVEL": "WARNING",
 }.items():

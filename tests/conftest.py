@@ -14,6 +14,8 @@ for _name, _value in {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "GX_ANALYTICS_ENABLED": "false",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DVC_NO_ANALYTICS": "1",
 }.items():
     os.environ.setdefault(_name, _value)
 os.environ.pop("MLFLOW_TRACKING_URI", None)  # tests use each workspace's own SQLite store
