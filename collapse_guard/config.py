@@ -110,6 +110,8 @@ class EvaluationParams(_Strict):
     knn_k: int = Field(5, ge=1)
     tail_quantile: float = Field(0.05, gt=0, lt=0.5)
     rarity_mass: float = Field(0.03, gt=0, lt=0.5)
+    distribution_metrics: bool = True  # precision/recall, density/coverage, Wasserstein, MMD², Vendi
+    max_kernel_rows: int = Field(1000, ge=50)  # subsample for the quadratic kernel metrics (MMD², Vendi)
 
 
 class SweepParams(_Strict):

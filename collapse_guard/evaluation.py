@@ -1,7 +1,9 @@
 """Evaluation of a freshly trained generator against real data it never saw.
 
 The numbers that show collapse coming: tail coverage (early collapse), variance ratio (late
-collapse) and the held-out real loss (fidelity). Definitions are in collapse_guard.metrics.tails.
+collapse), the held-out real loss (fidelity), and the distribution metrics against held-out real
+records (precision/recall, density/coverage, Wasserstein, MMD², Vendi). Definitions are in
+collapse_guard.metrics.tails and collapse_guard.metrics.distance.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 
 from collapse_guard.config import DecodingParams, EvaluationParams
+from collapse_guard.metrics.distance import distribution_metrics
 from collapse_guard.metrics.tails import TailRegion, tail_coverage, tail_region, variance_ratio
 from collapse_guard.models.base import Generator
 
@@ -20,12 +23,13 @@ class Evaluation:
     tail_coverage: float
     variance_ratio: float
     heldout_real_loss: float
+    distribution: dict[str, float] = field(default_factory=dict)
     diagnostics: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, float]:
-        """Flat: the model's own diagnostics sit beside the metrics."""
+        """Flat: distribution metrics and the model's own diagnostics sit beside the collapse metrics."""
         flat = asdict(self)
-        return {**flat.pop("diagnostics"), **flat}
+        return {**flat.pop("diagnostics"), **flat.pop("distribution"), **flat}
 
 
 def evaluate(
@@ -48,6 +52,11 @@ def evaluate(
         tail_coverage=tail_coverage(region, samples, held_out),
         variance_ratio=variance_ratio(samples, anchor_train),
         heldout_real_loss=model.loss(held_out),
+        distribution=(
+            distribution_metrics(samples, held_out, seed, settings.knn_k, settings.max_kernel_rows)
+            if settings.distribution_metrics
+            else {}
+        ),
         diagnostics=model.diagnostics(),
     )
     return result, samples
