@@ -132,6 +132,7 @@ class ExperimentParams(_Strict):
     generations: int = Field(10, ge=1)
     seeds: int = Field(3, ge=1)
     synthetic_per_generation: int = Field(800, ge=1)
+    anchor_rows: int = Field(0, ge=0)  # real records each policy chain starts from (0 = the whole train split)
     decoding: DecodingParams = DecodingParams(temperature=0.9)
     tail_threshold: float = Field(0.5, gt=0)
     workers: int = Field(2, ge=1)

@@ -118,7 +118,14 @@ def simulate_chain(
 def plan(experiment: ExperimentParams, sweep: bool = True) -> list[ChainSpec]:
     """Every chain to run: policies × seeds, then the safe-zone grid (fixed-ratio)."""
     specs = [
-        ChainSpec(policy, seed, experiment.generations, experiment.synthetic_per_generation, keep_samples=seed == 0)
+        ChainSpec(
+            policy,
+            seed,
+            experiment.generations,
+            experiment.synthetic_per_generation,
+            anchor_rows=experiment.anchor_rows or None,
+            keep_samples=seed == 0,
+        )
         for policy in experiment.policies
         for seed in range(experiment.seeds)
     ]

@@ -62,3 +62,18 @@ def log(
 
 def finish(tracking_uri: str, run_id: str, status: str = "FINISHED") -> None:
     client(tracking_uri).set_terminated(run_id, status=status)
+
+
+def log_history(tracking_uri: str, run_id: str, history: list[dict[str, Any]], step_key: str = "generation") -> None:
+    """Every numeric value of every row as a metric at ``step = row[step_key]``, in as few calls as MLflow allows."""
+    from mlflow.entities import Metric
+
+    metrics = [
+        Metric(key, float(value), 0, int(row[step_key]))
+        for row in history
+        for key, value in row.items()
+        if key != step_key and isinstance(value, int | float) and not isinstance(value, bool) and value == value
+    ]
+    mlflow_client = client(tracking_uri)
+    for start in range(0, len(metrics), 1000):  # MLflow's per-batch limit
+        mlflow_client.log_batch(run_id, metrics=metrics[start : start + 1000])

@@ -91,9 +91,7 @@ def log_experiment(params: Params, results: list[ChainResult], artifacts: list[P
         )
         child = tracking.start_run(uri, experiment, name, parent_run_id=parent)
         tracking.log(uri, child, params={k: v for k, v in vars(spec).items()})
-        for row in result.rows:
-            numbers = {k: v for k, v in row.items() if isinstance(v, int | float) and k not in ("seed", "generation")}
-            tracking.log(uri, child, metrics=numbers, step=row["generation"])
+        tracking.log_history(uri, child, [{k: v for k, v in row.items() if k != "seed"} for row in result.rows])
         tracking.finish(uri, child)
     tracking.finish(uri, parent)
     return parent

@@ -32,9 +32,10 @@ TINY = {
 
 
 def merge(base: dict, extra: dict) -> dict:
+    """Deep merge, except ``options`` (a model's constructor arguments), which are replaced whole."""
     out = dict(base)
     for key, value in extra.items():
-        out[key] = merge(out.get(key, {}), value) if isinstance(value, dict) else value
+        out[key] = merge(out.get(key, {}), value) if isinstance(value, dict) and key != "options" else value
     return out
 
 
