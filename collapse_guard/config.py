@@ -112,6 +112,7 @@ class EvaluationParams(_Strict):
     rarity_mass: float = Field(0.03, gt=0, lt=0.5)
     distribution_metrics: bool = True  # precision/recall, density/coverage, Wasserstein, MMD², Vendi
     max_kernel_rows: int = Field(1000, ge=50)  # subsample for the quadratic kernel metrics (MMD², Vendi)
+    max_tail_rows: int = Field(20_000, ge=100)  # anchor rows the tail region is built from (subsampled above)
 
 
 class SweepParams(_Strict):

@@ -32,6 +32,13 @@ class Evaluation:
         return {**flat.pop("diagnostics"), **flat.pop("distribution"), **flat}
 
 
+def anchor_tail(anchor_features: pd.DataFrame, settings: EvaluationParams) -> TailRegion:
+    """The anchor's tail region, built as params.yaml's ``evaluation`` section says."""
+    return tail_region(
+        anchor_features, settings.knn_k, settings.tail_quantile, settings.rarity_mass, settings.max_tail_rows
+    )
+
+
 def evaluate(
     model: Generator,
     anchor_train: pd.DataFrame,
@@ -47,7 +54,7 @@ def evaluate(
     """
     samples = model.sample(settings.sample_size, decoding, seed)
     if region is None:
-        region = tail_region(anchor_train, settings.knn_k, settings.tail_quantile, settings.rarity_mass)
+        region = anchor_tail(anchor_train, settings)
     result = Evaluation(
         tail_coverage=tail_coverage(region, samples, held_out),
         variance_ratio=variance_ratio(samples, anchor_train),

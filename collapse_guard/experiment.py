@@ -14,8 +14,7 @@ import pandas as pd
 
 from collapse_guard.config import DecodingParams, EvaluationParams, ExperimentParams, MixingParams, ModelParams
 from collapse_guard.curation import curate
-from collapse_guard.evaluation import evaluate
-from collapse_guard.metrics.tails import tail_region
+from collapse_guard.evaluation import anchor_tail, evaluate
 from collapse_guard.mixing import MixContext, policy_named, summarise
 from collapse_guard.models import build_generator
 from collapse_guard.provenance import feature_columns
@@ -59,7 +58,7 @@ def simulate_chain(
         update["real_fraction"] = spec.real_fraction
     policy = policy_named(mixing.model_copy(update=update))
     rng = np.random.default_rng(spec.seed)
-    region = tail_region(real[features], evaluation.knn_k, evaluation.tail_quantile, evaluation.rarity_mass)
+    region = anchor_tail(real[features], evaluation)
     result = ChainResult(spec)
     pools: list[pd.DataFrame] = []
     history: list[dict] = []

@@ -8,8 +8,9 @@ from prefect.cache_policies import NO_CACHE
 
 from collapse_guard import anchor, atomic, figures, tracking
 from collapse_guard.config import Params
+from collapse_guard.evaluation import anchor_tail
 from collapse_guard.experiment import ChainResult, ChainSpec, generations_until, simulate_chain, tidy
-from collapse_guard.metrics.tails import inside_tail, tail_region
+from collapse_guard.metrics.tails import inside_tail
 from collapse_guard.provenance import feature_columns
 
 
@@ -61,8 +62,7 @@ def draw_figures(params: Params, results: list[ChainResult], real_train: pd.Data
     ]
     features = feature_columns(real_train)
     if len(features) == 2:
-        settings = params.evaluation
-        region = tail_region(real_train[features], settings.knn_k, settings.tail_quantile, settings.rarity_mass)
+        region = anchor_tail(real_train[features], params.evaluation)
 
         def in_tail(frame: pd.DataFrame):  # noqa: ANN202
             return inside_tail(region, frame[features])

@@ -39,8 +39,20 @@ class TailRegion:
         return (values - self.centre) / self.scale
 
 
-def tail_region(anchor: pd.DataFrame, k: int = 5, tail_quantile: float = 0.1, rarity_mass: float = 0.03) -> TailRegion:
+def tail_region(
+    anchor: pd.DataFrame,
+    k: int = 5,
+    tail_quantile: float = 0.1,
+    rarity_mass: float = 0.03,
+    max_rows: int = 20_000,
+    seed: int = 0,
+) -> TailRegion:
+    """Rarity needs the ``rarity_mass·n`` nearest neighbours of every point, which is quadratic in n, so
+    anchors above ``max_rows`` are first subsampled uniformly (benchmarks/metric_scaling.py measures
+    the error this adds to tail coverage)."""
     values = anchor.to_numpy(dtype=np.float64)
+    if len(values) > max_rows:
+        values = values[np.random.default_rng(seed).choice(len(values), size=max_rows, replace=False)]
     centre, scale = values.mean(axis=0), values.std(axis=0) + 1e-12
     z = (values - centre) / scale
     k = min(k, len(z) - 1)
