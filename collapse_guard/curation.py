@@ -15,7 +15,14 @@ import numpy as np
 import pandas as pd
 
 from collapse_guard.errors import DataError
-from collapse_guard.provenance import RECORD_ID, feature_columns, provenance_flags, stamp_synthetic
+from collapse_guard.provenance import (
+    RECORD_ID,
+    categorical_columns,
+    feature_columns,
+    numeric_columns,
+    provenance_flags,
+    stamp_synthetic,
+)
 
 
 @dataclass(frozen=True)
@@ -73,17 +80,24 @@ def _near_copies(
         return none, none.copy()
     from scipy.spatial import cKDTree
 
-    columns = feature_columns(anchor)
+    columns = numeric_columns(anchor)
+    if not columns:
+        return none, none.copy()
     ref = anchor[columns].to_numpy(dtype=np.float64)
     centre, scale = ref.mean(axis=0), ref.std(axis=0) + 1e-12
     index = np.flatnonzero(candidates)
     z = (batch[columns].to_numpy(dtype=np.float64)[index] - centre) / scale
+    # a near-copy must also agree on every categorical value
+    levels = categorical_columns(anchor)
+    batch_keys = batch[levels].astype(str).agg("\x1f".join, axis=1).to_numpy() if levels else np.zeros(len(batch))
+    anchor_keys = anchor[levels].astype(str).agg("\x1f".join, axis=1).to_numpy() if levels else np.zeros(len(anchor))
     near_anchor = none.copy()
-    near_anchor[index] = cKDTree((ref - centre) / scale).query(z, k=1)[0] <= radius
+    distance, nearest = cKDTree((ref - centre) / scale).query(z, k=1)
+    near_anchor[index] = (distance <= radius) & (anchor_keys[nearest] == batch_keys[index])
     near_dup = none.copy()
     for i, j in cKDTree(z).query_pairs(radius):  # keep the earlier record of each close pair
         later = index[max(i, j)]
-        if not near_anchor[later]:
+        if not near_anchor[later] and batch_keys[index[i]] == batch_keys[index[j]]:
             near_dup[later] = True
     return near_dup, near_anchor
 
@@ -102,7 +116,7 @@ def select_diverse(
         return pool.reset_index(drop=True)
     from scipy.spatial import cKDTree
 
-    columns = feature_columns(pool)
+    columns = numeric_columns(pool)  # density is geometric: categorical levels do not enter it
     ref = reference[columns].to_numpy(dtype=np.float64)
     centre, scale = ref.mean(axis=0), ref.std(axis=0) + 1e-12
     z_pool = (pool[columns].to_numpy(dtype=np.float64) - centre) / scale

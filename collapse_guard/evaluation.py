@@ -13,9 +13,11 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 
 from collapse_guard.config import DecodingParams, EvaluationParams
+from collapse_guard.metrics.categorical import categorical_metrics
 from collapse_guard.metrics.distance import distribution_metrics
 from collapse_guard.metrics.tails import TailRegion, tail_coverage, tail_region, variance_ratio
 from collapse_guard.models.base import Generator
+from collapse_guard.provenance import categorical_columns, numeric_columns
 
 
 @dataclass(frozen=True)
@@ -53,17 +55,23 @@ def evaluate(
     ``region`` (the anchor's tail) can be passed in when many models are evaluated on one anchor.
     """
     samples = model.sample(settings.sample_size, decoding, seed)
+    numeric = numeric_columns(anchor_train)  # geometry: distances and variances
     if region is None:
-        region = anchor_tail(anchor_train, settings)
+        region = anchor_tail(anchor_train[numeric], settings)
+    categorical = categorical_columns(anchor_train)
+    distribution = (
+        distribution_metrics(samples[numeric], held_out[numeric], seed, settings.knn_k, settings.max_kernel_rows)
+        if settings.distribution_metrics
+        else {}
+    )
     result = Evaluation(
-        tail_coverage=tail_coverage(region, samples, held_out),
-        variance_ratio=variance_ratio(samples, anchor_train),
+        tail_coverage=tail_coverage(region, samples[numeric], held_out[numeric]),
+        variance_ratio=variance_ratio(samples[numeric], anchor_train[numeric]),
         heldout_real_loss=model.loss(held_out),
-        distribution=(
-            distribution_metrics(samples, held_out, seed, settings.knn_k, settings.max_kernel_rows)
-            if settings.distribution_metrics
-            else {}
-        ),
+        distribution={
+            **distribution,
+            **categorical_metrics(samples, anchor_train, held_out, categorical, settings.tail_quantile),
+        },
         diagnostics=model.diagnostics(),
     )
     return result, samples

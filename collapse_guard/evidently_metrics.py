@@ -23,7 +23,7 @@ class TailCoverage(SingleValueMetric):
 
 class TailCoverageCalculation(SingleValueCalculation[TailCoverage]):
     def calculate(self, context: Any, current_data: Any, reference_data: Any) -> Any:
-        reference = reference_data.as_dataframe()
+        reference = reference_data.as_dataframe().select_dtypes("number")
         samples = current_data.as_dataframe()[reference.columns]
         region = tail_region(reference.iloc[::2], self.metric.k, self.metric.tail_quantile, self.metric.rarity_mass)
         return self.result(tail_coverage(region, samples, reference.iloc[1::2])), None
@@ -38,7 +38,7 @@ class VarianceRatio(SingleValueMetric):
 
 class VarianceRatioCalculation(SingleValueCalculation[VarianceRatio]):
     def calculate(self, context: Any, current_data: Any, reference_data: Any) -> Any:
-        reference = reference_data.as_dataframe()
+        reference = reference_data.as_dataframe().select_dtypes("number")
         return self.result(variance_ratio(current_data.as_dataframe()[reference.columns], reference)), None
 
     def display_name(self) -> str:

@@ -17,7 +17,7 @@ from collapse_guard.curation import curate
 from collapse_guard.evaluation import anchor_tail, evaluate
 from collapse_guard.mixing import MixContext, policy_named, summarise
 from collapse_guard.models import build_generator
-from collapse_guard.provenance import feature_columns
+from collapse_guard.provenance import feature_columns, numeric_columns
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def simulate_chain(
         update["real_fraction"] = spec.real_fraction
     policy = policy_named(mixing.model_copy(update=update))
     rng = np.random.default_rng(spec.seed)
-    region = anchor_tail(real[features], evaluation)
+    region = anchor_tail(real[numeric_columns(real)], evaluation)
     result = ChainResult(spec)
     pools: list[pd.DataFrame] = []
     history: list[dict] = []

@@ -107,3 +107,14 @@ def provenance_flags(frame: pd.DataFrame) -> pd.DataFrame:
     finite = np.isfinite(numeric.to_numpy(dtype=np.float64)).all(axis=1) if numeric.shape[1] else True
     flags["_features_finite"] = finite & features.notna().all(axis=1).to_numpy()
     return flags
+
+
+def numeric_columns(frame: pd.DataFrame) -> list[str]:
+    """Feature columns the geometric metrics (distances, variances) use."""
+    return [c for c in feature_columns(frame) if pd.api.types.is_numeric_dtype(frame[c])]
+
+
+def categorical_columns(frame: pd.DataFrame) -> list[str]:
+    """Every other feature column: treated as unordered levels."""
+    numeric = set(numeric_columns(frame))
+    return [c for c in feature_columns(frame) if c not in numeric]

@@ -11,7 +11,7 @@ from collapse_guard.config import Params
 from collapse_guard.evaluation import anchor_tail
 from collapse_guard.experiment import ChainResult, ChainSpec, generations_until, simulate_chain, tidy
 from collapse_guard.metrics.tails import inside_tail
-from collapse_guard.provenance import feature_columns
+from collapse_guard.provenance import numeric_columns
 
 
 @task(name="load-anchor-split", cache_policy=NO_CACHE)
@@ -60,7 +60,7 @@ def draw_figures(params: Params, results: list[ChainResult], real_train: pd.Data
         figures.metric_curves(table, out / "metrics_by_generation.png"),
         figures.real_fraction(table, out / "real_fraction.png"),
     ]
-    features = feature_columns(real_train)
+    features = numeric_columns(real_train)
     if len(features) == 2:
         region = anchor_tail(real_train[features], params.evaluation)
 

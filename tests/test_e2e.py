@@ -198,3 +198,37 @@ def test_corrupt_anchor_is_a_data_error_naming_the_file(ran_once: Path):
     result = cli(ran_once, "run", "--generations", "1", "--json")
     assert result.exit_code == 3
     assert str(ANCHOR) in json.loads(result.stdout)["error"]["message"]
+
+
+def test_user_data_with_a_categorical_column_runs_guarded_and_in_the_experiment(workspace: Path):
+    import numpy as np
+
+    from collapse_guard.default_data import rare_mode_mask, sample_default
+
+    data = sample_default(600, 0.025, np.random.default_rng(3))
+    data["kind"] = np.where(rare_mode_mask(data), "rare-event", np.where(data["x0"] > 2, "east", "west"))
+    data.to_csv(workspace / "mine.csv", index=False)
+    write_params(
+        workspace,
+        data={"source": "mine.csv"},
+        experiment={
+            "policies": ["replace", "accumulate"],
+            "seeds": 1,
+            "generations": 2,
+            "synthetic_per_generation": 150,
+            "sweep": {"anchor_rows": [300], "real_fractions": [0.5], "generations": 2, "seeds": 1},
+        },
+    )
+    result, payload = run_json(workspace, 1)
+    assert result.exit_code == 0, result.output
+    metrics = payload["generations"][-1]["metrics"]
+    assert 0.0 <= metrics["level_coverage"] <= 1.0 and metrics["rare_level_retention"] >= 0.0
+    assert "mine.csv@md5:" in pd.read_parquet(workspace / ANCHOR)["origin"].iloc[0]
+
+    experiment = cli(workspace, "experiment", "--json")
+    assert experiment.exit_code == 0, experiment.output
+    summary = json.loads(experiment.stdout)
+    table = pd.read_csv(workspace / summary["tables"]["results"])
+    assert set(table["policy"]) == {"replace", "accumulate"} and table["generation"].max() == 2
+    assert "rare_level_retention" in table and (workspace / summary["tables"]["safe_zone"]).is_file()
+    assert any(f.endswith("rare_events.png") for f in summary["figures"])

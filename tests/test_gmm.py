@@ -54,3 +54,17 @@ def test_models_are_built_from_params_and_bad_classes_are_config_errors():
         build_generator(ModelParams(**{"class": "collections:OrderedDict"}))
     with pytest.raises(ConfigError, match="do not fit"):
         build_generator(ModelParams(**{"class": PATH, "options": {"wings": 2}}))
+
+
+def test_categorical_columns_are_modelled_with_their_modes():
+    rng = np.random.default_rng(5)
+    data = sample_default(2000, 0.025, rng)
+    data["kind"] = np.where(rare_mode_mask(data), "rare-event", np.where(data["x0"] > 2, "east", "west"))
+    model = GaussianMixtureGenerator(components=8, epochs=150)
+    model.fit(data, seed=0)
+    samples = model.sample(10_000, DecodingParams(), seed=1)
+    assert list(samples.columns) == ["x0", "x1", "kind"]
+    assert (samples["kind"] == "rare-event").mean() == pytest.approx((data["kind"] == "rare-event").mean(), abs=0.02)
+    assert (samples.loc[rare_mode_mask(samples), "kind"] == "rare-event").mean() > 0.9
+    unseen = data.head(5).assign(kind="never-seen")
+    assert np.isfinite(model.loss(unseen))
