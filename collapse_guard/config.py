@@ -118,10 +118,10 @@ class EvaluationParams(_Strict):
 class SweepParams(_Strict):
     """The safe-zone sweep: fixed-ratio chains over anchor sizes × real fractions."""
 
-    anchor_rows: list[int] = Field(default_factory=lambda: [500, 1000, 2000, 4000])
+    anchor_rows: list[int] = Field(default_factory=lambda: [500, 1000, 2000, 3000])
     real_fractions: list[float] = Field(default_factory=lambda: [0.1, 0.3, 0.5, 0.7, 0.9])
     generations: int = Field(8, ge=1)
-    seeds: int = Field(2, ge=1)
+    seeds: int = Field(1, ge=1)
 
 
 class ExperimentParams(_Strict):

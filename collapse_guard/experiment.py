@@ -157,15 +157,26 @@ def tidy(results: list[ChainResult]) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
 
 
-def generations_until(table: pd.DataFrame, metric: str, threshold: float) -> pd.DataFrame:
-    """Per chain, the first generation whose ``metric`` fell below ``threshold`` (NaN: never, i.e. safe)."""
+def generations_until(table: pd.DataFrame, metric: str, threshold: float, consecutive: int = 2) -> pd.DataFrame:
+    """Per chain, the first generation from which ``metric`` stays below ``threshold`` for ``consecutive``
+    generations (or until the chain ends); NaN means never, i.e. safe. Requiring the drop to persist keeps
+    one noisy evaluation from declaring a setting unsafe."""
 
-    def first_below(chain: pd.DataFrame) -> float:
-        below = chain.loc[chain[metric] < threshold, "generation"]
-        return float(below.min()) if len(below) else np.nan
+    def first_sustained_drop(chain: pd.DataFrame) -> float:
+        below = (chain.sort_values("generation")[metric] < threshold).to_numpy()
+        generations = chain.sort_values("generation")["generation"].to_numpy()
+        for i in range(len(below)):
+            if below[i : i + consecutive].all():
+                return float(generations[i])
+        return np.nan
 
     keys = ["anchor_rows", "target_real_fraction", "seed"]
-    return table.groupby(keys).apply(first_below, include_groups=False).rename("generations_until_below").reset_index()
+    return (
+        table.groupby(keys)
+        .apply(first_sustained_drop, include_groups=False)
+        .rename("generations_until_below")
+        .reset_index()
+    )
 
 
 def _seed(spec: ChainSpec, generation: int) -> int:

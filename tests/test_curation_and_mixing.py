@@ -112,3 +112,23 @@ def test_near_copies_of_each_other_and_of_the_anchor_are_dropped_and_counted(rea
     assert kept["x0"].isin([raw.loc[0, "x0"]]).any()  # the earlier of the pair stays
     exact_only = curate(raw, real, generation=1, model_id="m", run_id="r")[1]
     assert exact_only.dropped_near_duplicate == exact_only.dropped_near_anchor_copy == 0
+
+
+def test_safe_zone_needs_a_sustained_drop():
+    from collapse_guard.experiment import generations_until
+
+    def chain(values, fraction):
+        return pd.DataFrame(
+            {
+                "anchor_rows": 100,
+                "target_real_fraction": fraction,
+                "seed": 0,
+                "generation": range(len(values)),
+                "tail_coverage": values,
+            }
+        )
+
+    table = pd.concat([chain([0.9, 0.4, 0.8, 0.9], 0.1), chain([0.9, 0.7, 0.4, 0.3], 0.5), chain([0.9, 0.6, 0.4], 0.9)])
+    zone = generations_until(table, "tail_coverage", 0.5).set_index("target_real_fraction")["generations_until_below"]
+    assert np.isnan(zone[0.1])  # one noisy dip is not a collapse
+    assert zone[0.5] == 2.0 and zone[0.9] == 2.0  # a drop in the last generation counts
