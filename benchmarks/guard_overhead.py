@@ -11,7 +11,6 @@ Then each guard component is timed alone on the same data, to show where the ove
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
@@ -23,15 +22,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-for name, value in {
-    "DO_NOT_TRACK": "1",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "GX_ANALYTICS_ENABLED": "false",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DVC_NO_ANALYTICS": "1",
-    "PREFECT_LOGGING_LEVEL": "WARNING",
-}.items():
-    os.environ.setdefault(name, value)
+from collapse_guard.offline import apply_offline_defaults  # noqa: E402
+
+apply_offline_defaults(PREFECT_LOGGING_LEVEL="WARNING")
 
 
 def make_workspace(root: Path) -> Path:

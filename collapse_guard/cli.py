@@ -7,7 +7,6 @@ DVC and torch load inside the commands that need them, so ``--help`` answers at 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,18 +14,10 @@ from typing import Annotated
 import typer
 
 from collapse_guard.errors import EXIT_CODES, CollapseGuardError
+from collapse_guard.offline import apply_offline_defaults
 
-for _name, _value in {
-    "DO_NOT_TRACK": "1",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "GX_ANALYTICS_ENABLED": "false",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DVC_NO_ANALYTICS": "1",
-    # Prefect's per-task INFO lines belong in its UI; the terminal gets a progress bar and a summary.
-    "PREFECT_LOGGING_LEVEL": "WARNING",
-}.items():
-    os.environ.setdefault(_name, _value)
+# Prefect's per-task INFO lines belong in its UI; the terminal gets a progress bar and a summary.
+apply_offline_defaults(PREFECT_LOGGING_LEVEL="WARNING")
 
 _EXIT_CODE_HELP = "Exit codes: " + "; ".join(f"{code} = {meaning}" for code, meaning in EXIT_CODES.items())
 

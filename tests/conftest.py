@@ -9,15 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-for _name, _value in {
-    "DO_NOT_TRACK": "1",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "GX_ANALYTICS_ENABLED": "false",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DVC_NO_ANALYTICS": "1",
-}.items():
-    os.environ.setdefault(_name, _value)
+from collapse_guard.offline import apply_offline_defaults
+
+apply_offline_defaults()
 os.environ.pop("MLFLOW_TRACKING_URI", None)  # tests use each workspace's own SQLite store
 
 REPO = Path(__file__).resolve().parents[1]

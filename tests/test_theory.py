@@ -62,69 +62,57 @@ def assert_mean_matches(values: pd.Series, expected: float, effect: float, wrong
         assert abs(mean - wrong) > 4 * se, f"cannot tell the theory {expected:.4f} from {wrong:.4f}"
 
 
-def test_gaussian_mle_variance_decays_geometrically_by_m_minus_1_over_m(workspace):
-    m, dims, seeds, generations = 20, 400, 40, 5  # many dimensions average the per-feature noise
-    data = gaussian_data(4 * m, dims, 1.0, np.random.default_rng(0))
+# M samples per generation; many dimensions average the per-feature noise so the tolerance is tight
+M, DIMS, SEEDS, GENERATIONS = 20, 400, 40, 5
+
+
+def gaussian_chains(workspace, estimator: str, temperature: float = 1.0, seed: int = 0) -> pd.DataFrame:
+    """One ``replace`` chain per seed through the experiment flow: per seed and generation, the fitted
+    variance and log-variance (averaged over features) as columns ``(metric, generation)``."""
+    data = gaussian_data(4 * M, DIMS, 1.0, np.random.default_rng(seed))
     table = run_experiment(
         workspace,
         data,
         "GaussianGenerator",
-        {"estimator": "mle"},
+        {"estimator": estimator},
         policies=["replace"],
-        seeds=seeds,
-        generations=generations,
-        rows=m,
+        seeds=SEEDS,
+        generations=GENERATIONS,
+        rows=M,
+        temperature=temperature,
     )
-    variance = table.pivot_table(index="seed", columns="generation", values="fitted_variance")
+    return table.pivot_table(index="seed", columns="generation", values=["fitted_variance", "fitted_log_variance"])
+
+
+def test_gaussian_mle_variance_decays_geometrically_by_m_minus_1_over_m(workspace):
+    variance = gaussian_chains(workspace, "mle")["fitted_variance"]
     assert variance[0].nunique() == 1  # one shared fit on the real sample
-    for generation in range(1, generations + 1):
-        decay = ((m - 1) / m) ** generation
-        off_by_one = ((m - 1) / m) ** (generation + 1)
+    for generation in range(1, GENERATIONS + 1):
+        decay = ((M - 1) / M) ** generation
+        off_by_one = ((M - 1) / M) ** (generation + 1)
         assert_mean_matches(
             variance[generation] / variance[0],
             decay,
             effect=1 - decay,
-            wrong=off_by_one if generation == generations else None,
+            wrong=off_by_one if generation == GENERATIONS else None,
         )
 
 
 def test_unbiased_estimator_keeps_the_mean_but_the_log_variance_falls_and_bias_lambda_decays(workspace):
-    m, dims, seeds, generations, lam = 20, 400, 40, 5, 0.8
-    data = gaussian_data(4 * m, dims, 1.0, np.random.default_rng(1))
-    table = run_experiment(
-        workspace,
-        data,
-        "GaussianGenerator",
-        {"estimator": "unbiased"},
-        policies=["replace"],
-        seeds=seeds,
-        generations=generations,
-        rows=m,
-    )
-    variance = table.pivot_table(index="seed", columns="generation", values="fitted_variance")
-    log_variance = table.pivot_table(index="seed", columns="generation", values="fitted_log_variance")
-    ratio = variance[generations] / variance[0]
-    assert_mean_matches(ratio, 1.0, effect=1 - ((m - 1) / m) ** generations)  # the mean holds...
-    per_fit = digamma((m - 1) / 2) + math.log(2 / (m - 1))  # E[log(χ²_{M−1} / (M−1))] < 0
-    fall = log_variance[generations] - log_variance[0]
-    assert_mean_matches(fall, generations * per_fit, effect=abs(per_fit) * generations)  # ...the log falls
+    chains = gaussian_chains(workspace, "unbiased", seed=1)
+    variance, log_variance = chains["fitted_variance"], chains["fitted_log_variance"]
+    ratio = variance[GENERATIONS] / variance[0]
+    assert_mean_matches(ratio, 1.0, effect=1 - ((M - 1) / M) ** GENERATIONS)  # the mean holds...
+    per_fit = digamma((M - 1) / 2) + math.log(2 / (M - 1))  # E[log(χ²_{M−1} / (M−1))] < 0
+    fall = log_variance[GENERATIONS] - log_variance[0]
+    assert_mean_matches(fall, GENERATIONS * per_fit, effect=abs(per_fit) * GENERATIONS)  # ...the log falls
     # the typical feature's variance (geometric mean, i.e. exp of the mean log) falls in almost every chain
     assert (np.exp(fall) < 1.0).mean() > 0.9
 
-    biased = run_experiment(
-        workspace,
-        data,
-        "GaussianGenerator",
-        {"estimator": "unbiased"},
-        policies=["replace"],
-        seeds=seeds,
-        generations=generations,
-        rows=m,
-        temperature=lam,
-    )
-    biased_variance = biased.pivot_table(index="seed", columns="generation", values="fitted_variance")
+    lam = 0.8
+    biased = gaussian_chains(workspace, "unbiased", temperature=lam, seed=1)["fitted_variance"]
     for generation in (1, 3, 5):
-        ratio = biased_variance[generation] / biased_variance[0]
+        ratio = biased[generation] / biased[0]
         assert_mean_matches(ratio, lam**generation, effect=1 - lam**generation, wrong=lam ** (generation + 1))
 
 
