@@ -87,15 +87,17 @@ def evaluate(
         for problem in check_append_only(anchor, recorded_anchor, anchor_path)
     ]
     results = {}
+    context = _ephemeral_context()
     for name, suite in load_suites(expectations_dir).items():
         frame = frames[suite["_applies_to"]]
-        result = _validate(name, suite, frame, parameters)
+        result = _validate(context, name, suite, frame, parameters)
         results[name] = result
         failures += _describe_failures(name, result, frame, default_file=anchor_path)
     return GateVerdict(passed=not failures, failures=failures, results=results)
 
 
-def _validate(name: str, suite: dict, frame: pd.DataFrame, parameters: dict) -> dict:
+def _ephemeral_context():  # noqa: ANN202 - great_expectations.data_context.EphemeralDataContext
+    """One in-memory GX context per gate evaluation: nothing is written, suites come from expectations/."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
 
@@ -105,6 +107,12 @@ def _validate(name: str, suite: dict, frame: pd.DataFrame, parameters: dict) -> 
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def _validate(context, name: str, suite: dict, frame: pd.DataFrame, parameters: dict) -> dict:  # noqa: ANN001
+    import great_expectations as gx
+
     gx_suite = context.suites.add(
         gx.ExpectationSuite(name=name, expectations=suite["expectations"], meta=suite.get("meta", {}))
     )
