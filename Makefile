@@ -12,7 +12,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test lint bench repro mlflow-ui clean
+.PHONY: setup demo demo-text experiment-text test lint bench bench-text repro mlflow-ui clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,14 @@ demo: setup  ## initialise the workspace and run three guarded generations on th
 	$(BIN)/collapse-guard run --generations 3
 	$(BIN)/collapse-guard audit verify
 
+demo-text: setup  ## the same on text: the Python manual's prose, a GRU language model, watermark and dedup
+	$(BIN)/collapse-guard init --params params-text.yaml
+	$(BIN)/collapse-guard run --generations 3 --params params-text.yaml
+	$(BIN)/collapse-guard audit verify --params params-text.yaml
+
+experiment-text: setup  ## replace vs accumulate on text: the rare words go first (about 10 minutes)
+	$(BIN)/collapse-guard experiment --params params-text.yaml
+
 test: setup  ## lint, then the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/pytest
@@ -36,6 +44,10 @@ lint: setup
 bench: setup  ## overhead of one guarded generation against bare training and sampling
 	$(BIN)/python benchmarks/guard_overhead.py
 
+bench-text: setup  ## watermark quality and detection speed; near-duplicate throughput
+	$(BIN)/python benchmarks/text_watermark.py
+	$(BIN)/python benchmarks/text_dedup.py
+
 repro: setup  ## one more guarded generation through DVC's pipeline (dvc.yaml)
 	$(BIN)/collapse-guard init
 	$(BIN)/dvc repro
@@ -44,4 +56,5 @@ mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root mlartifacts
 
 clean:  ## remove what `make demo` made (not the venv)
-	rm -rf mlflow.db mlartifacts reports ledger generations .dvc-remote data/anchor/real.parquet* data/anchor/.gitignore
+	rm -rf mlflow.db mlartifacts reports reports-text ledger generations generations-text .dvc-remote \
+		data/anchor/real.parquet* data/anchor/text.parquet* data/anchor/.gitignore data/quarantine

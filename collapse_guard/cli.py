@@ -165,14 +165,15 @@ def _summarise(params, outcomes, as_json: bool) -> None:  # noqa: ANN001
     from rich.console import Console
     from rich.table import Table
 
+    from collapse_guard.modality import modality_for
+
     table = Table(title="guarded generations")
     for column in (
         "gen",
         "real frac",
         "anchor",
         "synthetic",
-        "tail cov",
-        "var ratio",
+        *modality_for(params).headline_labels,
         "drift",
         "heldout loss",
     ):
@@ -267,11 +268,22 @@ def _print_experiment(params, summary: dict) -> None:  # noqa: ANN001
 
 @app.command()
 def ingest(
-    path: Annotated[Path, typer.Argument(help="Parquet or CSV of new real records (same features as the anchor).")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="Tabular: Parquet or CSV of new real records (same features as the anchor). Text: a JSONL file "
+            '(one {"text": ...} per line), a Parquet file with a text column, or a folder of .txt files.'
+        ),
+    ],
     params_file: ParamsOption = Path("params.yaml"),
     as_json: JsonOption = False,
 ) -> None:
-    """Append new real records to the anchor (it only grows), version it with DVC, and record it in the ledger."""
+    """Append new real data to the anchor (it only grows), version it with DVC, and record it in the ledger.
+
+    Text is screened first, as a crawl of unknown origin: documents carrying a watermark of any known key, and
+    exact or near-duplicates of the anchor or of each other, are quarantined (with reason and z-score) in
+    `text.quarantine_dir` instead. A malformed file (bad JSON line, wrong encoding, empty text) is rejected
+    whole, naming the line: nothing is appended (exit code 3)."""
     params = _load(params_file, as_json)
     from collapse_guard.ingest import ingest_real
 
@@ -279,7 +291,56 @@ def ingest(
         result = ingest_real(params, path)
     except CollapseGuardError as error:
         _fail(error, as_json)
-    typer.echo(json.dumps(result) if as_json else f"appended {result['added']} records; anchor has {result['rows']}")
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    typer.echo(f"appended {result['added']} records; anchor has {result['rows']}")
+    if result["quarantine"]:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in result["rejected"].items())
+        typer.echo(f"quarantined {reasons}: {result['quarantine']}")
+
+
+@app.command()
+def detect(
+    path: Annotated[
+        Path, typer.Argument(help='Texts to check: JSONL ({"text": ...} per line), Parquet, or a folder of .txt.')
+    ],
+    params_file: ParamsOption = Path("params.yaml"),
+    as_json: JsonOption = False,
+) -> None:
+    """Look for our watermark in texts, with every known key (`text.watermark`): per document the green
+    count, tokens scored, z-score, exact p-value, the best sliding window's z, and the verdict. Read-only."""
+    params = _load(params_file, as_json)
+    from collapse_guard.text.corpus import read_corpus
+    from collapse_guard.text.modality import TextModality
+
+    try:
+        texts = read_corpus(path)["text"].tolist()
+        scores = TextModality(params).screen().scores(texts)
+    except CollapseGuardError as error:
+        _fail(error, as_json)
+    scores.insert(0, "document", range(1, len(scores) + 1))
+    if as_json:
+        typer.echo(json.dumps({"documents": scores.to_dict(orient="records")}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"watermark detection (z > {params.text.watermark.z_threshold:g})")
+    for column in ("doc", "scored", "green", "z", "p-value", "window z", "key id", "watermarked"):
+        table.add_column(column, justify="right")
+    for row in scores.itertuples():
+        table.add_row(
+            str(row.document),
+            str(row.scored),
+            str(row.green),
+            f"{row.z:.2f}",
+            f"{row.p_value:.2e}",
+            f"{row.window_z:.2f}",
+            row.key_id if row.detected else "",
+            "yes" if row.detected else "no",
+        )
+    Console().print(table)
 
 
 @audit_app.command("verify")

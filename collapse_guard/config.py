@@ -46,9 +46,18 @@ class EmbeddedDataParams(_Strict):
     rare_weight: float = Field(0.025, gt=0, lt=0.2)
 
 
+class EmbeddedTextParams(_Strict):
+    """The embedded real text: prose paragraphs of the Python manual that ships with the interpreter."""
+
+    min_words: int = Field(30, ge=1)  # shorter paragraphs are left out
+    max_documents: int = Field(0, ge=0)  # 0 = all of them (about 600); tests use fewer
+
+
 class DataParams(_Strict):
+    modality: Literal["tabular", "text"] = "tabular"
     source: str = "embedded"
     embedded: EmbeddedDataParams = EmbeddedDataParams()
+    embedded_text: EmbeddedTextParams = EmbeddedTextParams()
     holdout_fraction: float = Field(0.2, gt=0, lt=0.9)
 
 
@@ -103,6 +112,39 @@ class MixingParams(_Strict):
 
 class GateParams(_Strict):
     min_real_fraction: float = Field(0.25, ge=0, le=1)
+    max_unwatermarked_share: float = Field(0.02, ge=0, le=1)  # text: synthetic records whose watermark fails
+    max_near_duplicate_share: float = Field(0.05, ge=0, le=1)  # text: synthetic near-copies in the mixture
+
+
+class WatermarkParams(_Strict):
+    """Green-list watermark (Kirchenbauer et al. 2023). The key itself is never here: it is read from
+    COLLAPSE_GUARD_WATERMARK_KEY or ``key_file`` (created by ``init``, kept out of git)."""
+
+    enabled: bool = True
+    gamma: float = Field(0.25, gt=0, lt=1)
+    delta: float = Field(2.0, ge=0)
+    key_file: str = ".collapse-guard/watermark.key"
+    known_key_files: list[str] = Field(default_factory=list)  # retired keys: ingest still screens with them
+    z_threshold: float = Field(4.0, gt=0)  # detected when z exceeds this (one-sided p ≈ 3e-5 at 4)
+    window: int = Field(200, ge=10)  # sliding window (tokens) for watermarked passages in long texts
+
+
+class DedupParams(_Strict):
+    """Near-duplicates by MinHash LSH over word shingles (Broder 1997; Lee et al. 2022)."""
+
+    shingle_size: int = Field(3, ge=1)
+    num_perm: int = Field(128, ge=16)
+    threshold: float = Field(0.7, gt=0, le=1)  # estimated Jaccard similarity that makes a near-duplicate
+
+
+class TextParams(_Strict):
+    """What only text needs: watermark, near-duplicate detection and the text metrics' sizes."""
+
+    watermark: WatermarkParams = WatermarkParams()
+    dedup: DedupParams = DedupParams()
+    metric_tokens: int = Field(20_000, ge=100)  # token budget of the sample-based text metrics
+    tail_mass: float = Field(0.05, gt=0, lt=0.5)  # the anchor's rarest words holding this share are its tail
+    quarantine_dir: str = "data/quarantine"  # ingest writes detected synthetic documents here
 
 
 class EvaluationParams(_Strict):
@@ -152,6 +194,7 @@ class ExperimentParams(_Strict):
 
 class Params(_Strict):
     paths: PathsParams = PathsParams()
+    text: TextParams = TextParams()
     tracking: TrackingParams = TrackingParams()
     run: RunParams = RunParams()
     data: DataParams = DataParams()

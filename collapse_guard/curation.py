@@ -34,6 +34,7 @@ class CurationReport:
     dropped_anchor_copy: int
     dropped_near_duplicate: int = 0
     dropped_near_anchor_copy: int = 0
+    dropped_unwatermarked: int = 0  # text: generated with a watermark key, but the watermark is not detectable
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -117,6 +118,8 @@ def select_diverse(
     from scipy.spatial import cKDTree
 
     columns = numeric_columns(pool)  # density is geometric: categorical levels do not enter it
+    if not columns:  # nothing to measure density on (text): a uniform choice
+        return pool.iloc[np.sort(rng.choice(len(pool), size=k, replace=False))].reset_index(drop=True)
     ref = reference[columns].to_numpy(dtype=np.float64)
     centre, scale = ref.mean(axis=0), ref.std(axis=0) + 1e-12
     z_pool = (pool[columns].to_numpy(dtype=np.float64) - centre) / scale

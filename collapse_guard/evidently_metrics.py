@@ -43,3 +43,38 @@ class VarianceRatioCalculation(SingleValueCalculation[VarianceRatio]):
 
     def display_name(self) -> str:
         return "Variance ratio tr(Σ samples) / tr(Σ real)"
+
+
+class RareTokenRetention(SingleValueMetric):
+    """Text: the tail of the vocabulary, measured as in collapse_guard.text.metrics."""
+
+    tail_mass: float = 0.05
+
+
+class RareTokenRetentionCalculation(SingleValueCalculation[RareTokenRetention]):
+    def calculate(self, context: Any, current_data: Any, reference_data: Any) -> Any:
+        from collapse_guard.text.metrics import rare_token_retention
+
+        reference = reference_data.as_dataframe()["text"].tolist()
+        samples = current_data.as_dataframe()["text"].tolist()
+        retention = rare_token_retention(samples, reference[::2], reference[1::2], self.metric.tail_mass)
+        return self.result(retention["rare_token_mass_retention"]), None
+
+    def display_name(self) -> str:
+        return "Rare-token mass retention (1 = real; falls as rare words vanish)"
+
+
+class VocabularySpread(SingleValueMetric):
+    pass
+
+
+class VocabularySpreadCalculation(SingleValueCalculation[VocabularySpread]):
+    def calculate(self, context: Any, current_data: Any, reference_data: Any) -> Any:
+        from collapse_guard.text.metrics import effective_vocabulary_ratio
+
+        reference = reference_data.as_dataframe()["text"].tolist()
+        samples = current_data.as_dataframe()["text"].tolist()
+        return self.result(effective_vocabulary_ratio(samples, reference)), None
+
+    def display_name(self) -> str:
+        return "Effective vocabulary ratio 2^H(samples) / 2^H(real), same token count"

@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from collapse_guard.config import DecodingParams, EvaluationParams, ExperimentParams, MixingParams, ModelParams
-from collapse_guard.curation import curate
-from collapse_guard.evaluation import anchor_tail, evaluate
+from collapse_guard.config import DecodingParams, ExperimentParams, MixingParams, ModelParams
 from collapse_guard.mixing import MixContext, policy_named, summarise
+from collapse_guard.modality import Modality
 from collapse_guard.models import build_generator
-from collapse_guard.provenance import feature_columns, numeric_columns
+from collapse_guard.provenance import feature_columns
 
 
 @dataclass(frozen=True)
@@ -47,10 +46,11 @@ def simulate_chain(
     model: ModelParams,
     mixing: MixingParams,
     decoding: DecodingParams,
-    evaluation: EvaluationParams,
-    near_copy_radius: float = 0.0,
+    modality: Modality,
 ) -> ChainResult:
-    """Generation 0 trains on real data; generation g on the policy's mixture of real and synthetic data."""
+    """Generation 0 trains on real data; generation g on the policy's mixture of real and synthetic data.
+
+    ``decoding`` is how each model generates the next generation's data; metrics sample with defaults."""
     real = real_train.iloc[: spec.anchor_rows].reset_index(drop=True) if spec.anchor_rows else real_train
     features = feature_columns(real)
     update = {"policy": spec.policy}
@@ -58,7 +58,7 @@ def simulate_chain(
         update["real_fraction"] = spec.real_fraction
     policy = policy_named(mixing.model_copy(update=update))
     rng = np.random.default_rng(spec.seed)
-    region = anchor_tail(real[numeric_columns(real)], evaluation)
+    evaluate = modality.evaluator(real[features], held_out[features], DecodingParams())
     result = ChainResult(spec)
     pools: list[pd.DataFrame] = []
     history: list[dict] = []
@@ -67,14 +67,15 @@ def simulate_chain(
     generator.fit(real[features], seed=spec.seed)
     for generation in range(spec.generations + 1):
         if generation > 0:
-            raw = generator.sample(spec.synthetic_per_generation, decoding, seed=_seed(spec, generation))
-            kept, _ = curate(
-                raw,
+            kept, _ = modality.synthesize(
+                generator,
+                spec.synthetic_per_generation,
+                decoding,
+                _seed(spec, generation),
                 real,
                 generation=generation,
                 model_id=f"chain-g{generation - 1}",
                 run_id="experiment",
-                near_copy_radius=near_copy_radius,
             )
             pools.append(kept)
             mixture = policy.mix(real, pools, MixContext(rng, list(history), target))
@@ -84,15 +85,7 @@ def simulate_chain(
             generator.fit(mixture.frame[features], seed=_seed(spec, generation))
         else:
             summary = None
-        metrics, samples = evaluate(
-            generator,
-            real[features],
-            held_out[features],
-            evaluation,
-            DecodingParams(),
-            seed=_seed(spec, generation) + 7,
-            region=region,
-        )
+        metrics, samples = evaluate(generator, _seed(spec, generation) + 7)
         row = metrics.to_dict()
         history.append(row)
         result.rows.append(

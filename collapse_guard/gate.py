@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -47,7 +48,8 @@ class GateVerdict:
         return {"passed": self.passed, "failures": [asdict(f) for f in self.failures]}
 
 
-def load_suites(expectations_dir: Path) -> dict[str, dict]:
+def load_suites(expectations_dir: Path, modality: str = "tabular") -> dict[str, dict]:
+    """The suites that apply to ``modality``: those whose ``meta.modality`` names it, and those without one."""
     suites = {}
     for path in sorted(Path(expectations_dir).glob("*.json")):
         try:
@@ -55,15 +57,22 @@ def load_suites(expectations_dir: Path) -> dict[str, dict]:
             applies_to = suite["meta"]["applies_to"]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ConfigError(f"expectation suite is not valid ({exc})", path=str(path)) from exc
-        suites[suite.get("name", path.stem)] = {**suite, "_applies_to": applies_to}
+        if suite["meta"].get("modality", modality) == modality:
+            suites[suite.get("name", path.stem)] = {**suite, "_applies_to": applies_to}
     if not suites:
         raise ConfigError("no expectation suites found", path=str(expectations_dir))
     return suites
 
 
-def with_flags(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame the suites see: the records plus the derived ``_`` check columns."""
-    return pd.concat([frame.reset_index(drop=True), provenance_flags(frame).reset_index(drop=True)], axis=1)
+FlagMaker = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+def with_flags(frame: pd.DataFrame, extra_flags: FlagMaker | None = None) -> pd.DataFrame:
+    """The frame the suites see: the records plus the derived ``_`` check columns (and a modality's own)."""
+    parts = [frame.reset_index(drop=True), provenance_flags(frame).reset_index(drop=True)]
+    if extra_flags is not None:
+        parts.append(extra_flags(frame).reset_index(drop=True))
+    return pd.concat(parts, axis=1)
 
 
 def evaluate(
@@ -74,13 +83,19 @@ def evaluate(
     min_real_fraction: float,
     expectations_dir: Path,
     anchor_path: str,
+    modality: str = "tabular",
+    extra_flags: FlagMaker | None = None,
+    extra_parameters: dict | None = None,
 ) -> GateVerdict:
-    frames = {"anchor": with_flags(anchor), "mixture": with_flags(mixture)}
-    expected_columns = [*anchor.columns, FILE_COLUMN, *provenance_flags(anchor.head(0)).columns]
+    """Validate the anchor and the mixture with the suites for ``modality``; ``extra_flags`` adds the
+    modality's derived columns and ``extra_parameters`` its ``$PARAMETER`` values."""
+    frames = {"anchor": with_flags(anchor, extra_flags), "mixture": with_flags(mixture, extra_flags)}
+    expected_columns = [*frames["anchor"].columns, FILE_COLUMN]
     parameters = {
         "min_real_fraction": min_real_fraction,
         "recorded_anchor_rows": recorded_anchor.rows if recorded_anchor else 0,
         "expected_columns": expected_columns,
+        **(extra_parameters or {}),
     }
     failures = [
         GateFailure("anchor", "append_only", problem, [anchor_path])
@@ -88,7 +103,7 @@ def evaluate(
     ]
     results = {}
     context = _ephemeral_context()
-    for name, suite in load_suites(expectations_dir).items():
+    for name, suite in load_suites(expectations_dir, modality).items():
         frame = frames[suite["_applies_to"]]
         result = _validate(context, name, suite, frame, parameters)
         results[name] = result
@@ -155,8 +170,9 @@ def _describe_failures(suite: str, result: dict, frame: pd.DataFrame, default_fi
 def _observed(config: dict, outcome: dict, rows: int) -> str:
     if "unexpected_count" in outcome:
         count = outcome["unexpected_count"]
+        checked = rows - outcome.get("missing_count", 0)  # GX skips null values: they are not checked
         sample = ", ".join(map(str, (outcome.get("partial_unexpected_list") or [])[:3]))
-        text = f"{count} of {rows} rows fail ({outcome.get('unexpected_percent', 0):.1f}%)"
+        text = f"{count} of {checked} checked rows fail ({outcome.get('unexpected_percent', 0):.1f}%)"
         mostly = config["kwargs"].get("mostly")
         if mostly is not None:
             text += f", at most {100 * (1 - mostly):.1f}% allowed"

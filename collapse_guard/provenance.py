@@ -20,13 +20,19 @@ MODEL_ID = "model_id"
 CREATED_AT = "created_at"
 ORIGIN = "origin"
 
+WATERMARK_KEY_ID = "watermark_key_id"
+DECODING = "decoding"
+
 PROVENANCE_COLUMNS: tuple[str, ...] = (RECORD_ID, SOURCE, GENERATION, MODEL_ID, CREATED_AT, ORIGIN)
+# Text records also say which watermark key marked them and how they were decoded ("" for real text).
+TEXT_PROVENANCE_COLUMNS: tuple[str, ...] = (WATERMARK_KEY_ID, DECODING)
 REAL, SYNTHETIC = "real", "synthetic"
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
     """The payload: every column that is not provenance, nor a derived ``_``-prefixed column."""
-    return [c for c in frame.columns if c not in PROVENANCE_COLUMNS and not str(c).startswith("_")]
+    labels = (*PROVENANCE_COLUMNS, *TEXT_PROVENANCE_COLUMNS)
+    return [c for c in frame.columns if c not in labels and not str(c).startswith("_")]
 
 
 def content_hashes(features: pd.DataFrame) -> pd.Series:
@@ -64,8 +70,9 @@ def stamp(
     model_id: str,
     origin: str,
     created_at: pd.Timestamp | None = None,
+    labels: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Return ``features`` with the provenance columns in front."""
+    """Return ``features`` with the provenance columns in front (and ``labels``, e.g. the text columns)."""
     created = created_at if created_at is not None else utc_now()
     stamped = pd.DataFrame(
         {
@@ -75,18 +82,21 @@ def stamp(
             MODEL_ID: model_id,
             CREATED_AT: created,
             ORIGIN: origin,
+            **(labels or {}),
         },
         index=features.index,
     )
     return pd.concat([stamped, features], axis=1).reset_index(drop=True)
 
 
-def stamp_real(features: pd.DataFrame, origin: str) -> pd.DataFrame:
-    return stamp(features, source=REAL, generation=0, model_id="", origin=origin)
+def stamp_real(features: pd.DataFrame, origin: str, labels: dict[str, str] | None = None) -> pd.DataFrame:
+    return stamp(features, source=REAL, generation=0, model_id="", origin=origin, labels=labels)
 
 
-def stamp_synthetic(features: pd.DataFrame, *, generation: int, model_id: str, run_id: str) -> pd.DataFrame:
-    return stamp(features, source=SYNTHETIC, generation=generation, model_id=model_id, origin=run_id)
+def stamp_synthetic(
+    features: pd.DataFrame, *, generation: int, model_id: str, run_id: str, labels: dict[str, str] | None = None
+) -> pd.DataFrame:
+    return stamp(features, source=SYNTHETIC, generation=generation, model_id=model_id, origin=run_id, labels=labels)
 
 
 def provenance_flags(frame: pd.DataFrame) -> pd.DataFrame:

@@ -9,14 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from collapse_guard import anchor as anchor_mod
 from collapse_guard import ledger
 from collapse_guard.config import Params
-from collapse_guard.default_data import sample_default
 from collapse_guard.errors import LedgerTampered
-from collapse_guard.provenance import stamp_real
 
 
 @dataclass(frozen=True)
@@ -101,27 +97,17 @@ def relative(params: Params, path: Path) -> str:
         return str(path)
 
 
-def build_initial_anchor(params: Params):  # noqa: ANN201 - pandas.DataFrame
-    """The embedded default (seeded) or the user's real data file named in ``data.source``."""
-    if params.data.source == "embedded":
-        rng = np.random.default_rng(params.run.seed)
-        features = sample_default(params.data.embedded.rows, params.data.embedded.rare_weight, rng)
-        return stamp_real(features, origin=f"embedded-default:v1:seed={params.run.seed}")
-    source = params.resolve(params.data.source)
-    frame = anchor_mod.read_records(source)
-    from collapse_guard.versioning import file_md5
-
-    return anchor_mod.as_real_records(frame, origin=f"{params.data.source}@md5:{file_md5(source)[:12]}")
-
-
 def initialise(params: Params) -> list[str]:
     """Create whatever the workspace lacks; never touches an anchor that already exists."""
     from collapse_guard import atomic, tracking, versioning
+    from collapse_guard.modality import modality_for
 
+    modality = modality_for(params)
     created = versioning.ensure_repo(params.workspace, params.tracking.dvc_remote)
+    created += modality.prepare_workspace()
     anchor_path = params.anchor_path
     if not anchor_path.exists():
-        atomic.write_parquet(anchor_path, build_initial_anchor(params))
+        atomic.write_parquet(anchor_path, modality.initial_anchor())
         created.append(f"anchor {relative(params, anchor_path)}")
     current = anchor_mod.load(anchor_path)
     md5 = versioning.track(params.workspace, [anchor_path])[relative(params, anchor_path)]

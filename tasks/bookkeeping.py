@@ -7,6 +7,7 @@ from prefect.cache_policies import NO_CACHE
 
 from collapse_guard import ledger, tracking
 from collapse_guard.config import Params
+from collapse_guard.modality import modality_for
 from collapse_guard.outcome import RunContext
 
 
@@ -28,6 +29,8 @@ def open_run(params: Params, generations: int) -> RunContext:
             "generations_requested": generations,
             "min_real_fraction": params.gate.min_real_fraction,
             "model_class": params.model.class_path,
+            "modality": params.data.modality,
+            **modality_for(params).tracking_params(),
         },
     )
     ledger.append(

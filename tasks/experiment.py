@@ -11,6 +11,7 @@ from collapse_guard.config import Params
 from collapse_guard.evaluation import anchor_tail
 from collapse_guard.experiment import ChainResult, ChainSpec, generations_until, simulate_chain, tidy
 from collapse_guard.metrics.tails import inside_tail
+from collapse_guard.modality import modality_for
 from collapse_guard.provenance import numeric_columns
 
 
@@ -28,8 +29,7 @@ def simulate(spec: ChainSpec, real_train: pd.DataFrame, held_out: pd.DataFrame, 
         model=params.model,
         mixing=params.mixing,
         decoding=params.experiment.decoding,
-        evaluation=params.evaluation,
-        near_copy_radius=params.curation.near_copy_radius,
+        modality=modality_for(params),
     )
 
 

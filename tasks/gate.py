@@ -6,6 +6,7 @@ from collapse_guard.anchor import AnchorRecord
 from collapse_guard.config import Params
 from collapse_guard.errors import GateBlocked
 from collapse_guard.mixing import MixtureSummary
+from collapse_guard.modality import modality_for
 from collapse_guard.outcome import GenerationOutcome, RunContext
 from collapse_guard.workspace import generation_paths, relative
 
@@ -22,6 +23,7 @@ def gate_mixture(
     """Validate the mixture and the anchor against the suites in expectations/; raise GateBlocked on failure."""
     paths = generation_paths(params, generation)
     current_anchor = anchor.load(params.anchor_path)
+    modality = modality_for(params)
     verdict = gate.evaluate(
         anchor=current_anchor,
         mixture=anchor.read_records(paths.mixture),
@@ -29,6 +31,9 @@ def gate_mixture(
         min_real_fraction=params.gate.min_real_fraction,
         expectations_dir=params.resolve(params.paths.expectations_dir),
         anchor_path=relative(params, params.anchor_path),
+        modality=modality.name,
+        extra_flags=modality.gate_flags(current_anchor),
+        extra_parameters=modality.gate_parameters(),
     )
     atomic.write_json(paths.gate, {**verdict.to_dict(), "results": verdict.results})
     status = "passed" if verdict.passed else "blocked"

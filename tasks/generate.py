@@ -3,7 +3,8 @@ from prefect.cache_policies import NO_CACHE
 
 from collapse_guard import anchor, atomic
 from collapse_guard.config import Params
-from collapse_guard.curation import CurationReport, curate
+from collapse_guard.curation import CurationReport
+from collapse_guard.modality import modality_for
 from collapse_guard.models import load_generator
 from collapse_guard.workspace import PipelineState, generation_paths
 
@@ -12,14 +13,15 @@ from collapse_guard.workspace import PipelineState, generation_paths
 def generate_and_curate(params: Params, state: PipelineState, generation: int, run_id: str) -> CurationReport:
     """Sample from the previous generation's model, stamp provenance, drop what must not be trained on."""
     model = load_generator(state.model_class, state.model_path)
-    raw = model.sample(params.generation.synthetic_per_generation, params.decoding, seed=_seed(params, generation))
-    kept, report = curate(
-        raw,
+    kept, report = modality_for(params).synthesize(
+        model,
+        params.generation.synthetic_per_generation,
+        params.decoding,
+        _seed(params, generation),
         anchor.load(params.anchor_path),
         generation=generation,
         model_id=state.model_id,
         run_id=run_id,
-        near_copy_radius=params.curation.near_copy_radius,
     )
     atomic.write_parquet(generation_paths(params, generation).synthetic, kept)
     return report

@@ -33,10 +33,32 @@ def merge(base: dict, extra: dict) -> dict:
     return out
 
 
-def write_params(workspace: Path, **sections: dict) -> Path:
-    """The repo's params.yaml, shrunk to TINY, with the repo's expectations/ and any overrides."""
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params = merge(merge(params, TINY), sections)
+# The text workspace (params-text.yaml) shrunk the same way: a quarter of the corpus, a model trained in seconds.
+TINY_TEXT = {
+    "data": {"embedded_text": {"max_documents": 160}},
+    "model": {
+        "options": {
+            "embedding_dim": 24,
+            "hidden_dim": 48,
+            "epochs": 2,
+            "sequence_length": 32,
+            "vocabulary_size": 1200,
+            "sample_tokens": 60,
+            "min_sample_tokens": 20,
+            "no_copy_ngram": 4,
+        }
+    },
+    "generation": {"synthetic_per_generation": 60},
+    "evaluation": {"sample_size": 100},
+    "text": {"metric_tokens": 3000},
+}
+
+
+def write_params(workspace: Path, base: str = "params.yaml", tiny: dict | None = None, **sections: dict) -> Path:
+    """A repo params file (``base``), shrunk to ``tiny`` (default TINY), with the repo's expectations/ and
+    any overrides."""
+    params = yaml.safe_load((REPO / base).read_text())
+    params = merge(merge(params, TINY if tiny is None else tiny), sections)
     params["paths"]["expectations_dir"] = str(REPO / "expectations")
     path = workspace / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))

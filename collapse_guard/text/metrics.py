@@ -4,9 +4,9 @@ data"). Every metric here is computed on a fixed token budget, because diversity
 
 Definitions (tokens are the word-level tokens of collapse_guard.text.tokenizer):
 
-- tail vocabulary T (``tail_vocabulary``): the anchor's rarest token types, taken from the rarest up while
-  their occurrences together stay within ``tail_mass`` (default 5 %) of all anchor tokens (ties broken
-  alphabetically, so T is deterministic).
+- tail vocabulary T (``tail_vocabulary``): the anchor's rarest token types seen at least twice, taken from
+  the rarest up while their occurrences together stay within ``tail_mass`` (default 5 %) of all anchor tokens
+  (ties broken alphabetically, so T is deterministic).
 - rare-token mass retention: the share of the sample's tokens that belong to T, divided by the share of T in
   a real reference of the same length (1 ≈ the tail is kept; → 0 as the rare words vanish).
 - rare-token count retention: how many distinct types of T the sample contains, divided by how many an
@@ -44,12 +44,17 @@ def tokens_of(texts: Sequence[str], budget: int | None = None) -> list[str]:
     return tokens
 
 
-def tail_vocabulary(anchor_texts: Sequence[str], tail_mass: float = 0.05) -> tuple[set[str], float]:
-    """The tail vocabulary T of the anchor and the share of anchor tokens that fall in T."""
+def tail_vocabulary(anchor_texts: Sequence[str], tail_mass: float = 0.05, min_count: int = 2) -> tuple[set[str], float]:
+    """The tail vocabulary T of the anchor and the share of anchor tokens that fall in T.
+
+    Words seen fewer than ``min_count`` times are left out: a word-level model cannot learn a word it saw
+    once (the built-in tokenizer maps it to ``<unk>``), so counting those would measure the vocabulary
+    cut-off, not collapse. T is the rare end of what a model *can* say."""
     counts = Counter(tokens_of(anchor_texts))
     total = sum(counts.values())
     tail, running = set(), 0
-    for token, count in sorted(counts.items(), key=lambda item: (item[1], item[0])):
+    learnable = ((t, c) for t, c in counts.items() if c >= min_count)
+    for token, count in sorted(learnable, key=lambda item: (item[1], item[0])):
         if running + count > tail_mass * total:
             break
         running += count
@@ -116,6 +121,15 @@ def unigram_entropy(texts: Sequence[str], budget: int | None = None) -> float:
         return 0.0
     p = counts / counts.sum()
     return float(-(p * np.log2(p)).sum())
+
+
+def effective_vocabulary_ratio(sample_texts: Sequence[str], reference_texts: Sequence[str]) -> float:
+    """2^H(sample) / 2^H(reference), both on the first N tokens with N the smaller token count: the text
+    analogue of a variance ratio (the spread of the word distribution; < 1 when the model narrows it)."""
+    budget = min(len(tokens_of(sample_texts)), len(tokens_of(reference_texts)))
+    if budget == 0:
+        return float("nan")
+    return float(2.0 ** (unigram_entropy(sample_texts, budget) - unigram_entropy(reference_texts, budget)))
 
 
 def held_out_perplexity(model: Generator, held_out: pd.DataFrame) -> float:

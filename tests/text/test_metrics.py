@@ -12,11 +12,12 @@ from collapse_guard.text.metrics import (
 )
 
 
-def test_tail_vocabulary_is_the_rarest_types_within_the_mass():
-    anchor = ["a a a a a a a a b b c d"]  # 12 tokens: c and d are 1/12 each
-    tail, share = tail_vocabulary(anchor, tail_mass=0.2)
-    assert tail == {"c", "d"} and share == pytest.approx(2 / 12)
-    assert tail_vocabulary(anchor, tail_mass=0.01)[0] == set()
+def test_tail_vocabulary_is_the_rarest_learnable_types_within_the_mass():
+    anchor = ["a a a a a a a a a a b b b c c d d e"]  # 18 tokens; e is seen once, so no model can learn it
+    tail, share = tail_vocabulary(anchor, tail_mass=0.25)
+    assert tail == {"c", "d"} and share == pytest.approx(4 / 18)
+    assert tail_vocabulary(anchor, tail_mass=0.05)[0] == set()
+    assert "e" in tail_vocabulary(anchor, tail_mass=0.25, min_count=1)[0]
 
 
 def test_real_held_out_text_retains_the_tail_and_collapsed_text_does_not(split):

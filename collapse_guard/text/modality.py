@@ -1,0 +1,235 @@
+"""Text as a modality of the guarded pipeline: the anchor is real documents, the model a language model.
+
+What text changes (see collapse_guard.modality for the interface): the embedded anchor is the Python
+manual's prose; generation embeds the green-list watermark and stamps its key id and the decoding
+settings on every record; curation drops exact and near-duplicates (MinHash LSH) and text whose
+watermark is not detectable; collapse is measured on the vocabulary's tail; the gate also checks the
+watermark labels and the near-duplicate share of the mixture.
+
+For the shared summary columns, ``tail_coverage`` is the rare-token mass retention and
+``variance_ratio`` the effective-vocabulary ratio (definitions in collapse_guard.text.metrics); the text
+metrics are also logged under their own names.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from collapse_guard.config import DecodingParams
+from collapse_guard.drift import DriftSummary, run_report
+from collapse_guard.errors import ConfigError
+from collapse_guard.evaluation import Evaluation
+from collapse_guard.modality import Evaluator, Incoming, Modality
+from collapse_guard.models.base import Generator
+from collapse_guard.provenance import DECODING, WATERMARK_KEY_ID, stamp_real
+from collapse_guard.text.corpus import TEXT, default_corpus, read_corpus
+from collapse_guard.text.dedup import AnchorIndex, DedupSettings
+from collapse_guard.text.metrics import effective_vocabulary_ratio, tail_vocabulary, text_metrics, tokens_of
+from collapse_guard.text.screening import WatermarkScreen, curate_text, mixture_flags, triage_crawl
+from collapse_guard.text.watermark import (
+    KEY_ENV,
+    WatermarkConfig,
+    WatermarkKey,
+    create_key_file,
+    load_key,
+    read_key_file,
+)
+
+REAL_TEXT_LABELS = {WATERMARK_KEY_ID: "", DECODING: ""}
+DESCRIPTORS = ("tokens", "tail_token_share", "type_token_ratio")
+
+
+class TextModality(Modality):
+    name = "text"
+    headline_labels = ("rare-word ret", "vocab ratio")
+
+    # -- keys -------------------------------------------------------------------------------------------------
+    @property
+    def key_file(self) -> Path:
+        return self.params.resolve(self.params.text.watermark.key_file)
+
+    def prepare_workspace(self) -> list[str]:
+        """A fresh random watermark key, unless one is set in the environment or already on disk."""
+        import os
+
+        settings = self.params.text.watermark
+        if not settings.enabled or os.environ.get(KEY_ENV) or self.key_file.exists():
+            return []
+        create_key_file(self.key_file)
+        _ignore_in_git(self.params.workspace, self.params.text.watermark.key_file)
+        return [f"watermark key {settings.key_file} (id {load_key(self.key_file).key_id}; keep it secret)"]
+
+    def watermark(self) -> WatermarkConfig | None:
+        settings = self.params.text.watermark
+        if not settings.enabled:
+            return None
+        return WatermarkConfig(load_key(self.key_file), settings.gamma, settings.delta)
+
+    def screen(self) -> WatermarkScreen:
+        """Every key we know: the current one (environment or key file) and the retired ones."""
+        settings = self.params.text.watermark
+        keys: dict[str, WatermarkKey] = {}
+        try:
+            current = load_key(self.key_file)
+            keys[current.key_id] = current
+        except ConfigError:
+            if settings.enabled:
+                raise
+        for retired in settings.known_key_files:
+            key = read_key_file(self.params.resolve(retired))
+            keys[key.key_id] = key
+        return WatermarkScreen(keys, settings.gamma, settings.z_threshold, settings.window)
+
+    # -- data -------------------------------------------------------------------------------------------------
+    def initial_anchor(self) -> pd.DataFrame:
+        data = self.params.data
+        if data.source == "embedded":
+            corpus = default_corpus(data.embedded_text.min_words)
+            if data.embedded_text.max_documents:
+                corpus = corpus.iloc[: data.embedded_text.max_documents].reset_index(drop=True)
+            origin = f"pydoc_data.topics@python-{platform.python_version()}"
+        else:
+            from collapse_guard.versioning import file_md5
+
+            source = self.params.resolve(data.source)
+            corpus = read_corpus(source)
+            origin = f"{data.source}@md5:{file_md5(source)[:12]}" if source.is_file() else data.source
+        return stamp_real(corpus, origin=origin, labels=REAL_TEXT_LABELS)
+
+    def incoming(self, path: Path, anchor: pd.DataFrame) -> Incoming:
+        """A crawl: documents whose watermark (under any known key) or near-copy of the anchor or of each
+        other turns them away; the rest join the anchor as real, ``origin`` = the path and today's date."""
+        from collapse_guard.provenance import utc_now
+
+        crawl = read_corpus(path)
+        clean, verdicts = triage_crawl(crawl[TEXT].tolist(), self.anchor_index(anchor), self.screen())
+        now = utc_now()
+        records = stamp_real(
+            crawl[clean].reset_index(drop=True), origin=f"{path}@{now.date().isoformat()}", labels=REAL_TEXT_LABELS
+        )
+        rejected = pd.concat([crawl[~clean].reset_index(drop=True), verdicts[~clean].reset_index(drop=True)], axis=1)
+        rejected.insert(0, "line", np.flatnonzero(~clean) + 1)
+        return Incoming(records, rejected.assign(source_path=str(path), screened_at=now.isoformat()))
+
+    def anchor_index(self, anchor: pd.DataFrame) -> AnchorIndex:
+        dedup = self.params.text.dedup
+        settings = DedupSettings(dedup.shingle_size, dedup.num_perm, dedup.threshold)
+        return AnchorIndex(anchor[TEXT].astype(str).tolist(), settings)
+
+    def synthesize(self, model, n, decoding, seed, anchor, *, generation, model_id, run_id):  # noqa: ANN001, ANN201
+        watermark = self.watermark()
+        if watermark is not None:
+            if not hasattr(model, "set_watermark"):
+                raise ConfigError(f"{type(model).__name__} cannot embed a watermark; set text.watermark.enabled false")
+            model.set_watermark(watermark)
+        raw = model.sample(n, decoding, seed)
+        labels = {
+            WATERMARK_KEY_ID: watermark.key.key_id if watermark else "",
+            DECODING: json.dumps(
+                {
+                    **decoding.model_dump(),
+                    "no_copy_ngram": model.options.get("no_copy_ngram", 0),
+                    "watermark": {"gamma": watermark.gamma, "delta": watermark.delta} if watermark else None,
+                },
+                sort_keys=True,
+            ),
+        }
+        screen = self.screen() if watermark else None
+        return curate_text(
+            raw, self.anchor_index(anchor), labels, screen, generation=generation, model_id=model_id, run_id=run_id
+        )
+
+    # -- measurement ------------------------------------------------------------------------------------------
+    def evaluator(self, anchor_train: pd.DataFrame, held_out: pd.DataFrame, decoding: DecodingParams) -> Evaluator:
+        settings = self.params.text
+        anchor_texts, real_texts = anchor_train[TEXT].tolist(), held_out[TEXT].tolist()
+        documents = self.params.evaluation.sample_size
+
+        def run(model: Generator, seed: int) -> tuple[Evaluation, pd.DataFrame]:
+            if hasattr(model, "set_watermark"):
+                model.set_watermark(None)  # metrics measure the model, not the watermark's bias
+            samples = model.sample(documents, decoding, seed)
+            texts = samples[TEXT].tolist()
+            metrics = text_metrics(texts, anchor_texts, real_texts, settings.metric_tokens, settings.tail_mass)
+            loss = model.loss(held_out[[TEXT]])
+            result = Evaluation(
+                tail_coverage=metrics["rare_token_mass_retention"],
+                variance_ratio=effective_vocabulary_ratio(texts, real_texts),
+                heldout_real_loss=loss,
+                distribution={**metrics, "heldout_perplexity": math.exp(loss)},
+                diagnostics=model.diagnostics(),
+            )
+            return result, samples[[TEXT]]
+
+        return run
+
+    def drift(self, samples: pd.DataFrame, reference: pd.DataFrame, html_path: Path) -> DriftSummary:
+        """Drift of per-document descriptors (length, share of tail words, type-token ratio), and the tail
+        and spread metrics on the texts themselves, in one Evidently report."""
+        from evidently import DataDefinition, Dataset
+        from evidently.presets import DataDriftPreset
+
+        from collapse_guard.evidently_metrics import RareTokenRetention, VocabularySpread
+
+        tail, _ = tail_vocabulary(reference[TEXT].tolist(), self.params.text.tail_mass)
+        definition = DataDefinition(text_columns=[TEXT], numerical_columns=list(DESCRIPTORS))
+
+        def dataset(frame: pd.DataFrame) -> Dataset:
+            texts = frame[TEXT].astype(str).tolist()
+            table = pd.concat([frame[[TEXT]].reset_index(drop=True), descriptors(texts, tail)], axis=1)
+            return Dataset.from_pandas(table, data_definition=definition)
+
+        return run_report(
+            RareTokenRetention(tail_mass=self.params.text.tail_mass),
+            VocabularySpread(),
+            DataDriftPreset(columns=list(DESCRIPTORS)),
+            dataset(samples),
+            dataset(reference),
+            html_path,
+        )
+
+    def tracking_params(self) -> dict[str, str | float]:
+        watermark = self.watermark()
+        if watermark is None:
+            return {"watermark_key_id": ""}
+        return {"watermark_key_id": watermark.key.key_id, "watermark_gamma": watermark.gamma}
+
+    # -- gate -------------------------------------------------------------------------------------------------
+    def gate_flags(self, anchor: pd.DataFrame) -> Callable[[pd.DataFrame], pd.DataFrame]:
+        index = self.anchor_index(anchor)
+        screen = self.screen()
+        return lambda frame: mixture_flags(frame, index, screen)
+
+    def gate_parameters(self) -> dict:
+        gate = self.params.gate
+        return {
+            "min_watermark_detected_share": 1.0 - gate.max_unwatermarked_share,
+            "min_distinct_share": 1.0 - gate.max_near_duplicate_share,
+        }
+
+
+def descriptors(texts: list[str], tail: set[str]) -> pd.DataFrame:
+    """Per document: token count, share of the anchor's tail words, distinct / all tokens."""
+    rows = []
+    for text in texts:
+        tokens = tokens_of([text])
+        count = max(len(tokens), 1)
+        rows.append((len(tokens), sum(t in tail for t in tokens) / count, len(set(tokens)) / count))
+    return pd.DataFrame(np.array(rows, dtype=np.float64).reshape(-1, 3), columns=list(DESCRIPTORS))
+
+
+def _ignore_in_git(workspace: Path, relative: str) -> None:
+    """Keep the key out of git: add it to the workspace's .gitignore if it is not there yet."""
+    gitignore = workspace / ".gitignore"
+    lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
+    if f"/{relative}" not in lines and relative not in lines:
+        from collapse_guard import atomic
+
+        atomic.write_text(gitignore, "\n".join([*lines, f"/{relative}"]) + "\n")
