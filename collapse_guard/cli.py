@@ -249,7 +249,9 @@ def _print_experiment(params, summary: dict) -> None:  # noqa: ANN001
     results = pd.read_csv(params.resolve(summary["tables"]["results"]))
     last = results[results["generation"] == results["generation"].max()]
     table = Table(title=f"after generation {int(results['generation'].max())} (mean over seeds)")
-    for column in ("policy", "tail coverage", "variance ratio", "held-out NLL", "real fraction"):
+    from collapse_guard.modality import modality_for
+
+    for column in ("policy", *modality_for(params).headline_labels, "held-out NLL", "real fraction"):
         table.add_column(column, justify="right")
     for policy, rows in last.groupby("policy", sort=False):
         table.add_row(

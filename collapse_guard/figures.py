@@ -23,6 +23,12 @@ METRIC_LABELS = {
     "mmd2": "MMD²",
     "vendi_score": "Vendi score",
 }
+TEXT_METRIC_LABELS = {
+    "rare_token_count_retention": "rare words still produced (1 = real)",
+    "variance_ratio": "effective vocabulary ratio (1 = real)",
+    "distinct_2": "distinct-2",
+    "heldout_perplexity": "held-out real perplexity",
+}
 
 
 def _pyplot():  # noqa: ANN202
@@ -41,9 +47,11 @@ def _save(fig, path: Path) -> Path:  # noqa: ANN001
     return Path(path)
 
 
-def metric_curves(table: pd.DataFrame, path: Path, metrics: list[str] | None = None) -> Path:
+def metric_curves(table: pd.DataFrame, path: Path, labels: dict[str, str] | None = None) -> Path:
+    """One panel per metric in ``labels`` (metric -> title; default the tabular set) found in ``table``."""
     plt = _pyplot()
-    metrics = [m for m in (metrics or list(METRIC_LABELS)) if m in table]
+    labels = labels or METRIC_LABELS
+    metrics = [m for m in labels if m in table]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         for policy, rows in table.groupby("policy", sort=False):
@@ -51,7 +59,7 @@ def metric_curves(table: pd.DataFrame, path: Path, metrics: list[str] | None = N
             (line,) = ax.plot(stats.index, stats["mean"], marker="o", ms=3, label=policy)
             ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.18)
         ax.set_xlabel("generation")
-        ax.set_title(METRIC_LABELS.get(metric, metric))
+        ax.set_title(labels[metric])
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     fig.suptitle("collapse metrics by generation (line: mean over seeds, band: min–max)")

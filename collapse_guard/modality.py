@@ -41,6 +41,7 @@ class Modality(abc.ABC):
     name: str
     # what the shared ``tail_coverage`` and ``variance_ratio`` columns mean for this kind, in summaries
     headline_labels: tuple[str, str] = ("tail cov", "var ratio")
+    figure_metrics: dict[str, str] | None = None  # metric -> title in the experiment's figure (None: tabular set)
 
     def __init__(self, params: Params) -> None:
         self.params = params

@@ -57,7 +57,7 @@ def draw_figures(params: Params, results: list[ChainResult], real_train: pd.Data
     out = params.resolve(params.experiment.output_dir)
     table, sweep = tidy(results)
     drawn = [
-        figures.metric_curves(table, out / "metrics_by_generation.png"),
+        figures.metric_curves(table, out / "metrics_by_generation.png", modality_for(params).figure_metrics),
         figures.real_fraction(table, out / "real_fraction.png"),
     ]
     features = numeric_columns(real_train)

@@ -26,6 +26,7 @@ from collapse_guard.config import DecodingParams
 from collapse_guard.drift import DriftSummary, run_report
 from collapse_guard.errors import ConfigError
 from collapse_guard.evaluation import Evaluation
+from collapse_guard.figures import TEXT_METRIC_LABELS
 from collapse_guard.modality import Evaluator, Incoming, Modality
 from collapse_guard.models.base import Generator
 from collapse_guard.provenance import DECODING, WATERMARK_KEY_ID, stamp_real
@@ -49,6 +50,7 @@ DESCRIPTORS = ("tokens", "tail_token_share", "type_token_ratio")
 class TextModality(Modality):
     name = "text"
     headline_labels = ("rare-word ret", "vocab ratio")
+    figure_metrics = TEXT_METRIC_LABELS
 
     # -- keys -------------------------------------------------------------------------------------------------
     @property
