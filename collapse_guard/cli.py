@@ -380,6 +380,9 @@ def audit_show(
     if as_json:
         typer.echo(json.dumps({"generation": generation, "lineage": [e["body"] for e in chain]}, indent=2))
         return
+    from collapse_guard.modality import modality_for
+
+    tail_label, spread_label = modality_for(params).headline_labels
     for entry in chain:
         b = entry["body"]
         mix = b["mixture"]
@@ -388,7 +391,7 @@ def audit_show(
             f"  trained on {mix['rows']} records: {mix['real']} real + {mix['synthetic']} synthetic "
             f"({mix['policy']}, real fraction {mix['real_fraction']:.2f}); mixture {mix['file']}\n"
             f"  anchor: {b['anchor']['rows']} rows, DVC md5 {b['anchor']['dvc_md5']}\n"
-            f"  tail coverage {b['metrics']['tail_coverage']:.2f}, variance ratio "
+            f"  {tail_label} {b['metrics']['tail_coverage']:.2f}, {spread_label} "
             f"{b['metrics']['variance_ratio']:.2f}; MLflow run {b['mlflow_run_id']}; ledger line {entry['seq']}"
         )
 

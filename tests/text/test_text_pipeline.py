@@ -67,6 +67,8 @@ def test_two_text_generations_end_to_end(text_workspace: Path):
     assert secret not in (text_workspace / "ledger/text.jsonl").read_text()
     assert f"/{KEY_FILE}" in (text_workspace / ".gitignore").read_text().splitlines()
     assert cli(text_workspace, "audit", "verify").exit_code == 0
+    shown = cli(text_workspace, "audit", "show")
+    assert shown.exit_code == 0 and "generation 2" in shown.stdout and "rare-word ret" in shown.stdout
 
 
 def _watermarked_document(tiny_lm, key_file: Path, tmp_path: Path) -> str:
