@@ -12,7 +12,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo demo-text experiment-text test lint bench bench-text repro mlflow-ui clean
+.PHONY: setup demo demo-text experiment-text test lint bench bench-metrics bench-text repro mlflow-ui clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,9 @@ lint: setup
 
 bench: setup  ## overhead of one guarded generation against bare training and sampling
 	$(BIN)/python benchmarks/guard_overhead.py
+
+bench-metrics: setup  ## how each collapse metric's cost grows with the anchor (1x, 10x, 100x the default)
+	$(BIN)/python benchmarks/metric_scaling.py
 
 bench-text: setup  ## watermark quality and detection speed; near-duplicate throughput
 	$(BIN)/python benchmarks/text_watermark.py
