@@ -60,6 +60,18 @@ def _fail(error: CollapseGuardError, as_json: bool, extra: dict | None = None) -
     raise typer.Exit(error.exit_code)
 
 
+def _working(message: str, quiet: bool):  # noqa: ANN202 - a context manager
+    """A spinner on stderr while a long step runs (none with --json or without a terminal)."""
+    import contextlib
+
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal:
+        return contextlib.nullcontext()
+    return console.status(message)
+
+
 def _load(params_file: Path, as_json: bool = False):  # noqa: ANN202
     from collapse_guard.config import load_params
 
@@ -290,7 +302,8 @@ def ingest(
     from collapse_guard.ingest import ingest_real
 
     try:
-        result = ingest_real(params, path)
+        with _working(f"reading and screening {path}", as_json):
+            result = ingest_real(params, path)
     except CollapseGuardError as error:
         _fail(error, as_json)
     if as_json:
@@ -317,8 +330,9 @@ def detect(
     from collapse_guard.text.modality import TextModality
 
     try:
-        texts = read_corpus(path)["text"].tolist()
-        scores = TextModality(params).screen().scores(texts)
+        with _working(f"scoring {path}", as_json):
+            texts = read_corpus(path)["text"].tolist()
+            scores = TextModality(params).screen().scores(texts)
     except CollapseGuardError as error:
         _fail(error, as_json)
     scores.insert(0, "document", range(1, len(scores) + 1))
