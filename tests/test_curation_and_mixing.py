@@ -132,3 +132,18 @@ def test_safe_zone_needs_a_sustained_drop():
     zone = generations_until(table, "tail_coverage", 0.5).set_index("target_real_fraction")["generations_until_below"]
     assert np.isnan(zone[0.1])  # one noisy dip is not a collapse
     assert zone[0.5] == 2.0 and zone[0.9] == 2.0  # a drop in the last generation counts
+
+
+def test_fixed_ratio_on_text_has_no_geometry_and_chooses_uniformly():
+    from collapse_guard.mixing import FixedRatio
+    from collapse_guard.provenance import stamp_synthetic
+
+    anchor = stamp_real(pd.DataFrame({"text": [f"real document {i}" for i in range(70)]}), origin="test")
+    pool = stamp_synthetic(
+        pd.DataFrame({"text": [f"generated document {i}" for i in range(200)]}), generation=1, model_id="m", run_id="r"
+    )
+    mixture = FixedRatio(real_fraction=0.7).mix(anchor, [pool], MixContext(np.random.default_rng(3)))
+    summary = summarise(mixture, "fixed-ratio")
+    assert summary.real == 70 and summary.synthetic == 30
+    chosen = mixture.frame.loc[mixture.frame["source"] == "synthetic", "text"]
+    assert chosen.is_unique and set(chosen) <= set(pool["text"])
