@@ -55,8 +55,7 @@ class RareTokenRetentionCalculation(SingleValueCalculation[RareTokenRetention]):
     def calculate(self, context: Any, current_data: Any, reference_data: Any) -> Any:
         from collapse_guard.text.metrics import rare_token_retention
 
-        reference = reference_data.as_dataframe()["text"].tolist()
-        samples = current_data.as_dataframe()["text"].tolist()
+        reference, samples = _texts(reference_data), _texts(current_data)
         retention = rare_token_retention(samples, reference[::2], reference[1::2], self.metric.tail_mass)
         return self.result(retention["rare_token_mass_retention"]), None
 
@@ -72,9 +71,12 @@ class VocabularySpreadCalculation(SingleValueCalculation[VocabularySpread]):
     def calculate(self, context: Any, current_data: Any, reference_data: Any) -> Any:
         from collapse_guard.text.metrics import effective_vocabulary_ratio
 
-        reference = reference_data.as_dataframe()["text"].tolist()
-        samples = current_data.as_dataframe()["text"].tolist()
-        return self.result(effective_vocabulary_ratio(samples, reference)), None
+        return self.result(effective_vocabulary_ratio(_texts(current_data), _texts(reference_data))), None
 
     def display_name(self) -> str:
         return "Effective vocabulary ratio 2^H(samples) / 2^H(real), same token count"
+
+
+def _texts(data: Any) -> list[str]:
+    """The documents of an Evidently dataset with a ``text`` column."""
+    return data.as_dataframe()["text"].tolist()

@@ -112,16 +112,15 @@ class TabularModality(Modality):
             )
             return stamp_real(features, origin=f"embedded-default:v1:seed={self.params.run.seed}")
         source = self.params.resolve(data.source)
-        frame = anchor.read_records(source)
-        from collapse_guard.versioning import file_md5
+        from collapse_guard.versioning import file_origin
 
-        return anchor.as_real_records(frame, origin=f"{data.source}@md5:{file_md5(source)[:12]}")
+        return anchor.as_real_records(anchor.read_records(source), origin=file_origin(data.source, source))
 
     def incoming(self, path: Path, anchor: pd.DataFrame) -> Incoming:
         from collapse_guard.anchor import as_real_records, read_records
-        from collapse_guard.versioning import file_md5
+        from collapse_guard.versioning import file_origin
 
-        return Incoming(as_real_records(read_records(path), origin=f"{Path(path).name}@md5:{file_md5(path)[:12]}"))
+        return Incoming(as_real_records(read_records(path), origin=file_origin(Path(path).name, path)))
 
     def synthesize(self, model, n, decoding, seed, anchor, *, generation, model_id, run_id):  # noqa: ANN001, ANN201
         raw = model.sample(n, decoding, seed)

@@ -114,3 +114,8 @@ def file_md5(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def file_origin(label: str, path: Path) -> str:
+    """The ``origin`` of real data read from a file: its name and a short md5, so the version is known."""
+    return f"{label}@md5:{file_md5(path)[:12]}"

@@ -98,11 +98,11 @@ class TextModality(Modality):
                 corpus = corpus.iloc[: data.embedded_text.max_documents].reset_index(drop=True)
             origin = f"pydoc_data.topics@python-{platform.python_version()}"
         else:
-            from collapse_guard.versioning import file_md5
+            from collapse_guard.versioning import file_origin
 
             source = self.params.resolve(data.source)
             corpus = read_corpus(source)
-            origin = f"{data.source}@md5:{file_md5(source)[:12]}" if source.is_file() else data.source
+            origin = file_origin(data.source, source) if source.is_file() else data.source
         return stamp_real(corpus, origin=origin, labels=REAL_TEXT_LABELS)
 
     def incoming(self, path: Path, anchor: pd.DataFrame) -> Incoming:

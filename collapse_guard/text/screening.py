@@ -11,7 +11,7 @@ would leak unlabelled into future crawls; near-copies narrow the distribution th
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -142,7 +142,7 @@ def mixture_flags(frame: pd.DataFrame, anchor_index: AnchorIndex, screen: Waterm
     detected = np.zeros(len(rows), dtype=bool)
     for key_id in set(key_ids) & set(screen.keys):
         mine = np.flatnonzero(key_ids == key_id)
-        single = WatermarkScreen({key_id: screen.keys[key_id]}, screen.gamma, screen.z_threshold, screen.window)
+        single = replace(screen, keys={key_id: screen.keys[key_id]})
         detected[mine] = single.scores([texts[i] for i in mine])["detected"].to_numpy()
     near = find_duplicates(texts, anchor_index)["drop"].to_numpy()
     flags.iloc[rows, 0] = list(key_ids != "")
