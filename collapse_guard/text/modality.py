@@ -87,6 +87,10 @@ class TextModality(Modality):
         for retired in settings.known_key_files:
             key = read_key_file(self.params.resolve(retired))
             keys[key.key_id] = key
+        return self._screen(keys)
+
+    def _screen(self, keys: dict[str, WatermarkKey]) -> WatermarkScreen:
+        settings = self.params.text.watermark
         return WatermarkScreen(keys, settings.gamma, settings.z_threshold, settings.window)
 
     # -- data -------------------------------------------------------------------------------------------------
@@ -143,7 +147,8 @@ class TextModality(Modality):
                 sort_keys=True,
             ),
         }
-        screen = self.screen() if watermark else None
+        # a generation must carry the watermark of the key it names, as the gate checks: only that key counts
+        screen = self._screen({watermark.key.key_id: watermark.key}) if watermark else None
         return curate_text(
             raw, self.anchor_index(anchor), labels, screen, generation=generation, model_id=model_id, run_id=run_id
         )
