@@ -70,6 +70,22 @@ def test_two_text_generations_end_to_end(text_workspace: Path):
     shown = cli(text_workspace, "audit", "show")
     assert shown.exit_code == 0 and "generation 2" in shown.stdout and "rare-word ret" in shown.stdout
 
+    # synthetic text that lost its watermark label is blocked before training, and the anchor is untouched
+    pool = text_workspace / "generations-text/gen_001/synthetic.parquet"
+    synthetic.assign(watermark_key_id="").to_parquet(pool)
+    anchor_before = sha256_of(text_workspace / ANCHOR)
+    blocked = cli(text_workspace, "run", "--generations", "1", "--json")
+    assert blocked.exit_code == 4
+    error = json.loads(blocked.stdout)["error"]
+    assert error["type"] == "GateBlocked"
+    failures = json.loads(blocked.stdout)["generations"][-1]["gate"]["failures"]
+    assert any(
+        "[text]" in f and "names the watermark key" in f and str(pool.relative_to(text_workspace)) in f
+        for f in failures
+    )
+    assert sha256_of(text_workspace / ANCHOR) == anchor_before
+    assert not (text_workspace / "generations-text/gen_003/model.pt").exists()
+
 
 def _watermarked_document(tiny_lm, key_file: Path, tmp_path: Path) -> str:
     """A document written by a model that watermarks with the workspace's key (as a leaked generation)."""
