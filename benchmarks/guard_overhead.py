@@ -49,16 +49,17 @@ def main() -> None:
     args = parser.parse_args()
 
     import pandas as pd
+    from collapse_guard.flows.guarded_retraining import guarded_retraining
     from prefect.testing.utilities import prefect_test_harness
 
-    from collapse_guard import anchor, gate, tracking, versioning
     from collapse_guard.config import load_params
-    from collapse_guard.drift import drift_report
-    from collapse_guard.evaluation import evaluate
-    from collapse_guard.models import build_generator, load_generator
-    from collapse_guard.provenance import feature_columns
-    from collapse_guard.workspace import generation_paths, initialise, pipeline_state
-    from flows.guarded_retraining import guarded_retraining
+    from collapse_guard.generator import build_generator, load_generator
+    from collapse_guard.pipeline import gate
+    from collapse_guard.records import anchor, tracking, versioning
+    from collapse_guard.records.provenance import feature_columns
+    from collapse_guard.records.workspace import generation_paths, initialise, pipeline_state
+    from collapse_guard.reports.drift import drift_report
+    from collapse_guard.tabular.evaluation import evaluate
 
     root = Path(tempfile.mkdtemp(prefix="cg-bench-"))
     try:

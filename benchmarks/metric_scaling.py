@@ -22,8 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from collapse_guard.default_data import sample_default  # noqa: E402
-from collapse_guard.metrics import distance  # noqa: E402
+from collapse_guard.tabular.default_data import sample_default
+from collapse_guard.tabular.metrics import distance
 
 RARE_WEIGHT = 0.025
 MAX_KERNEL_ROWS = 1000  # the evaluation's default (EvaluationParams.max_kernel_rows)
@@ -57,12 +57,12 @@ def distance_metrics(samples: np.ndarray, reference: np.ndarray) -> dict[str, Ca
     }
 
 
-def tail_metrics(samples, reference) -> dict[str, Callable[[], object]]:  # noqa: ANN001 - DataFrames
+def tail_metrics(samples, reference) -> dict[str, Callable[[], object]]:
     """The tail metrics (collapse_guard.metrics.tails, maintained separately), when their API is as expected."""
     try:
         from collapse_guard.config import EvaluationParams
-        from collapse_guard.evaluation import anchor_tail
-        from collapse_guard.metrics.tails import tail_coverage, variance_ratio
+        from collapse_guard.tabular.evaluation import anchor_tail
+        from collapse_guard.tabular.metrics.tails import tail_coverage, variance_ratio
     except ImportError as exc:
         print(f"(tail metrics skipped: {exc})")
         return {}

@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from collapse_guard.text.dedup import AnchorIndex, DedupSettings, find_duplicates  # noqa: E402
+from collapse_guard.text.dedup import AnchorIndex, DedupSettings, find_duplicates
 
 VOCABULARY = 20_000
 PLANTED_SHARE = 0.05

@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from collapse_guard.offline import apply_offline_defaults  # noqa: E402
+from collapse_guard.offline import apply_offline_defaults
 
 apply_offline_defaults()
 

@@ -60,7 +60,7 @@ def _fail(error: CollapseGuardError, as_json: bool, extra: dict | None = None) -
     raise typer.Exit(error.exit_code)
 
 
-def _working(message: str, quiet: bool):  # noqa: ANN202 - a context manager
+def _working(message: str, quiet: bool):
     """A spinner on stderr while a long step runs (none with --json or without a terminal)."""
     import contextlib
 
@@ -72,7 +72,7 @@ def _working(message: str, quiet: bool):  # noqa: ANN202 - a context manager
     return console.status(message)
 
 
-def _load(params_file: Path, as_json: bool = False):  # noqa: ANN202
+def _load(params_file: Path, as_json: bool = False):
     from collapse_guard.config import load_params
 
     try:
@@ -86,7 +86,7 @@ def init(params_file: ParamsOption = Path("params.yaml"), as_json: JsonOption = 
     """Set up the workspace: git and DVC repos, local DVC remote, the frozen real anchor, the MLflow
     store and the ledger. Idempotent: what exists is left as it is."""
     params = _load(params_file, as_json)
-    from collapse_guard.workspace import initialise
+    from collapse_guard.pipeline.setup import initialise
 
     try:
         created = initialise(params)
@@ -110,15 +110,15 @@ def run(
     params = _load(params_file, as_json)
     from rich.progress import Progress
 
-    from collapse_guard.workspace import initialise
-    from flows.guarded_retraining import guarded_retraining
+    from collapse_guard.flows.guarded_retraining import guarded_retraining
+    from collapse_guard.pipeline.setup import initialise
 
     _hide_expected_tracebacks()
     outcomes = []
     with Progress(transient=True, disable=as_json or not sys.stderr.isatty()) as progress:
         bar = progress.add_task("guarded generations", total=generations)
 
-        def advance(outcome) -> None:  # noqa: ANN001
+        def advance(outcome) -> None:
             outcomes.append(outcome)
             progress.advance(bar)
 
@@ -157,39 +157,21 @@ def _hide_expected_tracebacks() -> None:
             handler.addFilter(keep)
 
 
-def _summarise(params, outcomes, as_json: bool) -> None:  # noqa: ANN001
-    from collapse_guard import atomic
-
+def _summarise(params, outcomes, as_json: bool) -> None:
     summary = {"status": "completed", "generations": [o.to_dict() for o in outcomes]}
-    atomic.write_json(params.resolve(params.paths.reports_dir) / "last_run.json", summary)
-    if outcomes:
-        atomic.write_json(
-            params.resolve(params.paths.reports_dir) / "latest_metrics.json",
-            {
-                "generation": outcomes[-1].generation,
-                **outcomes[-1].metrics,
-                "real_fraction": outcomes[-1].real_fraction,
-            },
-        )
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
         return
     from rich.console import Console
     from rich.table import Table
 
-    from collapse_guard.modality import modality_for
+    from collapse_guard.modality.registry import modality_for
 
+    modality = modality_for(params)
     table = Table(title="guarded generations")
-    for column in (
-        "gen",
-        "real frac",
-        "anchor",
-        "synthetic",
-        *modality_for(params).headline_labels,
-        "drift",
-        "heldout loss",
-    ):
+    for column in ("gen", "real frac", "anchor", "synthetic", *modality.headline_labels, "drift", "heldout loss"):
         table.add_column(column, justify="right")
+    tail, spread = modality.headline
     for o in outcomes:
         m = o.metrics
         table.add_row(
@@ -197,8 +179,8 @@ def _summarise(params, outcomes, as_json: bool) -> None:  # noqa: ANN001
             f"{o.real_fraction:.2f}",
             str(o.anchor_rows),
             str(o.counts["synthetic"]),
-            f"{m['tail_coverage']:.2f}",
-            f"{m['variance_ratio']:.2f}",
+            f"{m[tail]:.2f}",
+            f"{m[spread]:.2f}",
             f"{m['drift_share']:.2f}",
             f"{m['heldout_real_loss']:.3f}",
         )
@@ -223,8 +205,8 @@ def experiment(
     from prefect.task_runners import ThreadPoolTaskRunner
     from rich.progress import Progress
 
-    from collapse_guard.workspace import initialise
-    from flows.experiment import collapse_experiment
+    from collapse_guard.flows.experiment import collapse_experiment
+    from collapse_guard.pipeline.setup import initialise
 
     with Progress(disable=as_json) as progress:
         bar = progress.add_task("chains", total=None)
@@ -238,7 +220,7 @@ def experiment(
             outcome = collapse_experiment.with_options(task_runner=runner)(params, sweep, on_chain_done=advance)
         except CollapseGuardError as error:
             _fail(error, as_json)
-    from collapse_guard.workspace import relative
+    from collapse_guard.records.workspace import relative
 
     summary = {
         "chains": outcome["chains"],
@@ -252,7 +234,7 @@ def experiment(
     _print_experiment(params, summary)
 
 
-def _print_experiment(params, summary: dict) -> None:  # noqa: ANN001
+def _print_experiment(params, summary: dict) -> None:
     import pandas as pd
     from rich.console import Console
     from rich.table import Table
@@ -261,15 +243,17 @@ def _print_experiment(params, summary: dict) -> None:  # noqa: ANN001
     results = pd.read_csv(params.resolve(summary["tables"]["results"]))
     last = results[results["generation"] == results["generation"].max()]
     table = Table(title=f"after generation {int(results['generation'].max())} (mean over seeds)")
-    from collapse_guard.modality import modality_for
+    from collapse_guard.modality.registry import modality_for
 
-    for column in ("policy", *modality_for(params).headline_labels, "held-out NLL", "real fraction"):
+    modality = modality_for(params)
+    tail, spread = modality.headline
+    for column in ("policy", *modality.headline_labels, "held-out NLL", "real fraction"):
         table.add_column(column, justify="right")
     for policy, rows in last.groupby("policy", sort=False):
         table.add_row(
             policy,
-            f"{rows['tail_coverage'].mean():.2f}",
-            f"{rows['variance_ratio'].mean():.2f}",
+            f"{rows[tail].mean():.2f}",
+            f"{rows[spread].mean():.2f}",
             f"{rows['heldout_real_loss'].mean():.3f}",
             f"{rows['real_fraction'].mean():.2f}",
         )
@@ -299,7 +283,7 @@ def ingest(
     `text.quarantine_dir` instead. A malformed file (bad JSON line, wrong encoding, empty text) is rejected
     whole, naming the line: nothing is appended (exit code 3)."""
     params = _load(params_file, as_json)
-    from collapse_guard.ingest import ingest_real
+    from collapse_guard.pipeline.ingest import ingest_real
 
     try:
         with _working(f"reading and screening {path}", as_json):
@@ -363,8 +347,8 @@ def detect(
 def audit_verify(params_file: ParamsOption = Path("params.yaml"), as_json: JsonOption = False) -> None:
     """Check the ledger's hash chain: any edited, removed or reordered line fails (exit code 7)."""
     params = _load(params_file, as_json)
-    from collapse_guard import ledger
     from collapse_guard.errors import LedgerTampered
+    from collapse_guard.records import ledger
 
     problems = ledger.verify(params.ledger_path)
     if problems:
@@ -381,8 +365,8 @@ def audit_show(
 ) -> None:
     """The lineage of a generation: each model, what it was trained on, the anchor it used, its gate."""
     params = _load(params_file, as_json)
-    from collapse_guard import ledger
     from collapse_guard.errors import DataError
+    from collapse_guard.records import ledger
 
     entries = ledger.read(params.ledger_path)
     if generation is None:
@@ -394,9 +378,10 @@ def audit_show(
     if as_json:
         typer.echo(json.dumps({"generation": generation, "lineage": [e["body"] for e in chain]}, indent=2))
         return
-    from collapse_guard.modality import modality_for
+    from collapse_guard.modality.registry import modality_for
 
-    tail_label, spread_label = modality_for(params).headline_labels
+    modality = modality_for(params)
+    (tail, spread), (tail_label, spread_label) = modality.headline, modality.headline_labels
     for entry in chain:
         b = entry["body"]
         mix = b["mixture"]
@@ -405,8 +390,8 @@ def audit_show(
             f"  trained on {mix['rows']} records: {mix['real']} real + {mix['synthetic']} synthetic "
             f"({mix['policy']}, real fraction {mix['real_fraction']:.2f}); mixture {mix['file']}\n"
             f"  anchor: {b['anchor']['rows']} rows, DVC md5 {b['anchor']['dvc_md5']}\n"
-            f"  {tail_label} {b['metrics']['tail_coverage']:.2f}, {spread_label} "
-            f"{b['metrics']['variance_ratio']:.2f}; MLflow run {b['mlflow_run_id']}; ledger line {entry['seq']}"
+            f"  {tail_label} {b['metrics'][tail]:.2f}, {spread_label} "
+            f"{b['metrics'][spread]:.2f}; MLflow run {b['mlflow_run_id']}; ledger line {entry['seq']}"
         )
 
 

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from collapse_guard.errors import ConfigError, PolicyForbidden
+from collapse_guard.tabular.params import TabularParams
+from collapse_guard.text.params import TextParams
+
+# The one list of mixing policies (collapse_guard.pipeline.mixing implements each) and of modalities
+# (collapse_guard.modality.registry maps each name to its implementation).
+PolicyName = Literal["accumulate", "replace", "accumulate-subsample", "fixed-ratio", "adaptive-ratio"]
+POLICY_NAMES: tuple[str, ...] = get_args(PolicyName)
+ModalityName = Literal["tabular", "text"]
 
 
 class _Strict(BaseModel):
@@ -26,6 +34,7 @@ class PathsParams(_Strict):
     reports_dir: str = "reports"
     ledger: str = "ledger/ledger.jsonl"
     expectations_dir: str = "expectations"
+    quarantine_dir: str = "data/quarantine"  # ingest writes what it turned away here, with the reason
 
 
 class TrackingParams(_Strict):
@@ -41,30 +50,16 @@ class RunParams(_Strict):
     seed: int = 7
 
 
-class EmbeddedDataParams(_Strict):
-    rows: int = Field(4000, ge=50)
-    rare_weight: float = Field(0.025, gt=0, lt=0.2)
-
-
-class EmbeddedTextParams(_Strict):
-    """The embedded real text: prose paragraphs of the Python manual that ships with the interpreter."""
-
-    min_words: int = Field(30, ge=1)  # shorter paragraphs are left out
-    max_documents: int = Field(0, ge=0)  # 0 = all of them (about 600); tests use fewer
-
-
 class DataParams(_Strict):
-    modality: Literal["tabular", "text"] = "tabular"
-    source: str = "embedded"
-    embedded: EmbeddedDataParams = EmbeddedDataParams()
-    embedded_text: EmbeddedTextParams = EmbeddedTextParams()
+    modality: ModalityName = "tabular"
+    source: str = "embedded"  # the modality's embedded default, or a path to your own data
     holdout_fraction: float = Field(0.2, gt=0, lt=0.9)
 
 
 class ModelParams(_Strict):
     """Which generator to train (``package.module:ClassName``) and the options its constructor takes."""
 
-    class_path: str = Field("collapse_guard.models.gmm:GaussianMixtureGenerator", alias="class")
+    class_path: str = Field("collapse_guard.tabular.gmm:GaussianMixtureGenerator", alias="class")
     options: dict[str, Any] = Field(default_factory=lambda: {"components": 8, "epochs": 250})
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -99,12 +94,8 @@ class AdaptiveParams(_Strict):
     max_real_fraction: float = Field(0.95, gt=0, le=1)
 
 
-class CurationParams(_Strict):
-    near_copy_radius: float = Field(0.01, ge=0)  # in anchor standard deviations; 0 = exact copies only
-
-
 class MixingParams(_Strict):
-    policy: Literal["accumulate", "replace", "accumulate-subsample", "fixed-ratio", "adaptive-ratio"] = "accumulate"
+    policy: PolicyName = "accumulate"
     real_fraction: float = Field(0.7, gt=0, le=1)
     training_size: int = Field(0, ge=0)  # accumulate-subsample: 0 = the anchor's train split size
     adaptive: AdaptiveParams = AdaptiveParams()
@@ -112,39 +103,6 @@ class MixingParams(_Strict):
 
 class GateParams(_Strict):
     min_real_fraction: float = Field(0.25, ge=0, le=1)
-    max_unwatermarked_share: float = Field(0.02, ge=0, le=1)  # text: synthetic records whose watermark fails
-    max_near_duplicate_share: float = Field(0.05, ge=0, le=1)  # text: synthetic near-copies in the mixture
-
-
-class WatermarkParams(_Strict):
-    """Green-list watermark (Kirchenbauer et al. 2023). The key itself is never here: it is read from
-    COLLAPSE_GUARD_WATERMARK_KEY or ``key_file`` (created by ``init``, kept out of git)."""
-
-    enabled: bool = True
-    gamma: float = Field(0.25, gt=0, lt=1)
-    delta: float = Field(2.0, ge=0)
-    key_file: str = ".collapse-guard/watermark.key"
-    known_key_files: list[str] = Field(default_factory=list)  # retired keys: ingest still screens with them
-    z_threshold: float = Field(4.0, gt=0)  # detected when z exceeds this (one-sided p ≈ 3e-5 at 4)
-    window: int = Field(200, ge=10)  # sliding window (tokens) for watermarked passages in long texts
-
-
-class DedupParams(_Strict):
-    """Near-duplicates by MinHash LSH over word shingles (Broder 1997; Lee et al. 2022)."""
-
-    shingle_size: int = Field(3, ge=1)
-    num_perm: int = Field(128, ge=16)
-    threshold: float = Field(0.7, gt=0, le=1)  # estimated Jaccard similarity that makes a near-duplicate
-
-
-class TextParams(_Strict):
-    """What only text needs: watermark, near-duplicate detection and the text metrics' sizes."""
-
-    watermark: WatermarkParams = WatermarkParams()
-    dedup: DedupParams = DedupParams()
-    metric_tokens: int = Field(20_000, ge=100)  # token budget of the sample-based text metrics
-    tail_mass: float = Field(0.05, gt=0, lt=0.5)  # the anchor's rarest words holding this share are its tail
-    quarantine_dir: str = "data/quarantine"  # ingest writes detected synthetic documents here
 
 
 class EvaluationParams(_Strict):
@@ -169,9 +127,7 @@ class SweepParams(_Strict):
 class ExperimentParams(_Strict):
     """`collapse-guard experiment`: policies × generations × seeds, in memory (nothing is shipped)."""
 
-    policies: list[str] = Field(
-        default_factory=lambda: ["replace", "accumulate", "accumulate-subsample", "fixed-ratio", "adaptive-ratio"]
-    )
+    policies: list[PolicyName] = Field(default_factory=lambda: list(POLICY_NAMES))
     generations: int = Field(10, ge=1)
     seeds: int = Field(3, ge=1)
     synthetic_per_generation: int = Field(800, ge=1)
@@ -182,30 +138,21 @@ class ExperimentParams(_Strict):
     output_dir: str = "reports/experiment"
     sweep: SweepParams = SweepParams()
 
-    @field_validator("policies")
-    @classmethod
-    def _known_policies(cls, value: list[str]) -> list[str]:
-        known = {"replace", "accumulate", "accumulate-subsample", "fixed-ratio", "adaptive-ratio"}
-        unknown = sorted(set(value) - known)
-        if unknown:
-            raise ValueError(f"unknown policies {unknown}; known: {sorted(known)}")
-        return value
-
 
 class Params(_Strict):
     paths: PathsParams = PathsParams()
-    text: TextParams = TextParams()
     tracking: TrackingParams = TrackingParams()
     run: RunParams = RunParams()
     data: DataParams = DataParams()
     model: ModelParams = ModelParams()
     decoding: DecodingParams = DecodingParams()
     generation: GenerationParams = GenerationParams()
-    curation: CurationParams = CurationParams()
     mixing: MixingParams = MixingParams()
     gate: GateParams = GateParams()
     evaluation: EvaluationParams = EvaluationParams()
     experiment: ExperimentParams = ExperimentParams()
+    tabular: TabularParams = TabularParams()  # what only tables need (collapse_guard/tabular/params.py)
+    text: TextParams = TextParams()  # what only text needs (collapse_guard/text/params.py)
     workspace: Path = Path(".")
     source_file: str = "params.yaml"
 

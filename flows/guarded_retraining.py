@@ -1,32 +1,51 @@
-"""generate → curate → mix → gate → train → evaluate → record, once per generation."""
+"""generate → curate → mix → gate → train → evaluate → record, once per generation.
+
+Each step is a task that takes what the one before it returned; reading the flow is reading the data
+graph of a generation (docs/architecture.md draws it).
+"""
 
 from collections.abc import Callable
 
+from collapse_guard.tasks.bookkeeping import close_run, open_generation, open_run
+from collapse_guard.tasks.evaluate import evaluate_model
+from collapse_guard.tasks.gate import gate_mixture
+from collapse_guard.tasks.generate import generate_and_curate
+from collapse_guard.tasks.mix import mix
+from collapse_guard.tasks.prepare import prepare_generation, read_state
+from collapse_guard.tasks.record import record_generation, version_outputs
+from collapse_guard.tasks.reports import write_reports
+from collapse_guard.tasks.train import train
 from prefect import flow
 
 from collapse_guard.config import Params
 from collapse_guard.errors import CollapseGuardError
-from collapse_guard.outcome import GenerationOutcome, RunContext
-from tasks.bookkeeping import close_run, open_generation, open_run
-from tasks.evaluate import evaluate_model
-from tasks.gate import gate_mixture
-from tasks.generate import generate_and_curate
-from tasks.mix import mix
-from tasks.record import record_generation
-from tasks.state import read_state
-from tasks.train import train
+from collapse_guard.modality.base import Modality
+from collapse_guard.modality.registry import modality_for
+from collapse_guard.pipeline.outcome import GenerationOutcome, RunContext
+from collapse_guard.records.workspace import synthetic_batches
 
 
 @flow(name="guarded-generation", flow_run_name="generation-{generation}", validate_parameters=False)
-def guarded_generation(params: Params, run: RunContext, generation: int) -> GenerationOutcome:
+def guarded_generation(params: Params, modality: Modality, run: RunContext, generation: int) -> GenerationOutcome:
     state = read_state(params)
-    mlflow_run_id = open_generation(params, run, generation)
-    curation = generate_and_curate(params, state, generation, mlflow_run_id) if generation > 0 else None
-    summary = mix(params, state, generation)
-    gate_mixture(params, run, mlflow_run_id, generation, state.recorded_anchor, summary)
-    model_id = train(params, generation)
-    metrics = evaluate_model(params, generation)
-    return record_generation(params, run, mlflow_run_id, generation, state, curation, summary, model_id, metrics)
+    mlflow_run_id = open_generation(params.tracking_uri, run, generation)
+    ctx = prepare_generation(params, modality, run, state, generation, mlflow_run_id)
+    batch = (
+        generate_and_curate(ctx, params.generation.synthetic_per_generation, params.decoding) if generation else None
+    )
+    mixture = mix(ctx, params.mixing, synthetic_batches(params, generation), batch)
+    verdict = gate_mixture(
+        ctx,
+        mixture,
+        params.gate,
+        params.resolve(params.paths.expectations_dir),
+        params.ledger_path,
+        params.tracking_uri,
+    )
+    model = train(ctx, mixture, verdict, params.model)
+    measured = evaluate_model(ctx, model)
+    md5 = version_outputs(ctx, params.anchor_path, params.tracking.dvc_track_outputs)
+    return record_generation(params, ctx, md5, batch, mixture, model, measured)
 
 
 @flow(name="guarded-retraining", validate_parameters=False)
@@ -37,18 +56,19 @@ def guarded_retraining(
 ) -> list[GenerationOutcome]:
     """Run ``generations`` guarded generations after the last recorded one (generation 0 first on a
     fresh workspace: the model trained on real data only)."""
+    modality = modality_for(params)
     start = read_state(params).next_generation
     last = start + generations - (0 if start == 0 else 1)
-    run = open_run(params, generations)
+    run = open_run(params, modality, generations)
     outcomes: list[GenerationOutcome] = []
     try:
         for generation in range(start, last + 1):
-            outcomes.append(guarded_generation(params, run, generation))
+            outcomes.append(guarded_generation(params, modality, run, generation))
             if on_generation:
                 on_generation(outcomes[-1])
     except CollapseGuardError as error:
         close_run(params, run, "blocked", [o.generation for o in outcomes], str(error))
-        error.outcomes = outcomes
         raise
+    write_reports(params.resolve(params.paths.reports_dir), outcomes)
     close_run(params, run, "completed", [o.generation for o in outcomes])
     return outcomes

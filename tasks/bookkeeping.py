@@ -5,14 +5,14 @@ import uuid
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from collapse_guard import ledger, tracking
 from collapse_guard.config import Params
-from collapse_guard.modality import modality_for
-from collapse_guard.outcome import RunContext
+from collapse_guard.modality.base import Modality
+from collapse_guard.pipeline.outcome import RunContext
+from collapse_guard.records import ledger, tracking
 
 
 @task(name="open-run", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
-def open_run(params: Params, generations: int) -> RunContext:
+def open_run(params: Params, modality: Modality, generations: int) -> RunContext:
     uri = params.tracking_uri
     experiment = tracking.experiment_id(
         uri, params.tracking.experiment_name, params.resolve(params.tracking.mlflow_artifacts)
@@ -29,8 +29,8 @@ def open_run(params: Params, generations: int) -> RunContext:
             "generations_requested": generations,
             "min_real_fraction": params.gate.min_real_fraction,
             "model_class": params.model.class_path,
-            "modality": params.data.modality,
-            **modality_for(params).tracking_params(),
+            "modality": modality.name,
+            **modality.tracking_params(),
         },
     )
     ledger.append(
@@ -47,9 +47,9 @@ def open_run(params: Params, generations: int) -> RunContext:
 
 
 @task(name="open-generation", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
-def open_generation(params: Params, run: RunContext, generation: int) -> str:
+def open_generation(tracking_uri: str, run: RunContext, generation: int) -> str:
     return tracking.start_run(
-        params.tracking_uri,
+        tracking_uri,
         run.experiment_id,
         f"generation-{generation}",
         parent_run_id=run.mlflow_parent_run_id,

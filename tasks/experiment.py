@@ -2,39 +2,36 @@
 
 from pathlib import Path
 
-import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from collapse_guard import anchor, atomic, figures, tracking
 from collapse_guard.config import Params
-from collapse_guard.evaluation import anchor_tail
-from collapse_guard.experiment import ChainResult, ChainSpec, generations_until, simulate_chain, tidy
-from collapse_guard.metrics.tails import inside_tail
-from collapse_guard.modality import modality_for
-from collapse_guard.provenance import numeric_columns
+from collapse_guard.modality.base import Modality
+from collapse_guard.pipeline.experiment import ChainResult, ChainSpec, generations_until, simulate_chain, tidy
+from collapse_guard.records import atomic, tracking
+from collapse_guard.records.anchor import AnchorSplit, load_split
+from collapse_guard.reports import figures
 
 
 @task(name="load-anchor-split", cache_policy=NO_CACHE)
-def load_anchor_split(params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return anchor.split(anchor.load(params.anchor_path), params.data.holdout_fraction)
+def load_anchor_split(params: Params) -> AnchorSplit:
+    return load_split(params.anchor_path, params.data.holdout_fraction)
 
 
 @task(name="simulate-chain", cache_policy=NO_CACHE, task_run_name="{spec.kind}-{spec.policy}-seed{spec.seed}")
-def simulate(spec: ChainSpec, real_train: pd.DataFrame, held_out: pd.DataFrame, params: Params) -> ChainResult:
+def simulate(spec: ChainSpec, anchor: AnchorSplit, modality: Modality, params: Params) -> ChainResult:
     return simulate_chain(
         spec,
-        real_train,
-        held_out,
+        anchor,
         model=params.model,
         mixing=params.mixing,
         decoding=params.experiment.decoding,
-        modality=modality_for(params),
+        modality=modality,
     )
 
 
 @task(name="save-results", cache_policy=NO_CACHE)
-def save_results(params: Params, results: list[ChainResult]) -> dict[str, Path]:
+def save_results(params: Params, results: list[ChainResult], tail_metric: str) -> dict[str, Path]:
     """The tidy results table and the safe-zone table, as Parquet and CSV."""
     out = params.resolve(params.experiment.output_dir)
     table, sweep = tidy(results)
@@ -46,31 +43,24 @@ def save_results(params: Params, results: list[ChainResult]) -> dict[str, Path]:
         atomic.write_text(out / f"{name}.csv", frame.to_csv(index=False))
         paths[name] = out / f"{name}.csv"
     if not sweep.empty:
-        zone = generations_until(sweep, "tail_coverage", params.experiment.tail_threshold)
+        zone = generations_until(sweep, tail_metric, params.experiment.tail_threshold)
         atomic.write_text(out / "safe_zone.csv", zone.to_csv(index=False))
         paths["safe_zone"] = out / "safe_zone.csv"
     return paths
 
 
 @task(name="draw-figures", cache_policy=NO_CACHE)
-def draw_figures(params: Params, results: list[ChainResult], real_train: pd.DataFrame) -> list[Path]:
+def draw_figures(params: Params, results: list[ChainResult], anchor: AnchorSplit, modality: Modality) -> list[Path]:
     out = params.resolve(params.experiment.output_dir)
     table, sweep = tidy(results)
     drawn = [
-        figures.metric_curves(table, out / "metrics_by_generation.png", modality_for(params).figure_metrics),
+        figures.metric_curves(table, out / "metrics_by_generation.png", modality.figure_metrics),
         figures.real_fraction(table, out / "real_fraction.png"),
     ]
-    features = numeric_columns(real_train)
-    if len(features) == 2:
-        region = anchor_tail(real_train[features], params.evaluation)
-
-        def in_tail(frame: pd.DataFrame):  # noqa: ANN202
-            return inside_tail(region, frame[features])
-
-        samples = {r.spec.policy: r.samples for r in results if r.samples and r.spec.kind == "policy"}
-        drawn.append(figures.rare_event_scatter(samples, in_tail, out / "rare_events.png"))
+    samples = {r.spec.policy: r.samples for r in results if r.samples and r.spec.kind == "policy"}
+    drawn += modality.sample_figures(samples, anchor, out)
     if not sweep.empty:
-        zone = generations_until(sweep, "tail_coverage", params.experiment.tail_threshold)
+        zone = generations_until(sweep, modality.headline[0], params.experiment.tail_threshold)
         drawn.append(figures.safe_zone(zone, params.experiment.sweep.generations, out / "safe_zone.png"))
     return drawn
 

@@ -1,84 +1,69 @@
+from pathlib import Path
+
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from collapse_guard import anchor, atomic, gate, ledger, tracking
-from collapse_guard.anchor import AnchorRecord
-from collapse_guard.config import Params
+from collapse_guard.config import GateParams
 from collapse_guard.errors import GateBlocked
-from collapse_guard.mixing import MixtureSummary
-from collapse_guard.modality import modality_for
-from collapse_guard.outcome import GenerationOutcome, RunContext
-from collapse_guard.workspace import generation_paths, relative
+from collapse_guard.pipeline import gate, payloads
+from collapse_guard.pipeline.handles import GenerationContext, MixtureHandle
+from collapse_guard.records import atomic, ledger, tracking
 
 
 @task(name="gate", cache_policy=NO_CACHE)
 def gate_mixture(
-    params: Params,
-    run: RunContext,
-    mlflow_run_id: str,
-    generation: int,
-    recorded_anchor: AnchorRecord | None,
-    summary: MixtureSummary,
+    ctx: GenerationContext,
+    mixture: MixtureHandle,
+    settings: GateParams,
+    expectations_dir: Path,
+    ledger_path: Path,
+    tracking_uri: str,
 ) -> gate.GateVerdict:
     """Validate the mixture and the anchor against the suites in expectations/; raise GateBlocked on failure."""
-    paths = generation_paths(params, generation)
-    current_anchor = anchor.load(params.anchor_path)
-    modality = modality_for(params)
+    modality = ctx.modality
     verdict = gate.evaluate(
-        anchor=current_anchor,
-        mixture=anchor.read_records(paths.mixture),
-        recorded_anchor=recorded_anchor,
-        min_real_fraction=params.gate.min_real_fraction,
-        expectations_dir=params.resolve(params.paths.expectations_dir),
-        anchor_path=relative(params, params.anchor_path),
+        anchor=ctx.anchor.frame,
+        mixture=mixture.frame,
+        recorded_anchor=ctx.state.recorded_anchor,
+        min_real_fraction=settings.min_real_fraction,
+        expectations_dir=expectations_dir,
+        anchor_path=ctx.anchor_file,
+        mixture_path=ctx.relative(mixture.path),
         modality=modality.name,
-        extra_flags=modality.gate_flags(current_anchor),
+        extra_flags=modality.gate_flags(ctx.anchor),
         extra_parameters=modality.gate_parameters(),
     )
-    atomic.write_json(paths.gate, {**verdict.to_dict(), "results": verdict.results})
-    status = "passed" if verdict.passed else "blocked"
+    atomic.write_json(ctx.paths.gate, {**verdict.to_dict(), "results": verdict.results})
     tracking.log(
-        params.tracking_uri,
-        mlflow_run_id,
-        tags={"gate": status},
+        tracking_uri,
+        ctx.mlflow_run_id,
+        tags={"gate": verdict.status},
         metrics={"gate_failures": len(verdict.failures)},
-        step=generation,
-        artifacts=[paths.gate],
+        step=ctx.generation,
+        artifacts=[ctx.paths.gate],
     )
-    ledger.append(
-        params.ledger_path,
-        "gate_verdict",
-        {
-            "run": run.run_uuid,
-            "generation": generation,
-            "verdict": status,
-            "failures": [str(f) for f in verdict.failures],
-            "anchor_observed": anchor.describe(current_anchor).to_dict(),
-            "mixture": summary.to_dict(),
-            "mlflow_run_id": mlflow_run_id,
-        },
+    entry = payloads.gate_entry(
+        run_uuid=ctx.run.run_uuid,
+        generation=ctx.generation,
+        verdict=verdict,
+        anchor_observed=ctx.anchor.record,
+        summary=mixture.summary,
+        mlflow_run_id=ctx.mlflow_run_id,
     )
+    ledger.append(ledger_path, "gate_verdict", entry)
     if not verdict.passed:
-        tracking.log(params.tracking_uri, run.mlflow_parent_run_id, tags={"gate": "blocked"})
-        tracking.finish(params.tracking_uri, mlflow_run_id, "FAILED")
+        tracking.log(tracking_uri, ctx.run.mlflow_parent_run_id, tags={"gate": "blocked"})
+        tracking.finish(tracking_uri, ctx.mlflow_run_id, "FAILED")
         logger = get_run_logger()
         for failure in verdict.failures:
             logger.error("gate: %s", failure)
-        failures = [str(f) for f in verdict.failures]
-        blocked = GenerationOutcome(
-            generation=generation,
-            status="blocked",
-            policy=summary.policy,
-            real_fraction=summary.real_fraction,
-            anchor_rows=len(current_anchor),
-            counts={"mixture_rows": summary.rows, "real": summary.real, "synthetic": summary.synthetic},
-            gate={"passed": False, "failures": failures},
-            mlflow_run_id=mlflow_run_id,
+        blocked = payloads.blocked_outcome(
+            ctx.generation, mixture.summary, ctx.anchor.record.rows, verdict, ctx.mlflow_run_id
         )
         raise GateBlocked(
-            f"gate blocked generation {generation} before training: {len(failures)} expectation(s) failed",
-            failures=failures,
+            f"gate blocked generation {ctx.generation} before training: {len(verdict.failures)} expectation(s) failed",
+            failures=blocked.gate["failures"],
             outcome=blocked.to_dict(),
-            path=relative(params, paths.gate),
+            path=ctx.relative(ctx.paths.gate),
         )
     return verdict

@@ -1,31 +1,27 @@
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from collapse_guard import anchor, atomic
-from collapse_guard.config import Params
-from collapse_guard.curation import CurationReport
-from collapse_guard.modality import modality_for
-from collapse_guard.models import load_generator
-from collapse_guard.workspace import PipelineState, generation_paths
+from collapse_guard.config import DecodingParams
+from collapse_guard.generator import load_generator
+from collapse_guard.pipeline import step
+from collapse_guard.pipeline.handles import Batch, GenerationContext
+from collapse_guard.records import atomic
 
 
 @task(name="generate-and-curate", cache_policy=NO_CACHE)
-def generate_and_curate(params: Params, state: PipelineState, generation: int, run_id: str) -> CurationReport:
+def generate_and_curate(ctx: GenerationContext, n: int, decoding: DecodingParams) -> Batch:
     """Sample from the previous generation's model, stamp provenance, drop what must not be trained on."""
-    model = load_generator(state.model_class, state.model_path)
-    kept, report = modality_for(params).synthesize(
-        model,
-        params.generation.synthetic_per_generation,
-        params.decoding,
-        _seed(params, generation),
-        anchor.load(params.anchor_path),
-        generation=generation,
+    state = ctx.state
+    kept, report = step.synthesize(
+        ctx.modality,
+        load_generator(state.model_class, state.model_path),
+        n,
+        decoding,
+        ctx.anchor,
+        generation=ctx.generation,
+        seeds=ctx.seeds,
         model_id=state.model_id,
-        run_id=run_id,
+        run_id=ctx.mlflow_run_id,
     )
-    atomic.write_parquet(generation_paths(params, generation).synthetic, kept)
-    return report
-
-
-def _seed(params: Params, generation: int) -> int:
-    return params.run.seed * 1_000 + generation
+    atomic.write_parquet(ctx.paths.synthetic, kept)
+    return Batch(ctx.paths.synthetic, report, kept)

@@ -1,30 +1,35 @@
-import numpy as np
+from pathlib import Path
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from collapse_guard import anchor, atomic
-from collapse_guard.config import Params
-from collapse_guard.mixing import FILE_COLUMN, MixContext, MixtureSummary, policy_named, summarise
-from collapse_guard.workspace import PipelineState, generation_paths, relative
+from collapse_guard.config import MixingParams
+from collapse_guard.pipeline import step
+from collapse_guard.pipeline.handles import Batch, GenerationContext, MixtureHandle
+from collapse_guard.pipeline.mixing import FILE_COLUMN, policy_named, summarise
+from collapse_guard.records import atomic
+from collapse_guard.records.anchor import ids_digest, read_records
+from collapse_guard.records.provenance import RECORD_ID
 
 
 @task(name="mix", cache_policy=NO_CACHE)
-def mix(params: Params, state: PipelineState, generation: int) -> MixtureSummary:
-    """Build the training mixture of ``generation`` from the anchor's train split and the synthetic pools."""
-    train, _ = anchor.split(anchor.load(params.anchor_path), params.data.holdout_fraction)
-    train[FILE_COLUMN] = relative(params, params.anchor_path)
-    pools = []
-    for earlier in range(1, generation + 1):
-        path = generation_paths(params, earlier).synthetic
-        pool = anchor.read_records(path)
-        pool[FILE_COLUMN] = relative(params, path)
-        pools.append(pool)
-    policy = policy_named(params.mixing)
-    context = MixContext(
-        rng=np.random.default_rng(params.run.seed * 1_000 + generation + 250),
-        history=list(state.history),
-        previous_target=state.last_target,
+def mix(ctx: GenerationContext, mixing: MixingParams, earlier: list[Path], batch: Batch | None) -> MixtureHandle:
+    """The training mixture of the anchor's train split, the ``earlier`` generations' synthetic batches and
+    this generation's ``batch``; every row says which file it came from, so the gate can name it."""
+    pools = [read_records(path).assign(**{FILE_COLUMN: ctx.relative(path)}) for path in earlier]
+    if batch is not None:
+        pools.append(batch.frame.assign(**{FILE_COLUMN: ctx.relative(batch.path)}))
+    policy = policy_named(mixing)
+    mixture = step.mix(
+        policy,
+        ctx.modality,
+        ctx.anchor.train.assign(**{FILE_COLUMN: ctx.anchor_file}),
+        pools,
+        generation=ctx.generation,
+        seeds=ctx.seeds,
+        history=ctx.state.history,
+        previous_target=ctx.state.last_target,
     )
-    mixture = policy.mix(train, pools, context)
-    atomic.write_parquet(generation_paths(params, generation).mixture, mixture.frame)
-    return summarise(mixture, policy.name)
+    atomic.write_parquet(ctx.paths.mixture, mixture.frame)
+    summary = summarise(mixture, policy.name)
+    return MixtureHandle(ctx.paths.mixture, summary, ids_digest(mixture.frame[RECORD_ID]), mixture.frame)

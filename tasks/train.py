@@ -1,20 +1,18 @@
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from collapse_guard import anchor
-from collapse_guard.config import Params
-from collapse_guard.models import build_generator
-from collapse_guard.provenance import feature_columns
-from collapse_guard.versioning import file_md5
-from collapse_guard.workspace import generation_paths
+from collapse_guard.config import ModelParams
+from collapse_guard.pipeline import step
+from collapse_guard.pipeline.gate import GateVerdict
+from collapse_guard.pipeline.handles import GenerationContext, MixtureHandle, TrainedModel
+from collapse_guard.records.versioning import file_md5
 
 
 @task(name="train", cache_policy=NO_CACHE)
-def train(params: Params, generation: int) -> str:
-    """Fit a fresh model on the gated mixture; returns its model id (generation + content hash)."""
-    paths = generation_paths(params, generation)
-    mixture = anchor.read_records(paths.mixture)
-    model = build_generator(params.model)
-    model.fit(mixture[feature_columns(mixture)], seed=params.run.seed * 1_000 + generation)
-    model.save(paths.model)
-    return f"gen{generation:03d}-{file_md5(paths.model)[:12]}"
+def train(ctx: GenerationContext, mixture: MixtureHandle, verdict: GateVerdict, model: ModelParams) -> TrainedModel:
+    """Fit a fresh model on the mixture the gate passed (``verdict`` makes the order a data dependency)."""
+    if not verdict.passed:  # the gate raises first; a blocked verdict must never reach training
+        raise RuntimeError(f"generation {ctx.generation}: refusing to train on a mixture the gate blocked")
+    generator = step.train(model, mixture.frame, generation=ctx.generation, seeds=ctx.seeds)
+    generator.save(ctx.paths.model)
+    return TrainedModel(ctx.paths.model, f"gen{ctx.generation:03d}-{file_md5(ctx.paths.model)[:12]}", generator)

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Small enough for seconds per generation, large enough for the metrics to mean something.
 TINY = {
-    "data": {"embedded": {"rows": 600}},
+    "tabular": {"embedded": {"rows": 600}},
     "model": {"options": {"components": 8, "epochs": 60}},
     "generation": {"synthetic_per_generation": 150},
     "evaluation": {"sample_size": 600},
@@ -35,7 +35,7 @@ def merge(base: dict, extra: dict) -> dict:
 
 # The text workspace (params-text.yaml) shrunk the same way: a quarter of the corpus, a model trained in seconds.
 TINY_TEXT = {
-    "data": {"embedded_text": {"max_documents": 160}},
+    "text": {"embedded": {"max_documents": 160}, "metric_tokens": 3000},
     "model": {
         "options": {
             "embedding_dim": 24,
@@ -50,7 +50,6 @@ TINY_TEXT = {
     },
     "generation": {"synthetic_per_generation": 60},
     "evaluation": {"sample_size": 100},
-    "text": {"metric_tokens": 3000},
 }
 
 

@@ -125,13 +125,13 @@ def minhash_signatures(texts: Sequence[str], settings: DedupSettings) -> np.ndar
     return signatures
 
 
-def _lean(signature: np.ndarray, seed: int):  # noqa: ANN202 - datasketch.LeanMinHash
+def _lean(signature: np.ndarray, seed: int):
     from datasketch import LeanMinHash
 
     return LeanMinHash(seed=seed, hashvalues=signature, scheme="affine32")
 
 
-def _new_lsh(settings: DedupSettings):  # noqa: ANN202 - datasketch.MinHashLSH
+def _new_lsh(settings: DedupSettings):
     from datasketch import MinHashLSH
 
     weights = (1.0 - settings.false_negative_weight, settings.false_negative_weight)
@@ -242,7 +242,7 @@ def _mark_near(signatures: np.ndarray, anchor: AnchorIndex | None, settings: Ded
             batch_lsh.insert(int(row), lean, check_duplication=False)
 
 
-def _near_match(lean, lsh, pool: np.ndarray, settings: DedupSettings) -> tuple[int, float]:  # noqa: ANN001
+def _near_match(lean, lsh, pool: np.ndarray, settings: DedupSettings) -> tuple[int, float]:
     return _best_match(lean.hashvalues, lsh.query(lean), pool, settings.threshold)
 
 

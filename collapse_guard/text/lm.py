@@ -24,7 +24,7 @@ import pandas as pd
 
 from collapse_guard.config import DecodingParams
 from collapse_guard.errors import ConfigError, DataError
-from collapse_guard.models.base import Generator
+from collapse_guard.generator import Generator
 from collapse_guard.text.corpus import TEXT
 from collapse_guard.text.novelty import NgramIndex
 from collapse_guard.text.tokenizer import Tokenizer, token_ids
@@ -149,7 +149,7 @@ class TextLanguageModel(Generator):
                 rows.extend(self._generate_batch(min(batch, n - start), decoding, generator))
         return rows
 
-    def _generate_batch(self, rows: int, decoding: DecodingParams, generator) -> list[np.ndarray]:  # noqa: ANN001
+    def _generate_batch(self, rows: int, decoding: DecodingParams, generator) -> list[np.ndarray]:
         import torch
 
         eos = self.tokenizer.eos_id
@@ -185,7 +185,7 @@ class TextLanguageModel(Generator):
         """Everything but the watermark key, as plain tensors and values (loads with ``weights_only=True``)."""
         import torch
 
-        from collapse_guard import atomic
+        from collapse_guard.records import atomic
 
         self._require_fitted()
         payload = {
@@ -270,7 +270,7 @@ def _texts(features: pd.DataFrame) -> list[str]:
     return texts
 
 
-def _build_network(vocabulary: int, settings: dict[str, Any]):  # noqa: ANN202 - a torch module
+def _build_network(vocabulary: int, settings: dict[str, Any]):
     import torch
 
     layers = settings["layers"]
@@ -290,12 +290,12 @@ def _build_network(vocabulary: int, settings: dict[str, Any]):  # noqa: ANN202 -
     )
 
 
-def _forward(network, ids, state=None):  # noqa: ANN001, ANN202 - torch tensors
+def _forward(network, ids, state=None):
     hidden, state = network["rnn"](network["drop"](network["embed"](ids)), state)
     return network["out"](network["drop"](hidden)), state
 
 
-def _train(network, stream: np.ndarray, settings: dict[str, Any], seed: int) -> float:  # noqa: ANN001
+def _train(network, stream: np.ndarray, settings: dict[str, Any], seed: int) -> float:
     """Adam on windows of the token stream, a fresh random offset per epoch; returns the last epoch's loss."""
     import torch
 
@@ -320,7 +320,7 @@ def _train(network, stream: np.ndarray, settings: dict[str, Any], seed: int) -> 
     return epoch_loss
 
 
-def _windows(stream: np.ndarray, length: int, offset: int):  # noqa: ANN202 - torch tensors
+def _windows(stream: np.ndarray, length: int, offset: int):
     import torch
 
     usable = stream[offset:]
@@ -361,7 +361,7 @@ class _DecodingRules:
             ngrams=model.ngrams,
         )
 
-    def apply(self, logits, step: int, history: np.ndarray):  # noqa: ANN001, ANN201 - torch tensors
+    def apply(self, logits, step: int, history: np.ndarray):
         logits[:, self.never] = -np.inf
         if step < self.min_tokens:
             logits[:, self.eos] = -np.inf
@@ -370,7 +370,7 @@ class _DecodingRules:
         return _forbid_copies(logits / self.temperature, history, self.ngrams)
 
 
-def _green_bias(previous: np.ndarray, vocabulary_ids: np.ndarray, watermark: WatermarkConfig):  # noqa: ANN202
+def _green_bias(previous: np.ndarray, vocabulary_ids: np.ndarray, watermark: WatermarkConfig):
     """δ on each row's green list, the list seeded by the row's previous token (as a torch tensor)."""
     import torch
 
@@ -378,7 +378,7 @@ def _green_bias(previous: np.ndarray, vocabulary_ids: np.ndarray, watermark: Wat
     return torch.from_numpy(green) * watermark.delta
 
 
-def _forbid_copies(logits, history: np.ndarray, ngrams: NgramIndex | None):  # noqa: ANN001, ANN202
+def _forbid_copies(logits, history: np.ndarray, ngrams: NgramIndex | None):
     """-inf on every token that would complete a training n-gram; a row with nothing left is left alone."""
     import torch
 
@@ -394,7 +394,7 @@ def _forbid_copies(logits, history: np.ndarray, ngrams: NgramIndex | None):  # n
     return banned
 
 
-def _sample_next(logits, decoding: DecodingParams, generator):  # noqa: ANN001, ANN202 - torch tensors
+def _sample_next(logits, decoding: DecodingParams, generator):
     """One token per row from softmax(logits) after top-k and nucleus (top-p) truncation."""
     import torch
 
@@ -416,7 +416,7 @@ def _until_eos(row: np.ndarray, eos: int) -> np.ndarray:
     return row[: ends[0]] if len(ends) else row
 
 
-def _length_batches(documents: list[np.ndarray], pad: int):  # noqa: ANN202 - a generator of arrays
+def _length_batches(documents: list[np.ndarray], pad: int):
     """Documents sorted by length, padded into batches of about ``_LOSS_TOKENS_PER_BATCH`` tokens."""
     order = sorted(range(len(documents)), key=lambda i: len(documents[i]))
     start = 0
@@ -436,7 +436,7 @@ def _length_batches(documents: list[np.ndarray], pad: int):  # noqa: ANN202 - a 
         start += rows
 
 
-def _summed_nll(network, padded, pad: int) -> float:  # noqa: ANN001 - torch tensors
+def _summed_nll(network, padded, pad: int) -> float:
     """Sum of -log p(next token) over the non-padding targets, in time chunks that carry the GRU state."""
     import torch
 

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from collapse_guard.models.base import Generator
+from collapse_guard.generator import Generator
 from collapse_guard.text.tokenizer import words
 
 

@@ -6,9 +6,9 @@ settings on every record; curation drops exact and near-duplicates (MinHash LSH)
 watermark is not detectable; collapse is measured on the vocabulary's tail; the gate also checks the
 watermark labels and the near-duplicate share of the mixture.
 
-For the shared summary columns, ``tail_coverage`` is the rare-token mass retention and
-``variance_ratio`` the effective-vocabulary ratio (definitions in collapse_guard.text.metrics); the text
-metrics are also logged under their own names.
+Text's headline metrics (what summaries show first, and what adaptive-ratio watches) are the rare-token
+mass retention (early collapse) and the effective-vocabulary ratio (late collapse); definitions in
+collapse_guard.text.metrics.
 """
 
 from __future__ import annotations
@@ -23,15 +23,22 @@ import numpy as np
 import pandas as pd
 
 from collapse_guard.config import DecodingParams
-from collapse_guard.drift import DriftSummary, run_report
 from collapse_guard.errors import ConfigError
-from collapse_guard.evaluation import Evaluation
-from collapse_guard.figures import TEXT_METRIC_LABELS
-from collapse_guard.modality import Evaluator, Incoming, Modality
-from collapse_guard.models.base import Generator
-from collapse_guard.provenance import DECODING, WATERMARK_KEY_ID, stamp_real
+from collapse_guard.generator import Generator
+from collapse_guard.modality.base import (
+    EVALUATION_DECODING,
+    CurationReport,
+    Evaluation,
+    Evaluator,
+    Incoming,
+    Modality,
+)
+from collapse_guard.records.anchor import AnchorSplit
+from collapse_guard.records.provenance import stamp_real
+from collapse_guard.reports.drift import DriftSummary, run_report
 from collapse_guard.text.corpus import TEXT, default_corpus, read_corpus
 from collapse_guard.text.dedup import AnchorIndex, DedupSettings
+from collapse_guard.text.labels import DECODING, REAL_TEXT_LABELS, TEXT_LABEL_COLUMNS, WATERMARK_KEY_ID
 from collapse_guard.text.metrics import effective_vocabulary_ratio, tail_vocabulary, text_metrics, tokens_of
 from collapse_guard.text.screening import WatermarkScreen, curate_text, mixture_flags, triage_crawl
 from collapse_guard.text.watermark import (
@@ -43,14 +50,26 @@ from collapse_guard.text.watermark import (
     read_key_file,
 )
 
-REAL_TEXT_LABELS = {WATERMARK_KEY_ID: "", DECODING: ""}
 DESCRIPTORS = ("tokens", "tail_token_share", "type_token_ratio")
+HEADLINE = ("rare_token_mass_retention", "effective_vocabulary_ratio")
+FIGURE_METRICS = {
+    "rare_token_count_retention": "rare words still produced (1 = real)",
+    "effective_vocabulary_ratio": "effective vocabulary ratio (1 = real)",
+    "distinct_2": "distinct-2",
+    "heldout_perplexity": "held-out real perplexity",
+}
 
 
 class TextModality(Modality):
     name = "text"
+    headline = HEADLINE
     headline_labels = ("rare-word ret", "vocab ratio")
-    figure_metrics = TEXT_METRIC_LABELS
+    figure_metrics = FIGURE_METRICS
+    label_columns = TEXT_LABEL_COLUMNS
+
+    def __init__(self, params) -> None:
+        super().__init__(params)
+        self._indexes: dict[str, AnchorIndex] = {}  # anchor digest -> its near-duplicate index
 
     # -- keys -------------------------------------------------------------------------------------------------
     @property
@@ -97,12 +116,13 @@ class TextModality(Modality):
     def initial_anchor(self) -> pd.DataFrame:
         data = self.params.data
         if data.source == "embedded":
-            corpus = default_corpus(data.embedded_text.min_words)
-            if data.embedded_text.max_documents:
-                corpus = corpus.iloc[: data.embedded_text.max_documents].reset_index(drop=True)
+            embedded = self.params.text.embedded
+            corpus = default_corpus(embedded.min_words)
+            if embedded.max_documents:
+                corpus = corpus.iloc[: embedded.max_documents].reset_index(drop=True)
             origin = f"pydoc_data.topics@python-{platform.python_version()}"
         else:
-            from collapse_guard.versioning import file_origin
+            from collapse_guard.records.versioning import file_origin
 
             source = self.params.resolve(data.source)
             corpus = read_corpus(source)
@@ -112,10 +132,10 @@ class TextModality(Modality):
     def incoming(self, path: Path, anchor: pd.DataFrame) -> Incoming:
         """A crawl: documents whose watermark (under any known key) or near-copy of the anchor or of each
         other turns them away; the rest join the anchor as real, ``origin`` = the path and today's date."""
-        from collapse_guard.provenance import utc_now
+        from collapse_guard.records.provenance import utc_now
 
         crawl = read_corpus(path)
-        clean, verdicts = triage_crawl(crawl[TEXT].tolist(), self.anchor_index(anchor), self.screen())
+        clean, verdicts = triage_crawl(crawl[TEXT].tolist(), self._index_of(anchor), self.screen())
         now = utc_now()
         records = stamp_real(
             crawl[clean].reset_index(drop=True), origin=f"{path}@{now.date().isoformat()}", labels=REAL_TEXT_LABELS
@@ -124,12 +144,29 @@ class TextModality(Modality):
         rejected.insert(0, "line", np.flatnonzero(~clean) + 1)
         return Incoming(records, rejected.assign(source_path=str(path), screened_at=now.isoformat()))
 
-    def anchor_index(self, anchor: pd.DataFrame) -> AnchorIndex:
+    def anchor_index(self, anchor: AnchorSplit) -> AnchorIndex:
+        """The anchor's near-duplicate index, built once per anchor version."""
+        if anchor.digest not in self._indexes:
+            self._indexes[anchor.digest] = self._index_of(anchor.frame)
+        return self._indexes[anchor.digest]
+
+    def _index_of(self, documents: pd.DataFrame) -> AnchorIndex:
         dedup = self.params.text.dedup
         settings = DedupSettings(dedup.shingle_size, dedup.num_perm, dedup.threshold)
-        return AnchorIndex(anchor[TEXT].astype(str).tolist(), settings)
+        return AnchorIndex(documents[TEXT].astype(str).tolist(), settings)
 
-    def synthesize(self, model, n, decoding, seed, anchor, *, generation, model_id, run_id):  # noqa: ANN001, ANN201
+    def synthesize(
+        self,
+        model: Generator,
+        n: int,
+        decoding: DecodingParams,
+        seed: int,
+        anchor: AnchorSplit,
+        *,
+        generation: int,
+        model_id: str,
+        run_id: str,
+    ) -> tuple[pd.DataFrame, CurationReport]:
         watermark = self.watermark()
         if watermark is not None:
             if not hasattr(model, "set_watermark"):
@@ -154,26 +191,26 @@ class TextModality(Modality):
         )
 
     # -- measurement ------------------------------------------------------------------------------------------
-    def evaluator(self, anchor_train: pd.DataFrame, held_out: pd.DataFrame, decoding: DecodingParams) -> Evaluator:
+    def evaluator(self, anchor: AnchorSplit) -> Evaluator:
         settings = self.params.text
-        anchor_texts, real_texts = anchor_train[TEXT].tolist(), held_out[TEXT].tolist()
+        anchor_texts, real_texts = anchor.train[TEXT].tolist(), anchor.held_out[TEXT].tolist()
+        held_out = anchor.held_out[[TEXT]]
         documents = self.params.evaluation.sample_size
 
         def run(model: Generator, seed: int) -> tuple[Evaluation, pd.DataFrame]:
             if hasattr(model, "set_watermark"):
                 model.set_watermark(None)  # metrics measure the model, not the watermark's bias
-            samples = model.sample(documents, decoding, seed)
+            samples = model.sample(documents, EVALUATION_DECODING, seed)
             texts = samples[TEXT].tolist()
             metrics = text_metrics(texts, anchor_texts, real_texts, settings.metric_tokens, settings.tail_mass)
-            loss = model.loss(held_out[[TEXT]])
-            result = Evaluation(
-                tail_coverage=metrics["rare_token_mass_retention"],
-                variance_ratio=effective_vocabulary_ratio(texts, real_texts),
-                heldout_real_loss=loss,
-                distribution={**metrics, "heldout_perplexity": math.exp(loss)},
-                diagnostics=model.diagnostics(),
-            )
-            return result, samples[[TEXT]]
+            loss = model.loss(held_out)
+            metrics = {
+                **metrics,
+                "effective_vocabulary_ratio": effective_vocabulary_ratio(texts, real_texts),
+                "heldout_real_loss": loss,
+                "heldout_perplexity": math.exp(loss),
+            }
+            return Evaluation(metrics, HEADLINE, model.diagnostics()), samples[[TEXT]]
 
         return run
 
@@ -183,7 +220,7 @@ class TextModality(Modality):
         from evidently import DataDefinition, Dataset
         from evidently.presets import DataDriftPreset
 
-        from collapse_guard.evidently_metrics import RareTokenRetention, VocabularySpread
+        from collapse_guard.text.evidently_metrics import RareTokenRetention, VocabularySpread
 
         tail, _ = tail_vocabulary(reference[TEXT].tolist(), self.params.text.tail_mass)
         definition = DataDefinition(text_columns=[TEXT], numerical_columns=list(DESCRIPTORS))
@@ -209,13 +246,13 @@ class TextModality(Modality):
         return {"watermark_key_id": watermark.key.key_id, "watermark_gamma": watermark.gamma}
 
     # -- gate -------------------------------------------------------------------------------------------------
-    def gate_flags(self, anchor: pd.DataFrame) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    def gate_flags(self, anchor: AnchorSplit) -> Callable[[pd.DataFrame], pd.DataFrame]:
         index = self.anchor_index(anchor)
         screen = self.screen()
         return lambda frame: mixture_flags(frame, index, screen)
 
     def gate_parameters(self) -> dict:
-        gate = self.params.gate
+        gate = self.params.text.gate
         return {
             "min_watermark_detected_share": 1.0 - gate.max_unwatermarked_share,
             "min_distinct_share": 1.0 - gate.max_near_duplicate_share,
@@ -237,6 +274,6 @@ def _ignore_in_git(workspace: Path, relative: str) -> None:
     gitignore = workspace / ".gitignore"
     lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
     if f"/{relative}" not in lines and relative not in lines:
-        from collapse_guard import atomic
+        from collapse_guard.records import atomic
 
         atomic.write_text(gitignore, "\n".join([*lines, f"/{relative}"]) + "\n")

@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from collapse_guard.curation import CurationReport
-from collapse_guard.provenance import SOURCE, SYNTHETIC, WATERMARK_KEY_ID, stamp_synthetic
+from collapse_guard.modality.base import CurationReport
+from collapse_guard.records.provenance import SOURCE, SYNTHETIC, stamp_synthetic
 from collapse_guard.text.corpus import TEXT
 from collapse_guard.text.dedup import (
     EXACT_DUPLICATE,
@@ -27,6 +27,7 @@ from collapse_guard.text.dedup import (
     AnchorIndex,
     find_duplicates,
 )
+from collapse_guard.text.labels import WATERMARK_KEY_ID
 from collapse_guard.text.watermark import WatermarkKey, detect_texts, detect_windowed, text_token_ids
 
 WATERMARKED = "watermarked"
@@ -107,15 +108,16 @@ def curate_text(
     if screen is not None and labels.get(WATERMARK_KEY_ID):
         unmarked = ~screen.scores(texts)["detected"].to_numpy() & valid & (reason == "")
     keep = valid & (reason == "") & ~unmarked
-    report = CurationReport(
-        generated=len(raw),
-        kept=int(keep.sum()),
-        dropped_invalid=int((~valid).sum()),
-        dropped_duplicate=int((exact & ~in_anchor).sum()),
-        dropped_anchor_copy=int((exact & in_anchor).sum()),
-        dropped_near_duplicate=int(((reason == NEAR_DUPLICATE_IN_BATCH) & valid).sum()),
-        dropped_near_anchor_copy=int(((reason == NEAR_DUPLICATE_OF_ANCHOR) & valid).sum()),
-        dropped_unwatermarked=int(unmarked.sum()),
+    report = CurationReport.from_masks(
+        keep,
+        {
+            "invalid": ~valid,
+            "duplicate": exact & ~in_anchor,
+            "anchor_copy": exact & in_anchor,
+            "near_duplicate": (reason == NEAR_DUPLICATE_IN_BATCH) & valid,
+            "near_anchor_copy": (reason == NEAR_DUPLICATE_OF_ANCHOR) & valid,
+            "unwatermarked": unmarked,
+        },
     )
     return stamped[keep].reset_index(drop=True), report
 

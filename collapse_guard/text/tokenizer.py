@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from collapse_guard import atomic
 from collapse_guard.errors import DataError
+from collapse_guard.records import atomic
 
 TOKEN_PATTERN = re.compile(r"\w+|[^\w\s]")
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"

@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from collapse_guard import atomic
 from collapse_guard.errors import ConfigError
+from collapse_guard.records import atomic
 from collapse_guard.text.hashing import GOLDEN_GAMMA, MASK_64, splitmix64, splitmix64_int
 from collapse_guard.text.tokenizer import token_ids, words
 

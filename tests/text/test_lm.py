@@ -6,7 +6,7 @@ import pytest
 
 from collapse_guard.config import DecodingParams, ModelParams
 from collapse_guard.errors import ConfigError, DataError
-from collapse_guard.models import build_generator, load_generator
+from collapse_guard.generator import build_generator, load_generator
 from collapse_guard.text.lm import TextLanguageModel
 from collapse_guard.text.tokenizer import words
 from collapse_guard.text.watermark import KEY_ENV

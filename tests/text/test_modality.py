@@ -10,7 +10,8 @@ import pytest
 
 from collapse_guard.config import load_params
 from collapse_guard.errors import ConfigError, DataError
-from collapse_guard.modality import TabularModality, modality_for
+from collapse_guard.modality.registry import modality_for
+from collapse_guard.tabular.modality import TabularModality
 from collapse_guard.text.modality import TextModality
 from collapse_guard.text.watermark import KEY_ENV, create_key_file
 from tests.conftest import TINY_TEXT, write_params
@@ -40,7 +41,7 @@ def test_a_malformed_user_corpus_names_the_line(tmp_path: Path):
 
 def test_the_default_anchor_is_the_python_manual(tmp_path: Path):
     anchor = _modality(tmp_path).initial_anchor()
-    assert len(anchor) == TINY_TEXT["data"]["embedded_text"]["max_documents"]
+    assert len(anchor) == TINY_TEXT["text"]["embedded"]["max_documents"]
     assert anchor["origin"].iloc[0].startswith("pydoc_data.topics@python-")
     assert anchor["text"].str.split().str.len().min() >= 30
 

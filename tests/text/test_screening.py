@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from collapse_guard import gate
 from collapse_guard.config import DecodingParams
-from collapse_guard.mixing import FILE_COLUMN
-from collapse_guard.provenance import DECODING, WATERMARK_KEY_ID, stamp_real, stamp_synthetic
+from collapse_guard.pipeline import gate
+from collapse_guard.pipeline.mixing import FILE_COLUMN
+from collapse_guard.records.provenance import stamp_real, stamp_synthetic
 from collapse_guard.text.dedup import AnchorIndex
+from collapse_guard.text.labels import DECODING, WATERMARK_KEY_ID
 from collapse_guard.text.screening import WATERMARKED, WatermarkScreen, curate_text, mixture_flags, triage_crawl
 from collapse_guard.text.watermark import as_key
 from tests.conftest import REPO
@@ -52,10 +53,10 @@ def test_curation_drops_each_kind_of_bad_text_and_counts_it(anchor, index, marke
         pd.DataFrame({"text": batch}), index, LABELS, SCREEN, generation=1, model_id="m", run_id="r"
     )
     assert report.generated == len(batch)
-    assert (report.dropped_duplicate, report.dropped_invalid, report.dropped_anchor_copy) == (1, 1, 1)
-    assert report.dropped_near_anchor_copy == 1
-    assert report.dropped_unwatermarked >= 1  # the unwatermarked text claims a key it does not carry
-    assert report.kept == len(batch) - 4 - report.dropped_unwatermarked - report.dropped_near_duplicate
+    assert (report.dropped["duplicate"], report.dropped["invalid"], report.dropped["anchor_copy"]) == (1, 1, 1)
+    assert report.dropped["near_anchor_copy"] == 1
+    assert report.dropped["unwatermarked"] >= 1  # the unwatermarked text claims a key it does not carry
+    assert report.kept == len(batch) - 4 - report.dropped["unwatermarked"] - report.dropped["near_duplicate"]
     assert set(kept["text"]) <= set(marked)
     assert (kept[WATERMARK_KEY_ID] == TEST_KEY.key_id).all() and (kept["source"] == "synthetic").all()
 

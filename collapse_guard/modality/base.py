@@ -1,0 +1,154 @@
+"""What differs between kinds of data (tables, text), behind one interface the pipeline calls.
+
+Why one seam: the defences are the same for every kind of data (a growing real anchor, provenance,
+curation, a gated mixture, collapse metrics), but what a near-copy is, how collapse is measured and
+which extra checks the gate runs are not. The flows and tasks call a ``Modality``; this module imports
+no modality (``collapse_guard.modality.registry`` maps names to implementations).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from collapse_guard.config import DecodingParams, Params
+from collapse_guard.generator import Generator
+from collapse_guard.records.anchor import AnchorSplit
+from collapse_guard.reports.drift import DriftSummary
+
+
+@dataclass(frozen=True)
+class CurationReport:
+    """How many generated records were kept, and how many were dropped for each reason."""
+
+    generated: int
+    kept: int
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> count, in the order the reasons apply
+
+    @classmethod
+    def from_masks(cls, keep: np.ndarray, drops: Mapping[str, np.ndarray]) -> CurationReport:
+        """``drops`` are disjoint boolean masks, one per reason (a record counts under its first reason)."""
+        return cls(len(keep), int(keep.sum()), {reason: int(mask.sum()) for reason, mask in drops.items()})
+
+    def to_dict(self) -> dict[str, int]:
+        """Flat, as MLflow and the ledger record it: ``generated``, ``kept`` and ``dropped_<reason>``."""
+        return {"generated": self.generated, "kept": self.kept, **{f"dropped_{r}": n for r, n in self.dropped.items()}}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The collapse metrics of one model. ``headline`` names the two numbers summaries show first: the
+    modality's early-collapse signal (the tail) and its late-collapse signal (the spread)."""
+
+    metrics: dict[str, float]
+    headline: tuple[str, str]
+    diagnostics: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, float]:
+        """Flat: the model's own diagnostics sit beside the metrics."""
+        return {**self.diagnostics, **self.metrics}
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """New data of unknown quality, triaged: what may join the anchor, and what was turned away and why."""
+
+    records: pd.DataFrame  # stamped as real, ready to append
+    rejected: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per turned-away item, with ``reason``
+
+
+# (model, seed) -> (the numbers, the samples they were computed on)
+Evaluator = Callable[[Generator, int], tuple[Evaluation, pd.DataFrame]]
+# (synthetic pool, how many to choose, real records, rng) -> the chosen synthetic records
+Selector = Callable[[pd.DataFrame, int, pd.DataFrame, np.random.Generator], pd.DataFrame]
+
+
+def uniform_choice(pool: pd.DataFrame, k: int, real: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """``k`` records of ``pool`` chosen uniformly, in pool order (the default ``Selector``)."""
+    return pool.iloc[np.sort(rng.choice(len(pool), size=k, replace=False))].reset_index(drop=True)
+
+
+# Evaluation measures the model as it learned, not the decoding that made the next generation's data:
+# one rule for the guarded run and the experiment alike (a decoding's bias shows in the curated batch).
+EVALUATION_DECODING = DecodingParams()
+
+
+class Modality(abc.ABC):
+    """One kind of data. Built once per command from the validated params and passed down; what depends on
+    one anchor version only (a near-duplicate index, a tail region) is built once per anchor version."""
+
+    name: str
+    headline: tuple[str, str]  # metric names: the early-collapse (tail) signal, then the spread signal
+    headline_labels: tuple[str, str]  # how summaries title them
+    figure_metrics: dict[str, str]  # metric -> title in the experiment's figure
+    label_columns: tuple[str, ...] = ()  # extra provenance labels this kind stamps on every record
+
+    def __init__(self, params: Params) -> None:
+        self.params = params
+
+    def prepare_workspace(self) -> list[str]:
+        """Create what this kind of data needs in a new workspace (e.g. a watermark key); what was made."""
+        return []
+
+    @abc.abstractmethod
+    def initial_anchor(self) -> pd.DataFrame:
+        """The first real anchor, stamped with provenance: the embedded default or ``data.source``."""
+
+    @abc.abstractmethod
+    def incoming(self, path: Path, anchor: pd.DataFrame) -> Incoming:
+        """Read new real data from ``path`` (all or nothing: a malformed file raises DataError naming it)."""
+
+    @abc.abstractmethod
+    def synthesize(
+        self,
+        model: Generator,
+        n: int,
+        decoding: DecodingParams,
+        seed: int,
+        anchor: AnchorSplit,
+        *,
+        generation: int,
+        model_id: str,
+        run_id: str,
+    ) -> tuple[pd.DataFrame, CurationReport]:
+        """Sample ``n`` records from ``model``, stamp their provenance and curate them against ``anchor``."""
+
+    @abc.abstractmethod
+    def evaluator(self, anchor: AnchorSplit) -> Evaluator:
+        """Collapse metrics of a model (sampled with ``EVALUATION_DECODING``) against this anchor: its train
+        split as the reference, its held-out split as the real data never trained on."""
+
+    @abc.abstractmethod
+    def drift(self, samples: pd.DataFrame, reference: pd.DataFrame, html_path: Path) -> DriftSummary:
+        """The Evidently report of ``samples`` against real ``reference`` records, and its summary."""
+
+    def select(self, pool: pd.DataFrame, k: int, real: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+        """Choose ``k`` synthetic records of ``pool`` for a fixed real share: uniformly, unless the kind has a
+        geometry to favour thin regions with."""
+        return uniform_choice(pool, k, real, rng)
+
+    def sample_figures(
+        self, samples: Mapping[str, Mapping[int, pd.DataFrame]], anchor: AnchorSplit, out_dir: Path
+    ) -> list[Path]:
+        """The experiment's pictures of the samples themselves (policy -> generation -> samples), if any."""
+        return []
+
+    def tracking_params(self) -> dict[str, str | float]:
+        """What a run records about this kind's settings beyond params.yaml (never a secret)."""
+        return {}
+
+    def gate_flags(self, anchor: AnchorSplit) -> Callable[[pd.DataFrame], pd.DataFrame] | None:
+        """Extra derived ``_`` columns this kind's gate suites assert on (None: none)."""
+        return None
+
+    def gate_parameters(self) -> dict:
+        """Values for the ``$PARAMETER`` placeholders of this kind's suites."""
+        return {}

@@ -1,0 +1,168 @@
+"""Collapse experiments: one recursive training chain per (policy, seed), in memory.
+
+A chain runs the guarded pipeline's generation step (collapse_guard.pipeline.step: curation, mixing
+policies, the model interface, the collapse metrics, one seed schedule) but no gate, DVC or ledger:
+experiments study collapse, they never ship a model. That is also why ``replace`` is allowed here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from collapse_guard.config import DecodingParams, ExperimentParams, MixingParams, ModelParams
+from collapse_guard.modality.base import Modality
+from collapse_guard.pipeline.mixing import policy_named, summarise
+from collapse_guard.pipeline.step import Chain, SeedSchedule, advance
+from collapse_guard.records.anchor import AnchorSplit, describe
+
+
+@dataclass(frozen=True)
+class ChainSpec:
+    policy: str
+    seed: int
+    generations: int
+    synthetic_per_generation: int
+    real_fraction: float | None = None  # overrides mixing.real_fraction (safe-zone sweeps)
+    anchor_rows: int | None = None  # use only the first n anchor records (safe-zone sweeps)
+    keep_samples: bool = False  # keep each generation's evaluation samples (for scatter plots)
+    kind: str = "policy"  # "policy" (policies × seeds) or "sweep" (safe zone)
+
+
+@dataclass
+class ChainResult:
+    spec: ChainSpec
+    rows: list[dict] = field(default_factory=list)
+    samples: dict[int, pd.DataFrame] = field(default_factory=dict)
+
+
+def simulate_chain(
+    spec: ChainSpec,
+    anchor: AnchorSplit,
+    *,
+    model: ModelParams,
+    mixing: MixingParams,
+    decoding: DecodingParams,
+    modality: Modality,
+) -> ChainResult:
+    """Generation 0 trains on real data; generation g on the policy's mixture of real and synthetic data,
+    one ``collapse_guard.pipeline.step.advance`` per generation (the guarded run's steps and seeds).
+
+    ``decoding`` is how each model generates the next generation's data; the metrics sample as every
+    evaluation does (collapse_guard.modality.base.EVALUATION_DECODING)."""
+    if spec.anchor_rows:
+        anchor = _first_rows(anchor, spec.anchor_rows)
+    real = anchor.train
+    update = {"policy": spec.policy}
+    if spec.real_fraction is not None:
+        update["real_fraction"] = spec.real_fraction
+    policy = policy_named(mixing.model_copy(update=update))
+    seeds = SeedSchedule(spec.seed)
+    evaluator = modality.evaluator(anchor)
+    result = ChainResult(spec)
+    chain = Chain()
+    for generation in range(spec.generations + 1):
+        step = advance(
+            chain,
+            generation,
+            modality=modality,
+            anchor=anchor,
+            real=real,
+            policy=policy,
+            model=model,
+            decoding=decoding,
+            synthetic_per_generation=spec.synthetic_per_generation,
+            seeds=seeds,
+            evaluator=evaluator,
+        )
+        summary = summarise(step.mixture, policy.name)
+        result.rows.append(
+            {
+                "kind": spec.kind,
+                "policy": spec.policy,
+                "seed": spec.seed,
+                "generation": generation,
+                "anchor_rows": len(real),
+                "target_real_fraction": spec.real_fraction if spec.real_fraction is not None else chain.target,
+                "real_fraction": summary.real_fraction,
+                "training_rows": summary.rows,
+                "reason": summary.reason,
+                **step.evaluation.to_dict(),
+            }
+        )
+        if spec.keep_samples:
+            result.samples[generation] = step.samples
+    return result
+
+
+def _first_rows(anchor: AnchorSplit, rows: int) -> AnchorSplit:
+    """The anchor as if only its first ``rows`` train records existed (safe-zone sweeps); same held-out split."""
+    train = anchor.train.iloc[:rows].reset_index(drop=True)
+    return AnchorSplit(train, train, anchor.held_out, describe(train))
+
+
+def plan(experiment: ExperimentParams, sweep: bool = True) -> list[ChainSpec]:
+    """Every chain to run: policies × seeds, then the safe-zone grid (fixed-ratio)."""
+    specs = [
+        ChainSpec(
+            policy,
+            seed,
+            experiment.generations,
+            experiment.synthetic_per_generation,
+            anchor_rows=experiment.anchor_rows or None,
+            keep_samples=seed == 0,
+        )
+        for policy in experiment.policies
+        for seed in range(experiment.seeds)
+    ]
+    if sweep:
+        grid = experiment.sweep
+        specs += [
+            ChainSpec(
+                "fixed-ratio",
+                seed,
+                grid.generations,
+                experiment.synthetic_per_generation,
+                real_fraction=fraction,
+                anchor_rows=rows,
+                kind="sweep",
+            )
+            for rows in grid.anchor_rows
+            for fraction in grid.real_fractions
+            for seed in range(grid.seeds)
+        ]
+    return specs
+
+
+def tidy(results: list[ChainResult]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(policy table, sweep table): one row per chain and generation, sorted."""
+    table = pd.DataFrame([row for result in results for row in result.rows])
+    order = ["kind", "policy", "anchor_rows", "target_real_fraction", "seed", "generation"]
+    table = table.sort_values(order, na_position="first").reset_index(drop=True)
+    return table[table["kind"] == "policy"].reset_index(drop=True), table[table["kind"] == "sweep"].reset_index(
+        drop=True
+    )
+
+
+def generations_until(table: pd.DataFrame, metric: str, threshold: float, consecutive: int = 2) -> pd.DataFrame:
+    """Per chain, the first generation from which ``metric`` stays below ``threshold`` for ``consecutive``
+    generations (or until the chain ends); NaN means never, i.e. safe. Requiring the drop to persist keeps
+    one noisy evaluation from declaring a setting unsafe."""
+
+    def first_sustained_drop(chain: pd.DataFrame) -> float:
+        below = (chain.sort_values("generation")[metric] < threshold).to_numpy()
+        generations = chain.sort_values("generation")["generation"].to_numpy()
+        for i in range(len(below)):
+            if below[i : i + consecutive].all():
+                return float(generations[i])
+        return np.nan
+
+    keys = ["anchor_rows", "target_real_fraction", "seed"]
+    return (
+        table.groupby(keys)
+        .apply(first_sustained_drop, include_groups=False)
+        .rename("generations_until_below")
+        .reset_index()
+    )

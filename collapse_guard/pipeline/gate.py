@@ -1,0 +1,221 @@
+"""The gate: Great Expectations suites that block a bad mixture before it reaches training.
+
+The suites live as JSON in ``expectations/`` so that a change to what the gate enforces is reviewed
+in a diff. Each suite's ``meta.applies_to`` says which frame it validates (``mixture`` or ``anchor``)
+and each expectation's ``meta.description`` is the plain sentence printed when it fails. Values that
+come from params.yaml or from the last recorded anchor are ``{"$PARAMETER": name}`` placeholders,
+filled at run time. Checks GX cannot express on its own (the anchor being append-only, record ids
+matching their payload) are computed here and either reported directly or exposed as ``_``-prefixed
+boolean columns the suites assert on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from collapse_guard.errors import ConfigError
+from collapse_guard.pipeline.mixing import FILE_COLUMN
+from collapse_guard.records.anchor import AnchorRecord, check_append_only
+from collapse_guard.records.provenance import RECORD_ID, provenance_flags
+
+
+@dataclass(frozen=True)
+class GateFailure:
+    suite: str
+    check: str
+    message: str
+    files: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        where = f" (in {', '.join(self.files)})" if self.files else ""
+        return f"[{self.suite}] {self.message}{where}"
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    passed: bool
+    failures: list[GateFailure]
+    results: dict[str, dict]  # GX validation result JSON, per suite
+
+    @property
+    def status(self) -> str:
+        return "passed" if self.passed else "blocked"
+
+    def to_dict(self) -> dict:
+        return {"passed": self.passed, "failures": [asdict(f) for f in self.failures]}
+
+
+def load_suites(expectations_dir: Path, modality: str = "tabular") -> dict[str, dict]:
+    """The suites that apply to ``modality``: those whose ``meta.modality`` names it, and those without one."""
+    suites = {}
+    for path in sorted(Path(expectations_dir).glob("*.json")):
+        try:
+            suite = json.loads(path.read_text(encoding="utf-8"))
+            applies_to = suite["meta"]["applies_to"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ConfigError(f"expectation suite is not valid ({exc})", path=str(path)) from exc
+        if suite["meta"].get("modality", modality) == modality:
+            suites[suite.get("name", path.stem)] = {**suite, "_applies_to": applies_to}
+    if not suites:
+        raise ConfigError("no expectation suites found", path=str(expectations_dir))
+    return suites
+
+
+FlagMaker = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+def with_flags(frame: pd.DataFrame, extra_flags: FlagMaker | None = None) -> pd.DataFrame:
+    """The frame the suites see: the records plus the derived ``_`` check columns (and a modality's own)."""
+    parts = [frame.reset_index(drop=True), provenance_flags(frame).reset_index(drop=True)]
+    if extra_flags is not None:
+        parts.append(extra_flags(frame).reset_index(drop=True))
+    return pd.concat(parts, axis=1)
+
+
+def evaluate(
+    *,
+    anchor: pd.DataFrame,
+    mixture: pd.DataFrame,
+    recorded_anchor: AnchorRecord | None,
+    min_real_fraction: float,
+    expectations_dir: Path,
+    anchor_path: str,
+    mixture_path: str = "the mixture",
+    modality: str = "tabular",
+    extra_flags: FlagMaker | None = None,
+    extra_parameters: dict | None = None,
+) -> GateVerdict:
+    """Validate the anchor and the mixture with the suites for ``modality``; ``extra_flags`` adds the
+    modality's derived columns and ``extra_parameters`` its ``$PARAMETER`` values."""
+    frames = {"anchor": with_flags(anchor, extra_flags), "mixture": with_flags(mixture, extra_flags)}
+    expected_columns = [*frames["anchor"].columns, FILE_COLUMN]
+    parameters = {
+        "min_real_fraction": min_real_fraction,
+        "recorded_anchor_rows": recorded_anchor.rows if recorded_anchor else 0,
+        "expected_columns": expected_columns,
+        **(extra_parameters or {}),
+    }
+    failures = [
+        GateFailure("anchor", "append_only", problem, [anchor_path])
+        for problem in check_append_only(anchor, recorded_anchor, anchor_path)
+    ]
+    results = {}
+    context = _ephemeral_context()
+    for name, suite in load_suites(expectations_dir, modality).items():
+        frame = frames[suite["_applies_to"]]
+        result = _validate(context, name, suite, frame, parameters)
+        results[name] = result
+        default_file = anchor_path if suite["_applies_to"] == "anchor" else mixture_path
+        failures += _describe_failures(name, result, frame, default_file=default_file)
+    return GateVerdict(passed=not failures, failures=failures, results=results)
+
+
+def _ephemeral_context():
+    """One in-memory GX context per gate evaluation: nothing is written, suites come from expectations/."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+
+    # GX pins this module's logger to INFO and announces a temp docs folder on every context
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def _validate(context, name: str, suite: dict, frame: pd.DataFrame, parameters: dict) -> dict:
+    import great_expectations as gx
+
+    gx_suite = context.suites.add(
+        gx.ExpectationSuite(name=name, expectations=suite["expectations"], meta=suite.get("meta", {}))
+    )
+    batch = context.data_sources.add_pandas(f"{name}-source").add_dataframe_asset(name)
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=name, data=batch.add_batch_definition_whole_dataframe("whole"), suite=gx_suite)
+    )
+    result = definition.run(
+        batch_parameters={"dataframe": frame},
+        expectation_parameters=parameters,
+        result_format={"result_format": "COMPLETE"},
+    )
+    return result.to_json_dict()
+
+
+def _describe_failures(suite: str, result: dict, frame: pd.DataFrame, default_file: str) -> list[GateFailure]:
+    failures = []
+    for item in result["results"]:
+        if item["success"]:
+            continue
+        config, outcome = item["expectation_config"], item.get("result") or {}
+        description = (config.get("meta") or {}).get("description", config["type"])
+        exception = item.get("exception_info") or {}
+        observed = (
+            f"could not be checked ({exception.get('exception_message')})"
+            if exception.get("raised_exception")
+            else _observed(config, outcome, frame)
+        )
+        failures.append(
+            GateFailure(
+                suite=suite,
+                check=config["type"],
+                message=f"{description}: {observed}",
+                files=_files_of(outcome.get("unexpected_index_list"), frame) or [default_file],
+            )
+        )
+    return failures
+
+
+def _observed(config: dict, outcome: dict, frame: pd.DataFrame) -> str:
+    """What GX saw, in words: how many rows of how many checked, and which records (by id) or values."""
+    column = config["kwargs"].get("column")
+    if isinstance(column, str) and column not in frame.columns:
+        return f"column '{column}' is missing"
+    if "unexpected_count" in outcome:
+        count = outcome["unexpected_count"]
+        # GX skips nulls, and a row_condition narrows what is checked: element_count is what it looked at
+        checked = outcome.get("element_count", len(frame)) - outcome.get("missing_count", 0)
+        text = f"{count} of {checked} checked rows fail ({100 * count / max(checked, 1):.1f}%)"
+        mostly = config["kwargs"].get("mostly")
+        if mostly is not None:
+            text += f", at most {100 * (1 - mostly):.1f}% allowed"
+        example = _examples(outcome, frame, column)
+        return f"{text}; {example}" if example else text
+    if "observed_value" in outcome:
+        return f"observed {outcome['observed_value']!r} against {_bounds(config['kwargs'])}"
+    return "failed"
+
+
+def _examples(outcome: dict, frame: pd.DataFrame, column: str | None) -> str:
+    """Up to three offending records by id (a derived ``_`` check column has no value worth showing)."""
+    rows = [i for i in (outcome.get("unexpected_index_list") or []) if isinstance(i, int) and 0 <= i < len(frame)]
+    records = []
+    if RECORD_ID in frame and rows:
+        records = [str(r)[:12] for r in frame[RECORD_ID].iloc[rows[:3]] if isinstance(r, str)]
+    shown = [] if str(column).startswith("_") else (outcome.get("partial_unexpected_list") or [])[:3]
+    values = [repr(v) if isinstance(v, str) and not v.strip() else str(v) for v in shown]
+    parts = []
+    if values:
+        parts.append("e.g. " + ", ".join(values))
+    if records:
+        parts.append("records " + ", ".join(records))
+    return "; ".join(parts)
+
+
+def _bounds(kwargs: dict) -> str:
+    shown = {k: v for k, v in kwargs.items() if k not in ("batch_id", "column")}
+    return ", ".join(f"{k}={v!r}" for k, v in shown.items())
+
+
+def _files_of(index_list: list | None, frame: pd.DataFrame) -> list[str]:
+    if not index_list or FILE_COLUMN not in frame:
+        return []
+    rows = [i for i in index_list if isinstance(i, int) and 0 <= i < len(frame)]
+    return sorted(frame[FILE_COLUMN].iloc[rows].dropna().astype(str).unique().tolist())

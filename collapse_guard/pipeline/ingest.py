@@ -1,0 +1,53 @@
+"""Ingest: the one way new real data joins the anchor (append-only, versioned, recorded).
+
+Incoming data is triaged by its modality first (text: known watermarks and near-copies are turned
+away and quarantined with the reason). Nothing is written until the whole input has been read and
+checked, so a malformed file leaves the anchor as it was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from collapse_guard.config import Params
+from collapse_guard.errors import AnchorIntegrityError
+from collapse_guard.modality.registry import modality_for
+from collapse_guard.records import anchor, atomic, ledger, versioning
+from collapse_guard.records.provenance import utc_now
+from collapse_guard.records.workspace import pipeline_state, relative
+
+
+def ingest_real(params: Params, path: Path) -> dict:
+    state = pipeline_state(params)
+    current = anchor.load(params.anchor_path)
+    problems = anchor.check_append_only(current, state.recorded_anchor, relative(params, params.anchor_path))
+    if problems:
+        raise AnchorIntegrityError("; ".join(problems), path=relative(params, params.anchor_path))
+    incoming = modality_for(params).incoming(Path(path), current)
+    grown, added = anchor.append(current, incoming.records)
+    quarantine = _quarantine(params, Path(path), incoming.rejected)
+    anchor.write(params.anchor_path, grown)
+    md5 = versioning.track(params.workspace, [params.anchor_path])[relative(params, params.anchor_path)]
+    rejected = incoming.rejected["reason"].value_counts().to_dict() if len(incoming.rejected) else {}
+    ledger.append(
+        params.ledger_path,
+        "anchor_ingested",
+        {
+            "source": Path(path).name,
+            "added": added,
+            "rejected": rejected,
+            "quarantine": quarantine,
+            "anchor": anchor.describe(grown, dvc_md5=md5).to_dict(),
+        },
+    )
+    return {"added": added, "rows": len(grown), "dvc_md5": md5, "rejected": rejected, "quarantine": quarantine}
+
+
+def _quarantine(params: Params, source: Path, rejected) -> str:
+    """Write the turned-away items (with reason and scores) beside the anchor; returns the file, or ""."""
+    if rejected is None or rejected.empty:
+        return ""
+    stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
+    target = params.resolve(params.paths.quarantine_dir) / f"{source.stem}-{stamp}.jsonl"
+    atomic.write_text(target, rejected.to_json(orient="records", lines=True, force_ascii=False))
+    return relative(params, target)

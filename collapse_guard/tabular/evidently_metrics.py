@@ -1,0 +1,60 @@
+"""Tabular collapse metrics as Evidently metrics, so they sit in the per-generation report beside the drift table.
+
+Evidently sees two frames: ``reference`` (real anchor records) and ``current`` (model samples). The
+tail is built from the reference's even rows and the real tail mass measured on its odd rows, so the
+estimate needs nothing else (the MLflow ``tail_coverage`` uses the held-out split instead; both
+estimate the same quantity, defined in collapse_guard.metrics.tails).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from evidently.core.metric_types import SingleValueCalculation, SingleValueMetric
+
+from collapse_guard.config import EvaluationParams
+from collapse_guard.reports.drift import DriftSummary, run_report
+from collapse_guard.tabular.metrics.tails import tail_coverage, tail_region, variance_ratio
+
+
+class TailCoverage(SingleValueMetric):
+    k: int = 5
+    tail_quantile: float = 0.05
+    rarity_mass: float = 0.03
+
+
+class TailCoverageCalculation(SingleValueCalculation[TailCoverage]):
+    def calculate(self, context: Any, current_data: Any, reference_data: Any) -> Any:
+        reference = reference_data.as_dataframe().select_dtypes("number")
+        samples = current_data.as_dataframe()[reference.columns]
+        region = tail_region(reference.iloc[::2], self.metric.k, self.metric.tail_quantile, self.metric.rarity_mass)
+        return self.result(tail_coverage(region, samples, reference.iloc[1::2])), None
+
+    def display_name(self) -> str:
+        return "Tail coverage (1 = real; falls as rare events vanish)"
+
+
+class VarianceRatio(SingleValueMetric):
+    pass
+
+
+class VarianceRatioCalculation(SingleValueCalculation[VarianceRatio]):
+    def calculate(self, context: Any, current_data: Any, reference_data: Any) -> Any:
+        reference = reference_data.as_dataframe().select_dtypes("number")
+        return self.result(variance_ratio(current_data.as_dataframe()[reference.columns], reference)), None
+
+    def display_name(self) -> str:
+        return "Variance ratio tr(Σ samples) / tr(Σ real)"
+
+
+def drift_report(
+    samples: pd.DataFrame, reference: pd.DataFrame, html_path: Path, tail: EvaluationParams | None = None
+) -> DriftSummary:
+    """Tabular data: drift of every feature, plus tail coverage and variance ratio as Evidently metrics."""
+    from evidently.presets import DataDriftPreset
+
+    tail = tail or EvaluationParams()
+    tail_metric = TailCoverage(k=tail.knn_k, tail_quantile=tail.tail_quantile, rarity_mass=tail.rarity_mass)
+    return run_report(tail_metric, VarianceRatio(), DataDriftPreset(), samples, reference, html_path)

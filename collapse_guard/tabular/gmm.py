@@ -1,0 +1,185 @@
+"""The default generator: a Gaussian mixture with diagonal covariances, fitted in torch by Adam.
+
+It fits the embedded default data in well under a second on a CPU, and its failure mode under
+recursive training is the textbook one: small mixture components (the rare modes) lose their weight
+first, then the variances shrink (Shumailov et al. 2024, section 3).
+
+Categorical columns (anything non-numeric) get a categorical distribution per component, so a rare
+level that lives in a rare mode is modelled with it: p(x) = Σₖ wₖ · N(x_num | μₖ, σₖ²) · Πc πₖ,c(x_c).
+
+Decoding controls: ``temperature`` T sharpens the component weights and every categorical
+distribution (logits / T) and scales every variance by T (so T < 1 is the sampling bias λ of the
+theory); ``top_p`` keeps the smallest set of components holding at least that much weight (nucleus
+sampling over components).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from collapse_guard.config import DecodingParams
+from collapse_guard.generator import Generator
+
+
+class GaussianMixtureGenerator(Generator):
+    def __init__(self, components: int = 8, epochs: int = 250, learning_rate: float = 0.05) -> None:
+        self.components = components
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.columns: list[str] = []
+        self.state: dict[str, np.ndarray] = {}
+
+    @property
+    def options(self) -> dict:
+        return {"components": self.components, "epochs": self.epochs, "learning_rate": self.learning_rate}
+
+    # Parameters live in standardised units; `state` holds plain arrays so save/load need no torch module.
+    def fit(self, features: pd.DataFrame, seed: int) -> None:
+        import torch
+
+        self.columns = list(features.columns)
+        numeric = [c for c in self.columns if pd.api.types.is_numeric_dtype(features[c])]
+        categorical = [c for c in self.columns if c not in numeric]
+        raw = features[numeric].to_numpy(dtype=np.float64)
+        centre, scale = raw.mean(axis=0), raw.std(axis=0) + 1e-9
+        x = torch.as_tensor((raw - centre) / scale, dtype=torch.float32)
+        levels = {c: sorted(features[c].astype(str).unique().tolist()) for c in categorical}
+        codes = [torch.as_tensor(_codes(features[c], levels[c])) for c in categorical]
+        generator = torch.Generator().manual_seed(seed)
+        k = min(self.components, len(x))
+        means = torch.nn.Parameter(_kmeans_plus_plus(x, k, generator))
+        log_scales = torch.nn.Parameter(torch.full((k, x.shape[1]), math.log(0.3)))
+        logits = torch.nn.Parameter(torch.zeros(k))
+        level_logits = [torch.nn.Parameter(torch.zeros(k, len(levels[c]))) for c in categorical]
+        optimiser = torch.optim.Adam([means, log_scales, logits, *level_logits], lr=self.learning_rate)
+        for _ in range(self.epochs):
+            optimiser.zero_grad()
+            nll = -_log_density(x, means, log_scales, logits, codes, level_logits).mean()
+            nll.backward()
+            optimiser.step()
+            with torch.no_grad():
+                log_scales.clamp_(min=math.log(1e-3))
+        self.state = {
+            "numeric": numeric,
+            "centre": centre,
+            "scale": scale,
+            "means": means.detach().numpy().astype(np.float64),
+            "log_scales": log_scales.detach().numpy().astype(np.float64),
+            "logits": logits.detach().numpy().astype(np.float64),
+            "levels": levels,
+            "level_logits": {
+                c: p.detach().numpy().astype(np.float64) for c, p in zip(categorical, level_logits, strict=True)
+            },
+        }
+
+    def diagnostics(self) -> dict[str, float]:
+        # Rare modes live in the smallest components: their weight is the first thing collapse takes.
+        weights = self._weights()
+        variances = np.exp(2 * self.state["log_scales"]) * self.state["scale"] ** 2
+        return {
+            "min_component_weight": float(weights.min()),
+            "mean_component_variance": float((weights[:, None] * variances).sum(axis=0).mean()),
+        }
+
+    def _weights(self, temperature: float = 1.0, top_p: float = 1.0) -> np.ndarray:
+        logits = self.state["logits"] / temperature
+        weights = np.exp(logits - logits.max())
+        weights /= weights.sum()
+        if top_p < 1.0:
+            order = np.argsort(-weights)
+            keep_count = int(np.searchsorted(np.cumsum(weights[order]), top_p) + 1)
+            mask = np.zeros_like(weights, dtype=bool)
+            mask[order[:keep_count]] = True
+            weights = np.where(mask, weights, 0.0)
+            weights /= weights.sum()
+        return weights
+
+    def sample(self, n: int, decoding: DecodingParams, seed: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        weights = self._weights(decoding.temperature, decoding.top_p)
+        which = rng.choice(len(weights), size=n, p=weights)
+        numeric = self.state["numeric"]
+        sd = np.exp(self.state["log_scales"])[which] * math.sqrt(decoding.temperature)
+        z = self.state["means"][which] + sd * rng.standard_normal((n, len(numeric)))
+        frame = pd.DataFrame(z * self.state["scale"] + self.state["centre"], columns=numeric)
+        for column, logits in self.state["level_logits"].items():
+            probabilities = _softmax(logits[which] / decoding.temperature)
+            picks = (probabilities.cumsum(axis=1) < rng.random((n, 1))).sum(axis=1)
+            frame[column] = np.asarray(self.state["levels"][column], dtype=object)[
+                np.minimum(picks, logits.shape[1] - 1)
+            ]
+        return frame[self.columns]
+
+    def loss(self, features: pd.DataFrame) -> float:
+        import torch
+
+        raw = features[self.state["numeric"]].to_numpy(dtype=np.float64)
+        z = torch.as_tensor((raw - self.state["centre"]) / self.state["scale"])
+        columns = list(self.state["level_logits"])
+        log_density = _log_density(
+            z,
+            torch.as_tensor(self.state["means"]),
+            torch.as_tensor(self.state["log_scales"]),
+            torch.as_tensor(self.state["logits"]),
+            [torch.as_tensor(_codes(features[c], self.state["levels"][c])) for c in columns],
+            [torch.as_tensor(self.state["level_logits"][c]) for c in columns],
+        )
+        # back to the original units: the density of x is that of z divided by the scales
+        return float(-log_density.mean()) + float(np.log(self.state["scale"]).sum())
+
+    def save(self, path: Path) -> None:
+        import torch
+
+        from collapse_guard.records import atomic
+
+        with atomic.atomic_path(Path(path)) as tmp:
+            torch.save({"options": self.options, "columns": self.columns, "state": self.state}, tmp)
+
+    @classmethod
+    def load(cls, path: Path) -> GaussianMixtureGenerator:
+        import torch
+
+        saved = torch.load(path, weights_only=False)
+        model = cls(**saved["options"])
+        model.columns, model.state = saved["columns"], saved["state"]
+        return model
+
+
+def _log_density(x, means, log_scales, logits, codes=(), level_logits=()):
+    import torch
+
+    diff = (x[:, None, :] - means[None, :, :]) / torch.exp(log_scales)[None]
+    per_component = -0.5 * (diff**2).sum(-1) - log_scales.sum(-1)[None] - 0.5 * x.shape[1] * math.log(2 * math.pi)
+    for code, table in zip(codes, level_logits, strict=True):
+        # an unseen level (code -1) gets no categorical term: the numeric part still scores the record
+        known = (code >= 0).to(per_component.dtype)
+        per_level = torch.log_softmax(table, dim=1)[:, code.clamp(min=0)].T
+        per_component = per_component + per_level.to(per_component.dtype) * known[:, None]
+    return torch.logsumexp(torch.log_softmax(logits, 0)[None] + per_component, dim=1)
+
+
+def _codes(values: pd.Series, levels: list[str]) -> np.ndarray:
+    lookup = {level: i for i, level in enumerate(levels)}
+    return np.array([lookup.get(v, -1) for v in values.astype(str)], dtype=np.int64)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def _kmeans_plus_plus(x, k: int, generator):
+    """Spread the initial means (Arthur & Vassilvitskii 2007) so isolated rare modes get a component."""
+    import torch
+
+    chosen = [int(torch.randint(len(x), (1,), generator=generator))]
+    distance = ((x - x[chosen[0]]) ** 2).sum(1)
+    for _ in range(1, k):
+        nxt = int(torch.multinomial(distance / distance.sum(), 1, generator=generator))
+        chosen.append(nxt)
+        distance = torch.minimum(distance, ((x - x[nxt]) ** 2).sum(1))
+    return x[chosen].clone()

@@ -1,0 +1,118 @@
+"""Tables as a modality of the guarded pipeline: numeric and categorical columns, a Gaussian mixture model.
+
+What tables bring to the shared pipeline (see collapse_guard.modality.base): the embedded default is a
+2-D mixture with rare modes; curation drops exact and near-copies in the anchor's standardised units;
+fixed-ratio mixing favours regions where the synthetic pool is thin; collapse is measured by tail
+coverage and the variance ratio; drift by Evidently's per-column tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from collapse_guard.config import DecodingParams
+from collapse_guard.generator import Generator
+from collapse_guard.modality.base import CurationReport, Evaluation, Evaluator, Incoming, Modality
+from collapse_guard.records.anchor import AnchorSplit, as_real_records, read_records
+from collapse_guard.records.provenance import feature_columns, numeric_columns, stamp_real
+from collapse_guard.records.versioning import file_origin
+from collapse_guard.reports import figures
+from collapse_guard.reports.drift import DriftSummary
+from collapse_guard.tabular.curation import curate, select_diverse
+from collapse_guard.tabular.default_data import sample_default
+from collapse_guard.tabular.evaluation import HEADLINE, anchor_tail, evaluate
+from collapse_guard.tabular.metrics.tails import TailRegion, inside_tail
+
+FIGURE_METRICS = {
+    "tail_coverage": "tail coverage (1 = real)",
+    "variance_ratio": "variance ratio (1 = real)",
+    "heldout_real_loss": "held-out real NLL",
+    "recall": "k-NN recall",
+    "mmd2": "MMD²",
+    "vendi_score": "Vendi score",
+}
+
+
+class TabularModality(Modality):
+    """Numeric and categorical columns; the embedded default is a 2-D mixture with rare modes."""
+
+    name = "tabular"
+    headline = HEADLINE
+    headline_labels = ("tail cov", "var ratio")
+    figure_metrics = FIGURE_METRICS
+
+    def __init__(self, params) -> None:
+        super().__init__(params)
+        self._tails: dict[str, TailRegion] = {}  # anchor digest -> its tail region (quadratic to build)
+
+    def initial_anchor(self) -> pd.DataFrame:
+        data, embedded = self.params.data, self.params.tabular.embedded
+        if data.source == "embedded":
+            features = sample_default(embedded.rows, embedded.rare_weight, np.random.default_rng(self.params.run.seed))
+            return stamp_real(features, origin=f"embedded-default:v1:seed={self.params.run.seed}")
+        source = self.params.resolve(data.source)
+        return as_real_records(read_records(source), origin=file_origin(data.source, source))
+
+    def incoming(self, path: Path, anchor: pd.DataFrame) -> Incoming:
+        return Incoming(as_real_records(read_records(path), origin=file_origin(Path(path).name, path)))
+
+    def synthesize(
+        self,
+        model: Generator,
+        n: int,
+        decoding: DecodingParams,
+        seed: int,
+        anchor: AnchorSplit,
+        *,
+        generation: int,
+        model_id: str,
+        run_id: str,
+    ) -> tuple[pd.DataFrame, CurationReport]:
+        return curate(
+            model.sample(n, decoding, seed),
+            anchor.frame,
+            generation=generation,
+            model_id=model_id,
+            run_id=run_id,
+            near_copy_radius=self.params.tabular.near_copy_radius,
+        )
+
+    def select(self, pool: pd.DataFrame, k: int, real: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+        return select_diverse(pool, k, real, rng)
+
+    def evaluator(self, anchor: AnchorSplit) -> Evaluator:
+        features = feature_columns(anchor.train)
+        train, held_out = anchor.train[features], anchor.held_out[features]
+        region = self.tail_region(anchor)
+
+        def run(model: Generator, seed: int) -> tuple[Evaluation, pd.DataFrame]:
+            return evaluate(model, train, held_out, self.params.evaluation, seed, region=region)
+
+        return run
+
+    def tail_region(self, anchor: AnchorSplit) -> TailRegion:
+        """The tail of the anchor's train split, built once per anchor version."""
+        if anchor.digest not in self._tails:
+            train = anchor.train[numeric_columns(anchor.train)]
+            self._tails[anchor.digest] = anchor_tail(train, self.params.evaluation)
+        return self._tails[anchor.digest]
+
+    def sample_figures(self, samples, anchor: AnchorSplit, out_dir: Path) -> list[Path]:
+        """For 2-D data, a scatter per policy and generation with the anchor's tail (its rare events) in red."""
+        features = numeric_columns(anchor.train)
+        if len(features) != 2 or not samples:
+            return []
+        region = self.tail_region(anchor)
+
+        def in_tail(frame: pd.DataFrame) -> np.ndarray:
+            return inside_tail(region, frame[features])
+
+        return [figures.rare_event_scatter(samples, in_tail, out_dir / "rare_events.png")]
+
+    def drift(self, samples: pd.DataFrame, reference: pd.DataFrame, html_path: Path) -> DriftSummary:
+        from collapse_guard.tabular.evidently_metrics import drift_report  # Evidently: slow to import
+
+        return drift_report(samples, reference, html_path, self.params.evaluation)

@@ -1,0 +1,53 @@
+"""The ``text:`` section of params.yaml: what only text needs (plain pydantic, read by collapse_guard.config)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EmbeddedTextParams(_Section):
+    """The embedded real text: prose paragraphs of the Python manual that ships with the interpreter."""
+
+    min_words: int = Field(30, ge=1)  # shorter paragraphs are left out
+    max_documents: int = Field(0, ge=0)  # 0 = all of them (about 600); tests use fewer
+
+
+class WatermarkParams(_Section):
+    """Green-list watermark (Kirchenbauer et al. 2023). The key itself is never here: it is read from
+    COLLAPSE_GUARD_WATERMARK_KEY or ``key_file`` (created by ``init``, kept out of git)."""
+
+    enabled: bool = True
+    gamma: float = Field(0.25, gt=0, lt=1)
+    delta: float = Field(2.0, ge=0)
+    key_file: str = ".collapse-guard/watermark.key"
+    known_key_files: list[str] = Field(default_factory=list)  # retired keys: ingest still screens with them
+    z_threshold: float = Field(4.0, gt=0)  # detected when z exceeds this (one-sided p ≈ 3e-5 at 4)
+    window: int = Field(200, ge=10)  # sliding window (tokens) for watermarked passages in long texts
+
+
+class DedupParams(_Section):
+    """Near-duplicates by MinHash LSH over word shingles (Broder 1997; Lee et al. 2022)."""
+
+    shingle_size: int = Field(3, ge=1)
+    num_perm: int = Field(128, ge=16)
+    threshold: float = Field(0.7, gt=0, le=1)  # estimated Jaccard similarity that makes a near-duplicate
+
+
+class TextGateParams(_Section):
+    """The text gate's thresholds (expectations/text.json)."""
+
+    max_unwatermarked_share: float = Field(0.02, ge=0, le=1)  # synthetic records whose watermark fails
+    max_near_duplicate_share: float = Field(0.05, ge=0, le=1)  # synthetic near-copies in the mixture
+
+
+class TextParams(_Section):
+    embedded: EmbeddedTextParams = EmbeddedTextParams()
+    watermark: WatermarkParams = WatermarkParams()
+    dedup: DedupParams = DedupParams()
+    gate: TextGateParams = TextGateParams()
+    metric_tokens: int = Field(20_000, ge=100)  # token budget of the sample-based text metrics
+    tail_mass: float = Field(0.05, gt=0, lt=0.5)  # the anchor's rarest words holding this share are its tail

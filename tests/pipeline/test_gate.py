@@ -1,0 +1,113 @@
+"""The gate on real GX validations of the suites in expectations/ (no Prefect needed)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from collapse_guard.pipeline import gate
+from collapse_guard.pipeline.mixing import FILE_COLUMN, Accumulate, MixContext
+from collapse_guard.records import anchor
+from collapse_guard.records.provenance import stamp_real
+from collapse_guard.tabular.curation import curate
+from collapse_guard.tabular.default_data import sample_default
+from tests.conftest import REPO
+
+SUITES = REPO / "expectations"
+
+
+@pytest.fixture(scope="module")
+def clean():
+    real = stamp_real(sample_default(300, 0.025, np.random.default_rng(0)), origin="t")
+    real[FILE_COLUMN] = "data/anchor/real.parquet"
+    pool, _ = curate(
+        sample_default(100, 0.025, np.random.default_rng(1)),
+        real.drop(columns=FILE_COLUMN),
+        generation=1,
+        model_id="gen000-abc",
+        run_id="run",
+    )
+    pool[FILE_COLUMN] = "generations/gen_001/synthetic.parquet"
+    return real.drop(columns=FILE_COLUMN), Accumulate().mix(real, [pool], MixContext(np.random.default_rng(0))).frame
+
+
+def run_gate(anchor_frame, mixture, recorded=None, min_real_fraction=0.5):
+    return gate.evaluate(
+        anchor=anchor_frame,
+        mixture=mixture,
+        recorded_anchor=recorded,
+        min_real_fraction=min_real_fraction,
+        expectations_dir=SUITES,
+        anchor_path="data/anchor/real.parquet",
+    )
+
+
+def messages(verdict):
+    return "\n".join(str(f) for f in verdict.failures)
+
+
+def test_a_clean_mixture_passes(clean):
+    real, mixture = clean
+    verdict = run_gate(real, mixture, anchor.describe(real))
+    assert verdict.passed, messages(verdict)
+    assert set(verdict.results) == {"anchor", "mixture", "provenance"}
+
+
+def test_missing_provenance_is_blocked_and_the_file_named(clean):
+    real, mixture = clean
+    bad = mixture.copy()
+    bad.loc[bad.index[-1], "model_id"] = None
+    verdict = run_gate(real, bad)
+    assert not verdict.passed
+    assert "names the model that made it" in messages(verdict) or "has a 'model_id'" in messages(verdict)
+    assert "generations/gen_001/synthetic.parquet" in messages(verdict)
+
+
+def test_a_shrunk_anchor_is_blocked(clean):
+    real, mixture = clean
+    recorded = anchor.describe(real)
+    shrunk = real.drop(index=5).reset_index(drop=True)
+    text = messages(run_gate(shrunk, mixture, recorded))
+    assert "at least as many rows as the pipeline last recorded" in text and "observed 299" in text
+    assert "299 rows, fewer than the 300" in text
+
+
+def test_real_fraction_below_the_floor_is_blocked(clean):
+    real, mixture = clean
+    verdict = run_gate(real, mixture, min_real_fraction=0.9)
+    assert [f.check for f in verdict.failures] == ["expect_column_values_to_be_in_set"]
+    assert "real fraction is at or above gate.min_real_fraction" in messages(verdict)
+    assert "25.0%" in messages(verdict)
+
+
+def test_nan_in_features_is_blocked(clean):
+    real, mixture = clean
+    bad = mixture.copy()
+    bad.loc[bad.index[-2], "x1"] = np.nan
+    assert "no feature holds NaN or infinity" in messages(run_gate(real, bad))
+
+
+def test_a_schema_mismatch_is_blocked(clean):
+    real, mixture = clean
+    bad = mixture.assign(extra=1.0)
+    assert "match the anchor's schema" in messages(run_gate(real, bad))
+
+
+def test_an_edited_value_breaks_its_record_id(clean):
+    real, mixture = clean
+    bad = mixture.copy()
+    bad.loc[3, "x0"] += 1.0
+    assert "record_id is the hash of the record's payload" in messages(run_gate(real, bad))
+
+
+def test_every_suite_file_is_valid_json_with_a_target_and_plain_descriptions():
+    suites = gate.load_suites(SUITES)
+    for suite in suites.values():
+        assert suite["_applies_to"] in ("anchor", "mixture")
+        assert all(e["meta"]["description"] for e in suite["expectations"])
+
+
+def test_gate_frames_are_not_modified(clean):
+    real, mixture = clean
+    before = mixture.copy()
+    run_gate(real, mixture)
+    pd.testing.assert_frame_equal(mixture, before)

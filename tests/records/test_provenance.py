@@ -1,0 +1,59 @@
+import numpy as np
+import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
+
+from collapse_guard.records.provenance import (
+    PROVENANCE_COLUMNS,
+    content_hashes,
+    feature_columns,
+    provenance_flags,
+    stamp_real,
+    stamp_synthetic,
+)
+
+finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
+
+
+@given(st.lists(st.tuples(finite, finite), min_size=1, max_size=30))
+def test_record_id_depends_only_on_the_payload(rows):
+    frame = pd.DataFrame(rows, columns=["a", "b"])
+    first, again = content_hashes(frame), content_hashes(frame.copy())
+    assert first.tolist() == again.tolist()
+    assert all(len(h) == 64 for h in first)
+    # equal payloads share an id, different payloads do not
+    keys = [tuple(np.float64(v).tobytes() for v in row) for row in rows]
+    for i in range(len(rows)):
+        for j in range(len(rows)):
+            assert (first[i] == first[j]) == (keys[i] == keys[j])
+
+
+def test_integers_and_floats_hash_alike_and_text_columns_count():
+    assert content_hashes(pd.DataFrame({"a": [1]}))[0] == content_hashes(pd.DataFrame({"a": [1.0]}))[0]
+    with_text = pd.DataFrame({"a": [1.0, 1.0], "c": ["x", "y"]})
+    ids = content_hashes(with_text)
+    assert ids[0] != ids[1]
+
+
+def test_stamp_puts_provenance_first_and_keeps_features():
+    features = pd.DataFrame({"x0": [0.5, 1.5], "x1": [2.0, 3.0]})
+    real = stamp_real(features, origin="unit-test")
+    synthetic = stamp_synthetic(features, generation=3, model_id="m1", run_id="r1")
+    assert tuple(real.columns[: len(PROVENANCE_COLUMNS)]) == PROVENANCE_COLUMNS
+    assert feature_columns(real) == ["x0", "x1"]
+    assert (real["source"] == "real").all() and (real["generation"] == 0).all() and (real["model_id"] == "").all()
+    assert (synthetic["generation"] == 3).all() and (synthetic["origin"] == "r1").all()
+    assert str(real["created_at"].dt.tz) == "UTC"
+
+
+def test_flags_catch_edited_values_and_non_finite_features():
+    stamped = stamp_real(pd.DataFrame({"x0": [0.0, 1.0, 2.0], "x1": [0.0, 1.0, 2.0]}), origin="t")
+    stamped.loc[1, "x0"] = 1.5  # edited after stamping
+    stamped.loc[2, "x1"] = np.inf
+    flags = provenance_flags(stamped)
+    assert flags["_record_id_matches_payload"].tolist() == [True, False, False]
+    assert flags["_features_finite"].tolist() == [True, True, False]
+
+
+def test_column_names_are_part_of_the_id():
+    assert content_hashes(pd.DataFrame({"a": [1.0]}))[0] != content_hashes(pd.DataFrame({"b": [1.0]}))[0]
