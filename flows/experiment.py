@@ -2,13 +2,13 @@
 
 from collections.abc import Callable
 
-from collapse_guard.tasks.experiment import draw_figures, load_anchor_split, log_experiment, save_results, simulate
 from prefect import flow, unmapped
 from prefect.futures import as_completed
 
 from collapse_guard.config import Params
 from collapse_guard.modality.registry import modality_for
 from collapse_guard.pipeline.experiment import plan
+from collapse_guard.tasks.experiment import draw_figures, load_anchor_split, log_experiment, save_results, simulate
 
 
 @flow(name="collapse-experiment", validate_parameters=False)

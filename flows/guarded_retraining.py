@@ -6,6 +6,14 @@ graph of a generation (docs/architecture.md draws it).
 
 from collections.abc import Callable
 
+from prefect import flow
+
+from collapse_guard.config import Params
+from collapse_guard.errors import CollapseGuardError
+from collapse_guard.modality.base import Modality
+from collapse_guard.modality.registry import modality_for
+from collapse_guard.pipeline.outcome import GenerationOutcome, RunContext
+from collapse_guard.records.workspace import synthetic_batches
 from collapse_guard.tasks.bookkeeping import close_run, open_generation, open_run
 from collapse_guard.tasks.evaluate import evaluate_model
 from collapse_guard.tasks.gate import gate_mixture
@@ -15,14 +23,6 @@ from collapse_guard.tasks.prepare import prepare_generation, read_state
 from collapse_guard.tasks.record import record_generation, version_outputs
 from collapse_guard.tasks.reports import write_reports
 from collapse_guard.tasks.train import train
-from prefect import flow
-
-from collapse_guard.config import Params
-from collapse_guard.errors import CollapseGuardError
-from collapse_guard.modality.base import Modality
-from collapse_guard.modality.registry import modality_for
-from collapse_guard.pipeline.outcome import GenerationOutcome, RunContext
-from collapse_guard.records.workspace import synthetic_batches
 
 
 @flow(name="guarded-generation", flow_run_name="generation-{generation}", validate_parameters=False)

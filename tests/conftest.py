@@ -6,10 +6,13 @@ import hashlib
 import os
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
 from collapse_guard.offline import apply_offline_defaults
+from collapse_guard.tabular.default_data import FEATURES, RARE_MODES
 
 apply_offline_defaults()
 os.environ.pop("MLFLOW_TRACKING_URI", None)  # tests use each workspace's own SQLite store
@@ -83,3 +86,13 @@ def workspace(tmp_path: Path) -> Path:
     ws.mkdir()
     write_params(ws)
     return ws
+
+
+def rare_mode_mask(frame: pd.DataFrame, radius_sd: float = 3.0) -> np.ndarray:
+    """The default data's ground truth, for tests: points within ``radius_sd`` standard deviations of a rare
+    mode's centre."""
+    points = frame[list(FEATURES)].to_numpy(dtype=np.float64)
+    mask = np.zeros(len(points), dtype=bool)
+    for centre, scale in RARE_MODES:
+        mask |= np.linalg.norm(points - np.array(centre), axis=1) <= radius_sd * scale
+    return mask

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -53,9 +53,6 @@ class Evaluation:
         """Flat: the model's own diagnostics sit beside the metrics."""
         return {**self.diagnostics, **self.metrics}
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class Incoming:
@@ -89,7 +86,6 @@ class Modality(abc.ABC):
     headline: tuple[str, str]  # metric names: the early-collapse (tail) signal, then the spread signal
     headline_labels: tuple[str, str]  # how summaries title them
     figure_metrics: dict[str, str]  # metric -> title in the experiment's figure
-    label_columns: tuple[str, ...] = ()  # extra provenance labels this kind stamps on every record
 
     def __init__(self, params: Params) -> None:
         self.params = params

@@ -35,12 +35,3 @@ def sample_default(n: int, rare_weight: float, rng: np.random.Generator) -> pd.D
     scales = np.array([m[1] for m in modes])[which, None]
     points = centres + scales * rng.standard_normal((n, 2))
     return pd.DataFrame(points, columns=list(FEATURES))
-
-
-def rare_mode_mask(frame: pd.DataFrame, radius_sd: float = 3.0) -> np.ndarray:
-    """True for points within ``radius_sd`` standard deviations of a rare mode's centre."""
-    points = frame[list(FEATURES)].to_numpy(dtype=np.float64)
-    mask = np.zeros(len(points), dtype=bool)
-    for centre, scale in RARE_MODES:
-        mask |= np.linalg.norm(points - np.array(centre), axis=1) <= radius_sd * scale
-    return mask

@@ -23,14 +23,11 @@ Definitions (tokens are the word-level tokens of collapse_guard.text.tokenizer):
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 
-from collapse_guard.generator import Generator
 from collapse_guard.text.tokenizer import words
 
 
@@ -132,9 +129,6 @@ def effective_vocabulary_ratio(sample_texts: Sequence[str], reference_texts: Seq
     return float(2.0 ** (unigram_entropy(sample_texts, budget) - unigram_entropy(reference_texts, budget)))
 
 
-def held_out_perplexity(model: Generator, held_out: pd.DataFrame) -> float:
-    """exp(mean per-token negative log-likelihood) of held-out real documents under ``model``."""
-    return math.exp(model.loss(held_out))
 
 
 def text_metrics(

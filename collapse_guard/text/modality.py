@@ -38,7 +38,7 @@ from collapse_guard.records.provenance import stamp_real
 from collapse_guard.reports.drift import DriftSummary, run_report
 from collapse_guard.text.corpus import TEXT, default_corpus, read_corpus
 from collapse_guard.text.dedup import AnchorIndex, DedupSettings
-from collapse_guard.text.labels import DECODING, REAL_TEXT_LABELS, TEXT_LABEL_COLUMNS, WATERMARK_KEY_ID
+from collapse_guard.text.labels import DECODING, REAL_TEXT_LABELS, WATERMARK_KEY_ID
 from collapse_guard.text.metrics import effective_vocabulary_ratio, tail_vocabulary, text_metrics, tokens_of
 from collapse_guard.text.screening import WatermarkScreen, curate_text, mixture_flags, triage_crawl
 from collapse_guard.text.watermark import (
@@ -65,7 +65,6 @@ class TextModality(Modality):
     headline = HEADLINE
     headline_labels = ("rare-word ret", "vocab ratio")
     figure_metrics = FIGURE_METRICS
-    label_columns = TEXT_LABEL_COLUMNS
 
     def __init__(self, params) -> None:
         super().__init__(params)

@@ -203,7 +203,8 @@ def test_corrupt_anchor_is_a_data_error_naming_the_file(ran_once: Path):
 def test_user_data_with_a_categorical_column_runs_guarded_and_in_the_experiment(workspace: Path):
     import numpy as np
 
-    from collapse_guard.tabular.default_data import rare_mode_mask, sample_default
+    from collapse_guard.tabular.default_data import sample_default
+    from tests.conftest import rare_mode_mask
 
     data = sample_default(600, 0.025, np.random.default_rng(3))
     data["kind"] = np.where(rare_mode_mask(data), "rare-event", np.where(data["x0"] > 2, "east", "west"))

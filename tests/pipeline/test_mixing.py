@@ -47,7 +47,7 @@ def test_accumulate_subsample_draws_a_fixed_size_from_everything(real):
 
 def test_fixed_ratio_hits_its_target_and_selects_synthetic_records_from_thin_regions():
     from collapse_guard.pipeline.mixing import FixedRatio
-    from collapse_guard.tabular.default_data import rare_mode_mask
+    from tests.conftest import rare_mode_mask
 
     anchor = stamp_real(sample_default(2000, 0.025, np.random.default_rng(0)), origin="t")
     # a collapsing model: its batch has a tenth of the real rare mass

@@ -47,8 +47,9 @@ def e2e(test):
 def run_experiment(
     workspace, data: pd.DataFrame, model: str, options: dict, *, policies, seeds, generations, rows, temperature=1.0
 ) -> pd.DataFrame:
-    from collapse_guard.flows.experiment import collapse_experiment
     from prefect.task_runners import ThreadPoolTaskRunner
+
+    from collapse_guard.flows.experiment import collapse_experiment
 
     data.to_parquet(workspace / "real.parquet", index=False)
     write_params(

@@ -4,8 +4,9 @@ import pytest
 from collapse_guard.config import DecodingParams, ModelParams
 from collapse_guard.errors import ConfigError
 from collapse_guard.generator import build_generator, load_generator
-from collapse_guard.tabular.default_data import rare_mode_mask, sample_default
+from collapse_guard.tabular.default_data import sample_default
 from collapse_guard.tabular.gmm import GaussianMixtureGenerator
+from tests.conftest import rare_mode_mask
 
 PATH = "collapse_guard.tabular.gmm:GaussianMixtureGenerator"
 

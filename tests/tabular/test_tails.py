@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from collapse_guard.tabular.default_data import rare_mode_mask, sample_default
+from collapse_guard.tabular.default_data import sample_default
 from collapse_guard.tabular.metrics.tails import tail_coverage, tail_mass, tail_region, variance_ratio
+from tests.conftest import rare_mode_mask
 
 
 @pytest.fixture(scope="module")
