@@ -126,7 +126,10 @@ class WatermarkParams(_Strict):
     key_file: str = ".collapse-guard/watermark.key"
     known_key_files: list[str] = Field(default_factory=list)  # retired keys: ingest still screens with them
     z_threshold: float = Field(4.0, gt=0)  # detected when z exceeds this (one-sided p ≈ 3e-5 at 4)
-    window: int = Field(200, ge=10)  # sliding window (tokens) for watermarked passages in long texts
+    window: int = Field(200, ge=10)  # legacy (fixed sliding window); detection now scans every window size
+    scheme: str = "lefthash-h1"  # green-list seeding: lefthash-h1 (previous word) or selfhash-hN (N = 2..8)
+    fpr: float = Field(1e-4, gt=0, lt=1)  # per-document false-positive rate of a "marked" verdict
+    uncertain_fpr: float = Field(1e-2, gt=0, lt=1)  # above fpr, up to this: "uncertain"
 
 
 class DedupParams(_Strict):

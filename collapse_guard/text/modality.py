@@ -32,6 +32,7 @@ from collapse_guard.models.base import Generator
 from collapse_guard.provenance import DECODING, WATERMARK_KEY_ID, stamp_real
 from collapse_guard.text.corpus import TEXT, default_corpus, read_corpus
 from collapse_guard.text.dedup import AnchorIndex, DedupSettings
+from collapse_guard.text.keyring import RETIRED, current_key, read_record, record_key, registry_path
 from collapse_guard.text.metrics import effective_vocabulary_ratio, tail_vocabulary, text_metrics, tokens_of
 from collapse_guard.text.screening import WatermarkScreen, curate_text, mixture_flags, triage_crawl
 from collapse_guard.text.watermark import (
@@ -39,7 +40,6 @@ from collapse_guard.text.watermark import (
     WatermarkConfig,
     WatermarkKey,
     create_key_file,
-    load_key,
     read_key_file,
 )
 
@@ -57,41 +57,82 @@ class TextModality(Modality):
     def key_file(self) -> Path:
         return self.params.resolve(self.params.text.watermark.key_file)
 
+    @property
+    def key_record_file(self) -> Path:
+        """``watermark.json`` beside the key file: the key ids this workspace uses (current and retired)."""
+        return registry_path(self.key_file)
+
     def prepare_workspace(self) -> list[str]:
-        """A fresh random watermark key, unless one is set in the environment or already on disk."""
+        """A fresh random watermark key, unless one is set in the environment or already on disk; then the
+        key's id and scheme recorded in ``watermark.json`` (a key that disagrees with the record is refused)."""
         import os
 
         settings = self.params.text.watermark
-        if not settings.enabled or os.environ.get(KEY_ENV) or self.key_file.exists():
+        if not settings.enabled:
             return []
-        create_key_file(self.key_file)
-        _ignore_in_git(self.params.workspace, self.params.text.watermark.key_file)
-        return [f"watermark key {settings.key_file} (id {load_key(self.key_file).key_id}; keep it secret)"]
+        made = []
+        if not os.environ.get(KEY_ENV) and not self.key_file.exists():
+            create_key_file(self.key_file)
+            _ignore_in_git(self.params.workspace, self.params.text.watermark.key_file)
+            made.append(f"watermark key {settings.key_file} (keep it secret)")
+        key = current_key(self.key_file, self.key_record_file)
+        fresh = not self.key_record_file.exists()
+        record_key(self.key_record_file, key, settings.scheme)
+        for retired in settings.known_key_files:
+            record_key(self.key_record_file, read_key_file(self.params.resolve(retired)), settings.scheme, RETIRED)
+        if fresh:
+            made.append(f"watermark key record {self.key_record_file.name} (key id {key.key_id}, {settings.scheme})")
+        return made
 
     def watermark(self) -> WatermarkConfig | None:
+        """The key to generate with: it must be the workspace's recorded key (whatever the environment says)."""
         settings = self.params.text.watermark
         if not settings.enabled:
             return None
-        return WatermarkConfig(load_key(self.key_file), settings.gamma, settings.delta)
+        key = current_key(self.key_file, self.key_record_file)
+        if self.key_record_file.exists():  # remember that this key was used with this scheme
+            record_key(self.key_record_file, key, settings.scheme)
+        return WatermarkConfig(key, settings.gamma, settings.delta, settings.scheme)
 
     def screen(self) -> WatermarkScreen:
-        """Every key we know: the current one (environment or key file) and the retired ones."""
+        """Every key the workspace has: the current one (environment or key file, checked against the record)
+        and the retired ones (``known_key_files``), each with every scheme it was recorded with. A recorded
+        key that no file holds is a ConfigError: screening without it would let its text in as real."""
         settings = self.params.text.watermark
         keys: dict[str, WatermarkKey] = {}
         try:
-            current = load_key(self.key_file)
+            current = current_key(self.key_file, self.key_record_file)
             keys[current.key_id] = current
         except ConfigError:
-            if settings.enabled:
+            if settings.enabled or self.key_record_file.exists():
                 raise
         for retired in settings.known_key_files:
             key = read_key_file(self.params.resolve(retired))
             keys[key.key_id] = key
-        return self._screen(keys)
+        record = read_record(self.key_record_file)
+        missing = sorted(set(record.keys) - set(keys))
+        if missing:
+            raise ConfigError(
+                f"the workspace recorded watermark keys {missing} that no key file holds "
+                "(add their files to text.watermark.known_key_files)",
+                path=str(self.key_record_file),
+            )
+        schemes = {key_id: tuple(sorted({*record.schemes(key_id), settings.scheme})) for key_id in keys}
+        return self._screen(keys, schemes)
 
-    def _screen(self, keys: dict[str, WatermarkKey]) -> WatermarkScreen:
+    def _screen(
+        self, keys: dict[str, WatermarkKey], schemes: dict[str, tuple[str, ...]] | None = None
+    ) -> WatermarkScreen:
         settings = self.params.text.watermark
-        return WatermarkScreen(keys, settings.gamma, settings.z_threshold, settings.window)
+        return WatermarkScreen(
+            keys,
+            settings.gamma,
+            settings.z_threshold,
+            settings.window,
+            schemes=schemes or {},
+            fpr=settings.fpr,
+            uncertain_fpr=settings.uncertain_fpr,
+        )
 
     # -- data -------------------------------------------------------------------------------------------------
     def initial_anchor(self) -> pd.DataFrame:
@@ -142,13 +183,21 @@ class TextModality(Modality):
                 {
                     **decoding.model_dump(),
                     "no_copy_ngram": model.options.get("no_copy_ngram", 0),
-                    "watermark": {"gamma": watermark.gamma, "delta": watermark.delta} if watermark else None,
+                    "watermark": (
+                        {"gamma": watermark.gamma, "delta": watermark.delta, "scheme": watermark.scheme}
+                        if watermark
+                        else None
+                    ),
                 },
                 sort_keys=True,
             ),
         }
         # a generation must carry the watermark of the key it names, as the gate checks: only that key counts
-        screen = self._screen({watermark.key.key_id: watermark.key}) if watermark else None
+        screen = (
+            self._screen({watermark.key.key_id: watermark.key}, {watermark.key.key_id: (watermark.scheme,)})
+            if watermark
+            else None
+        )
         return curate_text(
             raw, self.anchor_index(anchor), labels, screen, generation=generation, model_id=model_id, run_id=run_id
         )
@@ -206,7 +255,11 @@ class TextModality(Modality):
         watermark = self.watermark()
         if watermark is None:
             return {"watermark_key_id": ""}
-        return {"watermark_key_id": watermark.key.key_id, "watermark_gamma": watermark.gamma}
+        return {
+            "watermark_key_id": watermark.key.key_id,
+            "watermark_gamma": watermark.gamma,
+            "watermark_scheme": watermark.scheme,
+        }
 
     # -- gate -------------------------------------------------------------------------------------------------
     def gate_flags(self, anchor: pd.DataFrame) -> Callable[[pd.DataFrame], pd.DataFrame]:

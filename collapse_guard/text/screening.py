@@ -11,7 +11,7 @@ would leak unlabelled into future crawls; near-copies narrow the distribution th
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -27,58 +27,89 @@ from collapse_guard.text.dedup import (
     AnchorIndex,
     find_duplicates,
 )
-from collapse_guard.text.watermark import WatermarkKey, detect_texts, detect_windowed, text_token_ids
+from collapse_guard.text.watermark import DEFAULT_SCHEME, WatermarkKey, detect, text_token_ids
+from collapse_guard.text.winmax import CLEAN, scan
 
 WATERMARKED = "watermarked"
 
 
 @dataclass(frozen=True)
 class WatermarkScreen:
-    """The keys to look for, the green fraction they were used with, and when a text counts as marked."""
+    """The keys to look for, the green fraction they were used with, and when a text counts as marked.
+
+    ``schemes`` names, per key id, the seeding schemes that key was used with (default: ``lefthash-h1``);
+    every (key, scheme) pair is tried. A text is marked when the WinMax scan's per-document false-positive
+    bound is at most ``fpr`` (collapse_guard.text.winmax). ``z_threshold`` and ``window`` are kept for old
+    callers; the verdict no longer depends on them.
+    """
 
     keys: Mapping[str, WatermarkKey]  # key_id -> key
     gamma: float
-    z_threshold: float
-    window: int
+    z_threshold: float = 4.0
+    window: int = 200
+    schemes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    fpr: float = 1e-4
+    uncertain_fpr: float = 1e-2
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every (key id, scheme) to try."""
+        return [(key_id, s) for key_id in self.keys for s in self.schemes.get(key_id, (DEFAULT_SCHEME,))]
 
     def scores(self, texts: Sequence[str]) -> pd.DataFrame:
-        """Per text, the evidence of the key that best explains it: ``green`` and ``scored`` (distinct token
-        pairs), ``z`` and exact one-sided ``p_value`` (whole text), ``window_z`` (best window of ``window``
-        tokens, for a marked passage inside longer text), ``key_id`` and ``detected``.
-
-        A window counts only after a Bonferroni correction for the number of windows compared, so a long
-        human text does not get many chances to cross the threshold.
-        """
-        from scipy.stats import norm
-
+        """Per text, the evidence of the (key, scheme) that best explains it: ``green``, ``scored``, ``z``
+        and ``p_value`` of the whole text; the best window's ``window_z``, ``window_p`` (its exact p-value
+        times the windows compared: the false-positive bound) and token span ``span_start``..``span_end``;
+        ``key_id``, ``scheme``, ``verdict`` (marked / uncertain / clean) and ``detected`` (= marked)."""
         texts = list(texts)
         if not self.keys:
-            return pd.DataFrame(
-                {"green": 0, "scored": 0, "z": 0.0, "p_value": 1.0, "window_z": 0.0, "key_id": "", "detected": False},
-                index=range(len(texts)),
-            )
-        alpha = float(norm.sf(self.z_threshold))
+            return _empty_scores(len(texts))
         ids = [text_token_ids(t) for t in texts]
-        long_rows = [row for row, i in enumerate(ids) if len(i) > self.window + 1]
-        shape = (len(self.keys), len(texts))
-        evidence = {name: np.zeros(shape) for name in ("green", "scored", "z", "p_value", "window_z")}
-        detected = np.zeros(shape, dtype=bool)
-        for k, key in enumerate(self.keys.values()):
-            found = detect_texts(texts, key, self.gamma)
-            for name in ("green", "scored", "z", "p_value"):
-                evidence[name][k] = getattr(found, name)
-            detected[k] = found.z > self.z_threshold
-            for row in long_rows:
-                window = detect_windowed(ids[row], key, self.gamma, self.window)
-                evidence["window_z"][k, row] = window.z
-                detected[k, row] |= window.p_value * window.windows < alpha
-        best = np.argmax(np.where(detected, 1e9, 0.0) + evidence["z"], axis=0)  # a detecting key, then highest z
-        columns = np.arange(len(texts))
-        table = pd.DataFrame({name: values[best, columns] for name, values in evidence.items()})
-        table[["green", "scored"]] = table[["green", "scored"]].astype(np.int64)
-        table["key_id"] = np.asarray(list(self.keys), dtype=object)[best]
-        table["detected"] = detected[best, columns]
-        return table
+        tables = [self._scores_of(ids, key_id, scheme) for key_id, scheme in self.pairs()]
+        strength = np.stack([t["window_p"].to_numpy() for t in tables])  # the smallest bound wins
+        best = np.argmin(strength - 1e-12 * np.stack([t["z"].to_numpy() for t in tables]), axis=0)
+        rows = np.arange(len(texts))
+        picked = {c: np.stack([t[c].to_numpy() for t in tables])[best, rows] for c in tables[0].columns}
+        return pd.DataFrame(picked).astype(_empty_scores(0).dtypes.to_dict())
+
+    def _scores_of(self, ids: list[np.ndarray], key_id: str, scheme: str) -> pd.DataFrame:
+        key = self.keys[key_id]
+        whole = detect(ids, key, self.gamma, scheme=scheme)
+        best = scan(ids, key, self.gamma, scheme, self.fpr, self.uncertain_fpr)
+        return pd.DataFrame(
+            {
+                "green": whole.green,
+                "scored": whole.scored,
+                "z": whole.z,
+                "p_value": whole.p_value,
+                "window_z": best.z,
+                "window_p": best.adjusted_p,
+                "span_start": best.start,
+                "span_end": best.end,
+                "key_id": key_id,
+                "scheme": scheme,
+                "verdict": best.verdict,
+                "detected": best.marked,
+            }
+        )
+
+
+def _empty_scores(rows: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "green": np.zeros(rows, np.int64),
+            "scored": np.zeros(rows, np.int64),
+            "z": np.zeros(rows),
+            "p_value": np.ones(rows),
+            "window_z": np.zeros(rows),
+            "window_p": np.ones(rows),
+            "span_start": np.zeros(rows, np.int64),
+            "span_end": np.zeros(rows, np.int64),
+            "key_id": np.full(rows, "", dtype=object),
+            "scheme": np.full(rows, "", dtype=object),
+            "verdict": np.full(rows, CLEAN, dtype=object),
+            "detected": np.zeros(rows, dtype=bool),
+        }
+    )
 
 
 def curate_text(
@@ -157,7 +188,7 @@ def triage_crawl(
     """Which crawled documents are clean real text, and a per-document verdict: ``reason`` ("" if clean:
     ``watermarked`` first, then the duplicate reasons), ``z``, ``window_z``, ``key_id``, ``similarity``."""
     verdicts = find_duplicates(list(texts), anchor_index)
-    scores = (screen or WatermarkScreen({}, 0.25, np.inf, 1)).scores(texts)
+    scores = (screen or WatermarkScreen({}, 0.25)).scores(texts)
     reason = np.where(scores["detected"].to_numpy(), WATERMARKED, verdicts["reason"].to_numpy())
     table = pd.DataFrame(
         {
