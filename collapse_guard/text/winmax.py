@@ -97,8 +97,11 @@ def scan(
     cum_scored = np.concatenate([[0], np.cumsum(scored, dtype=np.int64)])
     starts_of = np.cumsum(lengths) - lengths
     # the whole document is always a window
-    best_rank = _rank(cum_green[starts_of + lengths] - cum_green[starts_of],
-                      cum_scored[starts_of + lengths] - cum_scored[starts_of], gamma)
+    best_rank = _rank(
+        cum_green[starts_of + lengths] - cum_green[starts_of],
+        cum_scored[starts_of + lengths] - cum_scored[starts_of],
+        gamma,
+    )
     best_start, best_size = np.zeros(len(lengths), np.int64), lengths.copy()
     windows = (lengths > 0).astype(np.int64)
     for size in window_sizes(int(lengths.max(initial=0)), min_window, ratio):
