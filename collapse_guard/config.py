@@ -130,6 +130,8 @@ class WatermarkParams(_Strict):
     scheme: str = "lefthash-h1"  # green-list seeding: lefthash-h1 (previous word) or selfhash-hN (N = 2..8)
     fpr: float = Field(1e-4, gt=0, lt=1)  # per-document false-positive rate of a "marked" verdict
     uncertain_fpr: float = Field(1e-2, gt=0, lt=1)  # above fpr, up to this: "uncertain"
+    tokenizer: str = ""  # a Hugging Face tokenizer.json: also screen with it (text from a subword model)
+    external_detectors: list[str] = Field(default_factory=list)  # "pkg.mod:fn", fn(texts) -> one bool per text
 
 
 class DedupParams(_Strict):

@@ -17,6 +17,7 @@ import json
 import math
 import platform
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ from collapse_guard.text.watermark import (
     WatermarkKey,
     create_key_file,
     read_key_file,
+    text_token_ids,
 )
 
 REAL_TEXT_LABELS = {WATERMARK_KEY_ID: "", DECODING: ""}
@@ -118,7 +120,13 @@ class TextModality(Modality):
                 path=str(self.key_record_file),
             )
         schemes = {key_id: tuple(sorted({*record.schemes(key_id), settings.scheme})) for key_id in keys}
-        return self._screen(keys, schemes)
+        tokenizations = {"words": text_token_ids}
+        if settings.tokenizer:
+            from collapse_guard.text.hf import HFTokenization
+
+            tokenizations["hf"] = HFTokenization.from_file(self.params.resolve(settings.tokenizer))
+        external = {path: _import_detector(path) for path in settings.external_detectors}
+        return replace(self._screen(keys, schemes), tokenizations=tokenizations, external=external)
 
     def _screen(
         self, keys: dict[str, WatermarkKey], schemes: dict[str, tuple[str, ...]] | None = None
@@ -198,6 +206,8 @@ class TextModality(Modality):
             if watermark
             else None
         )
+        if screen is not None and hasattr(model, "watermark_tokenization"):  # a subword model: its own tokens
+            screen = replace(screen, tokenizations={"model": model.watermark_tokenization()})
         return curate_text(
             raw, self.anchor_index(anchor), labels, screen, generation=generation, model_id=model_id, run_id=run_id
         )
@@ -283,6 +293,20 @@ def descriptors(texts: list[str], tail: set[str]) -> pd.DataFrame:
         count = max(len(tokens), 1)
         rows.append((len(tokens), sum(t in tail for t in tokens) / count, len(set(tokens)) / count))
     return pd.DataFrame(np.array(rows, dtype=np.float64).reshape(-1, 3), columns=list(DESCRIPTORS))
+
+
+def _import_detector(path: str) -> Callable[[list[str]], object]:
+    """``package.module:function`` from ``text.watermark.external_detectors``; ConfigError if it is not there."""
+    import importlib
+
+    module_name, _, name = path.partition(":")
+    try:
+        detector = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(f"text.watermark.external_detectors: cannot import {path!r} ({exc})") from exc
+    if not callable(detector):
+        raise ConfigError(f"text.watermark.external_detectors: {path!r} is not callable")
+    return detector
 
 
 def _ignore_in_git(workspace: Path, relative: str) -> None:

@@ -10,13 +10,14 @@ would leak unlabelled into future crawls; near-copies narrow the distribution th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from collapse_guard.curation import CurationReport
+from collapse_guard.errors import ConfigError
 from collapse_guard.provenance import SOURCE, SYNTHETIC, WATERMARK_KEY_ID, stamp_synthetic
 from collapse_guard.text.corpus import TEXT
 from collapse_guard.text.dedup import (
@@ -28,7 +29,7 @@ from collapse_guard.text.dedup import (
     find_duplicates,
 )
 from collapse_guard.text.watermark import DEFAULT_SCHEME, WatermarkKey, detect, text_token_ids
-from collapse_guard.text.winmax import CLEAN, scan
+from collapse_guard.text.winmax import CLEAN, MARKED, scan
 
 WATERMARKED = "watermarked"
 
@@ -38,9 +39,13 @@ class WatermarkScreen:
     """The keys to look for, the green fraction they were used with, and when a text counts as marked.
 
     ``schemes`` names, per key id, the seeding schemes that key was used with (default: ``lefthash-h1``);
-    every (key, scheme) pair is tried. A text is marked when the WinMax scan's per-document false-positive
-    bound is at most ``fpr`` (collapse_guard.text.winmax). ``z_threshold`` and ``window`` are kept for old
-    callers; the verdict no longer depends on them.
+    ``tokenizations`` how a text becomes watermark ids (default: the built-in word tokenizer; a Hugging Face
+    model's text needs its own tokenizer, collapse_guard.text.hf.HFTokenization); every (key, scheme,
+    tokenization) is tried. ``external`` detectors (name -> callable taking the texts and returning one bool
+    per text, e.g. a wrapped SynthID-Text detector) recognise other vendors' watermarks: a text one of them
+    flags is marked, its ``key_id`` ``external:<name>``. A text is marked when the WinMax scan's
+    per-document false-positive bound is at most ``fpr`` (collapse_guard.text.winmax). ``z_threshold`` and
+    ``window`` are kept for old callers; the verdict no longer depends on them.
     """
 
     keys: Mapping[str, WatermarkKey]  # key_id -> key
@@ -50,10 +55,15 @@ class WatermarkScreen:
     schemes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     fpr: float = 1e-4
     uncertain_fpr: float = 1e-2
+    tokenizations: Mapping[str, Callable[[str], np.ndarray]] = field(default_factory=dict)
+    external: Mapping[str, Callable[[list[str]], Sequence[bool]]] = field(default_factory=dict)
 
     def pairs(self) -> list[tuple[str, str]]:
         """Every (key id, scheme) to try."""
         return [(key_id, s) for key_id in self.keys for s in self.schemes.get(key_id, (DEFAULT_SCHEME,))]
+
+    def _tokenizations(self) -> Mapping[str, Callable[[str], np.ndarray]]:
+        return self.tokenizations or {"words": text_token_ids}
 
     def scores(self, texts: Sequence[str]) -> pd.DataFrame:
         """Per text, the evidence of the (key, scheme) that best explains it: ``green``, ``scored``, ``z``
@@ -61,10 +71,11 @@ class WatermarkScreen:
         times the windows compared: the false-positive bound) and token span ``span_start``..``span_end``;
         ``key_id``, ``scheme``, ``verdict`` (marked / uncertain / clean) and ``detected`` (= marked)."""
         texts = list(texts)
-        if not self.keys:
-            return _empty_scores(len(texts))
-        ids = [text_token_ids(t) for t in texts]
-        tables = [self._scores_of(ids, key_id, scheme) for key_id, scheme in self.pairs()]
+        tables = [_empty_scores(len(texts))]
+        for tokenize in self._tokenizations().values():
+            ids = [tokenize(t) for t in texts]
+            tables += [self._scores_of(ids, key_id, scheme) for key_id, scheme in self.pairs()]
+        tables += [_external_scores(name, detector, texts) for name, detector in self.external.items()]
         strength = np.stack([t["window_p"].to_numpy() for t in tables])  # the smallest bound wins
         best = np.argmin(strength - 1e-12 * np.stack([t["z"].to_numpy() for t in tables]), axis=0)
         rows = np.arange(len(texts))
@@ -91,6 +102,17 @@ class WatermarkScreen:
                 "detected": best.marked,
             }
         )
+
+
+def _external_scores(name: str, detector: Callable[[list[str]], Sequence[bool]], texts: list[str]) -> pd.DataFrame:
+    """Another vendor's detector as screening evidence: flagged texts are marked (``window_p`` 0 ranks them
+    first), the rest clean; there are no green counts to report."""
+    flagged = np.asarray(detector(texts), dtype=bool).reshape(-1)
+    if len(flagged) != len(texts):
+        raise ConfigError(f"watermark detector {name!r} gave {len(flagged)} verdicts for {len(texts)} texts")
+    table = _empty_scores(len(texts))
+    table.loc[flagged, ["window_p", "key_id", "verdict", "detected"]] = [0.0, f"external:{name}", MARKED, True]
+    return table
 
 
 def _empty_scores(rows: int) -> pd.DataFrame:
