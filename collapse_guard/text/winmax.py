@@ -7,11 +7,13 @@ passage in the text around it; one fixed window misses passages shorter or longe
 every window size finds the passage wherever it is and whatever its length — at the price of many
 tests, which this module pays for honestly:
 
-* Each window is ranked by the signed root of its binomial likelihood ratio (accurate in the tail, cheap
-  to vectorise); the best window's exact one-sided binomial p-value is then multiplied by the number of
-  windows compared (Bonferroni). Under the null — unmarked text, each distinct scored unit green with
-  probability γ independently — P(adjusted p ≤ α) ≤ α for every document length: the rate is an upper
-  bound, conservative (windows overlap), and holds per document whatever its length.
+* The false-positive budget α is split in two halves. Half goes to the whole document (one test: a fully
+  marked text loses almost no power to the scan); half to the scan: each window is ranked by the signed
+  root of its binomial likelihood ratio (accurate in the tail, cheap to vectorise), and the best window's
+  exact one-sided binomial p-value is multiplied by the number of windows compared (Bonferroni). The
+  document's ``adjusted_p`` is min(2 p_whole, 2 m p_best). Under the null — unmarked text, each distinct
+  scored unit green with probability γ independently — P(adjusted p ≤ α) ≤ α for every document length
+  (a union bound: conservative, since windows overlap, but it holds whatever the length).
 * Window sizes run on a geometric grid (ratio ``ratio``) from ``min_window`` scored units up to the whole
   document, which is always one of the windows; starts advance by 1/``starts_per_window`` of the size.
   The loop runs over the ~40 sizes, each one vectorised over every start of every document in the batch:
@@ -129,7 +131,9 @@ def scan(
             best_start[chosen] = where[improved]
             best_size[chosen] = size
         windows[docs] += counts
-    return _result(cum_green, cum_scored, starts_of, best_start, best_size, windows, gamma, scheme, fpr, uncertain_fpr)
+    return _result(
+        cum_green, cum_scored, starts_of, lengths, best_start, best_size, windows, gamma, scheme, fpr, uncertain_fpr
+    )
 
 
 def _units(documents: Sequence[np.ndarray], key, scheme: Scheme) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
@@ -172,12 +176,19 @@ def _xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.where(x > 0, x * np.log(np.where(x > 0, y, 1.0)), 0.0)
 
 
-def _result(cum_green, cum_scored, starts_of, best_start, best_size, windows, gamma, scheme, fpr, uncertain_fpr):  # noqa: ANN001, ANN202
+def _result(
+    cum_green, cum_scored, starts_of, lengths, best_start, best_size, windows, gamma, scheme, fpr, uncertain_fpr
+):  # noqa: ANN001, ANN202
     first = starts_of + best_start
     green = cum_green[first + best_size] - cum_green[first]
     scored = cum_scored[first + best_size] - cum_scored[first]
     p = p_values(green, scored, gamma)
-    adjusted = np.minimum(1.0, p * np.maximum(windows, 1))
+    whole_p = p_values(
+        cum_green[starts_of + lengths] - cum_green[starts_of],
+        cum_scored[starts_of + lengths] - cum_scored[starts_of],
+        gamma,
+    )
+    adjusted = np.minimum(1.0, 2 * np.minimum(whole_p, p * np.maximum(windows, 1)))
     verdict = np.where(adjusted <= fpr, MARKED, np.where(adjusted <= uncertain_fpr, UNCERTAIN, CLEAN)).astype(object)
     return ScanResult(
         green=green,
