@@ -132,6 +132,7 @@ class WatermarkParams(_Strict):
     uncertain_fpr: float = Field(1e-2, gt=0, lt=1)  # above fpr, up to this: "uncertain"
     tokenizer: str = ""  # a Hugging Face tokenizer.json: also screen with it (text from a subword model)
     external_detectors: list[str] = Field(default_factory=list)  # "pkg.mod:fn", fn(texts) -> one bool per text
+    max_edit_fragile_share: float = Field(1.0, ge=0, le=1)  # gate: synthetic text too short to survive 25 % edits
 
 
 class DedupParams(_Strict):

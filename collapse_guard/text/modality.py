@@ -282,6 +282,7 @@ class TextModality(Modality):
         return {
             "min_watermark_detected_share": 1.0 - gate.max_unwatermarked_share,
             "min_distinct_share": 1.0 - gate.max_near_duplicate_share,
+            "min_edit_robust_share": 1.0 - self.params.text.watermark.max_edit_fragile_share,
         }
 
 

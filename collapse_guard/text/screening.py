@@ -18,7 +18,7 @@ import pandas as pd
 
 from collapse_guard.curation import CurationReport
 from collapse_guard.errors import ConfigError
-from collapse_guard.provenance import SOURCE, SYNTHETIC, WATERMARK_KEY_ID, stamp_synthetic
+from collapse_guard.provenance import DECODING, SOURCE, SYNTHETIC, WATERMARK_KEY_ID, stamp_synthetic
 from collapse_guard.text.corpus import TEXT
 from collapse_guard.text.dedup import (
     EXACT_DUPLICATE,
@@ -28,7 +28,7 @@ from collapse_guard.text.dedup import (
     AnchorIndex,
     find_duplicates,
 )
-from collapse_guard.text.watermark import DEFAULT_SCHEME, WatermarkKey, detect, text_token_ids
+from collapse_guard.text.watermark import DEFAULT_SCHEME, WatermarkKey, detect, p_values, scheme_of, text_token_ids
 from collapse_guard.text.winmax import CLEAN, MARKED, scan
 
 WATERMARKED = "watermarked"
@@ -173,15 +173,56 @@ def curate_text(
     return stamped[keep].reset_index(drop=True), report
 
 
+EDIT_SHARE = 0.25  # the edit rate a kept text should survive (the issue's "after 25 % edits")
+
+
+def surviving_share(scheme: str, edit: float = EDIT_SHARE) -> float:
+    """Expected share of (context, token) units left intact when a share ``edit`` of the words is replaced at
+    random: the token and its context must survive (lefthash: both of 2 tokens); for selfhash the token
+    must survive and the context's min-hash must not change (k replaced of h: (h + 1 − k) / (h + 1 + k))."""
+    from scipy.stats import binom
+
+    spec = scheme_of(scheme)
+    if not spec.self_salt:
+        return (1 - edit) ** 2
+    k = np.arange(spec.context + 1)
+    unchanged = (spec.context + 1 - k) / (spec.context + 1 + k)
+    return float((1 - edit) * (binom.pmf(k, spec.context, edit) * unchanged).sum())
+
+
+def survives_edits(
+    green: np.ndarray, scored: np.ndarray, gamma: float, scheme: str, fpr: float, edit: float = EDIT_SHARE
+) -> np.ndarray:
+    """Whether each text, at its length and green share, would still be detected (whole-text test, half the
+    FPR budget as in the scan) after a share ``edit`` of its words is replaced: the expected green count
+    falls to γ on the broken units. Short texts fail this even when detectable as they are."""
+    scored = np.asarray(scored, dtype=np.float64)
+    share = np.where(scored > 0, np.asarray(green) / np.maximum(scored, 1), 0.0)
+    intact = surviving_share(scheme, edit)
+    expected_green = np.floor(scored * (intact * share + (1 - intact) * gamma))
+    return np.asarray(p_values(expected_green.astype(np.int64), scored.astype(np.int64), gamma)) <= fpr / 2
+
+
+def detectable_length(green_share: float, gamma: float, scheme: str, fpr: float, edit: float = EDIT_SHARE) -> int:
+    """The shortest text (scored units) at which a text of this green share survives ``edit``; 0 if none
+    up to 5000 units (the share after edits is no better than chance)."""
+    lengths = np.arange(1, 5001)
+    ok = survives_edits(np.round(green_share * lengths), lengths, gamma, scheme, fpr, edit)
+    return int(lengths[np.argmax(ok)]) if ok.any() else 0
+
+
 def mixture_flags(frame: pd.DataFrame, anchor_index: AnchorIndex, screen: WatermarkScreen) -> pd.DataFrame:
     """The gate's text columns, set on synthetic rows only (None on real rows, which GX then skips):
 
     ``_watermark_labelled``: the record names the key that marked it.
-    ``_watermark_detected``: that key's watermark is detected in the text (an unknown key counts as not).
+    ``_watermark_detected``: that key's watermark is detected in the text (an unknown key counts as not),
+    under the scheme the record names in its ``decoding`` (else every scheme the key was used with).
+    ``_watermark_survives_edits``: at its length, the text would still be detected after 25 % of its words
+    are replaced (``survives_edits``); the share of False is the synthetic text too short to stay marked.
     ``_near_duplicate``: the text copies or nearly copies the anchor or another synthetic record.
     """
-    flags = pd.DataFrame(index=frame.index, columns=["_watermark_labelled", "_watermark_detected", "_near_duplicate"])
-    flags = flags.astype(object)
+    columns = ["_watermark_labelled", "_watermark_detected", "_near_duplicate", "_watermark_survives_edits"]
+    flags = pd.DataFrame(index=frame.index, columns=columns).astype(object)
     synthetic = (frame[SOURCE] == SYNTHETIC).to_numpy() if SOURCE in frame else np.zeros(len(frame), dtype=bool)
     rows = np.flatnonzero(synthetic)
     if not len(rows):
@@ -192,16 +233,45 @@ def mixture_flags(frame: pd.DataFrame, anchor_index: AnchorIndex, screen: Waterm
         if WATERMARK_KEY_ID in frame
         else np.full(len(rows), "")
     )
+    schemes = np.array(
+        [_recorded_scheme(d) for d in frame[DECODING].iloc[rows]] if DECODING in frame else [""] * len(rows)
+    )
     detected = np.zeros(len(rows), dtype=bool)
-    for key_id in set(key_ids) & set(screen.keys):
-        mine = np.flatnonzero(key_ids == key_id)
-        single = replace(screen, keys={key_id: screen.keys[key_id]})
-        detected[mine] = single.scores([texts[i] for i in mine])["detected"].to_numpy()
+    robust = np.zeros(len(rows), dtype=bool)
+    for key_id, scheme in {(k, s) for k, s in zip(key_ids, schemes, strict=True) if k in screen.keys}:
+        mine = np.flatnonzero((key_ids == key_id) & (schemes == scheme))
+        named = {key_id: (scheme,)} if scheme else {key_id: screen.schemes.get(key_id, (DEFAULT_SCHEME,))}
+        single = replace(screen, keys={key_id: screen.keys[key_id]}, schemes=named, external={})
+        scores = single.scores([texts[i] for i in mine])
+        detected[mine] = scores["detected"].to_numpy()
+        robust[mine] = scores["detected"].to_numpy() & _survive(scores, screen)
     near = find_duplicates(texts, anchor_index)["drop"].to_numpy()
     flags.iloc[rows, 0] = list(key_ids != "")
     flags.iloc[rows, 1] = list(detected)
     flags.iloc[rows, 2] = list(near)
+    flags.iloc[rows, 3] = list(robust)
     return flags
+
+
+def _survive(scores: pd.DataFrame, screen: WatermarkScreen) -> np.ndarray:
+    """``survives_edits`` for each scored text, under the scheme that detected it."""
+    out = np.zeros(len(scores), dtype=bool)
+    for scheme in set(scores["scheme"]):
+        rows = (scores["scheme"] == scheme).to_numpy()
+        green, scored = scores["green"].to_numpy()[rows], scores["scored"].to_numpy()[rows]
+        out[rows] = survives_edits(green, scored, screen.gamma, scheme or DEFAULT_SCHEME, screen.fpr)
+    return out
+
+
+def _recorded_scheme(decoding: object) -> str:
+    """The scheme a record's ``decoding`` JSON names ("" if none: records from before schemes existed)."""
+    import json
+
+    try:
+        watermark = json.loads(str(decoding)).get("watermark") or {}
+    except (ValueError, AttributeError):
+        return ""
+    return str(watermark.get("scheme", "")) if isinstance(watermark, dict) else ""
 
 
 def triage_crawl(
