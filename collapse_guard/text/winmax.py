@@ -46,8 +46,8 @@ from collapse_guard.text.watermark import (
 
 MARKED, UNCERTAIN, CLEAN = "marked", "uncertain", "clean"
 MIN_WINDOW = 16
-RATIO = 1.1
-STARTS_PER_WINDOW = 8
+RATIO = 1.15
+STARTS_PER_WINDOW = 4
 
 
 @dataclass(frozen=True)
