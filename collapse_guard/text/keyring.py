@@ -73,13 +73,14 @@ def record_key(path: Path, key: WatermarkKey, scheme: str, status: str = CURRENT
             "retire the recorded key before recording another",
             path=str(path),
         )
+    before = json.dumps([record.current, record.keys], sort_keys=True)
     entry = record.keys.setdefault(key.key_id, {"status": status, "schemes": []})
     if scheme_of(scheme).name not in entry["schemes"]:
-        entry["schemes"].append(scheme_of(scheme).name)
-        entry["schemes"].sort()
+        entry["schemes"] = sorted([*entry["schemes"], scheme_of(scheme).name])
     if status == CURRENT:
         record.current = key.key_id
-    write_record(path, record)
+    if json.dumps([record.current, record.keys], sort_keys=True) != before or not Path(path).exists():
+        write_record(path, record)
     return record
 
 
