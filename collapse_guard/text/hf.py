@@ -299,6 +299,53 @@ class HFLanguageModel(Generator):
             raise RuntimeError("HFLanguageModel: call fit (or load) first")
 
 
+class SynthIDDetector:
+    """Another vendor's watermark: transformers' SynthID-Text Bayesian detector as an external detector
+    (``text.watermark.external_detectors``), so ``ingest`` and ``detect`` quarantine text that a SynthID-marked
+    model wrote. Both directories are local (a trained ``BayesianDetectorModel`` saved with
+    ``save_pretrained``, whose config carries the watermarking config, and the marking model's tokenizer);
+    nothing is downloaded. A text is flagged when the detector's posterior is at least ``threshold``.
+
+    In a module of yours: ``detect = SynthIDDetector("detectors/synthid", "models/mine")``, then list
+    ``"yourmodule:detect"`` in ``text.watermark.external_detectors``.
+    """
+
+    def __init__(self, detector_dir: str | Path, tokenizer_dir: str | Path, threshold: float = 0.5) -> None:
+        from transformers import (
+            AutoTokenizer,
+            BayesianDetectorModel,
+            SynthIDTextWatermarkDetector,
+            SynthIDTextWatermarkLogitsProcessor,
+        )
+
+        try:
+            model = BayesianDetectorModel.from_pretrained(str(detector_dir), local_files_only=True)
+            tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"cannot load the SynthID detector or its tokenizer ({exc})", path=str(detector_dir)
+            ) from exc
+        if not model.config.watermarking_config:
+            raise ConfigError("the SynthID detector's config has no watermarking_config", path=str(detector_dir))
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        processor = SynthIDTextWatermarkLogitsProcessor(**model.config.watermarking_config, device="cpu")
+        self.tokenizer, self.threshold = tokenizer, threshold
+        self.detector = SynthIDTextWatermarkDetector(model, processor, tokenizer)
+
+    def posteriors(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        if not texts:
+            return np.zeros(0)
+        ids = self.tokenizer(list(texts), return_tensors="pt", padding=True).input_ids
+        with torch.inference_mode():
+            return np.asarray(self.detector(ids), dtype=np.float64).reshape(-1)
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        return self.posteriors(texts) >= self.threshold
+
+
 def train_tokenizer(texts: list[str], vocabulary_size: int):  # noqa: ANN201 - a PreTrainedTokenizerFast
     """A byte-level BPE tokenizer trained locally on ``texts`` (``tokenizers``), with one special token
     serving as start, end and padding, as GPT-2's does."""

@@ -100,3 +100,30 @@ def test_an_external_detector_quarantines_another_vendors_text(split):
     broken = WatermarkScreen({}, 0.25, external={"broken": lambda batch: [True]})
     with pytest.raises(ConfigError, match="broken"):
         broken.scores(texts)
+
+
+def test_a_synthid_detector_saved_locally_runs_as_an_external_detector(hf_model, tmp_path: Path):
+    """The adapter loads a (randomly initialised, untrained) SynthID Bayesian detector and the marking
+    model's tokenizer from local folders and returns one verdict per text; its accuracy is SynthID's."""
+    from transformers import BayesianDetectorConfig, BayesianDetectorModel
+
+    from collapse_guard.text.hf import SynthIDDetector
+
+    watermarking = {
+        "ngram_len": 3,
+        "keys": [11, 23, 37, 41],
+        "sampling_table_size": 2**12,
+        "sampling_table_seed": 0,
+        "context_history_size": 64,
+    }
+    config = BayesianDetectorConfig(watermarking_depth=len(watermarking["keys"]))
+    config.set_detector_information(model_name="tiny", watermarking_config=watermarking)
+    BayesianDetectorModel(config).save_pretrained(tmp_path / "detector")
+    hf_model.tokenizer.save_pretrained(tmp_path / "tokenizer")
+    detector = SynthIDDetector(tmp_path / "detector", tmp_path / "tokenizer", threshold=0.5)
+    texts = ["a short text to check for a watermark", "another, slightly longer text to check for one as well"]
+    posteriors = detector.posteriors(texts)
+    assert posteriors.shape == (2,) and ((posteriors >= 0) & (posteriors <= 1)).all()
+    assert detector(texts).dtype == bool
+    with pytest.raises(ConfigError, match="SynthID"):
+        SynthIDDetector(tmp_path / "missing", tmp_path / "tokenizer")
