@@ -51,7 +51,7 @@ bench-text: setup  ## watermark quality and detection speed; near-duplicate thro
 	$(BIN)/python benchmarks/text_watermark.py
 	$(BIN)/python benchmarks/text_dedup.py
 
-bench-watermark: setup  ## watermark TPR by length x attack x scheme, FPR on unseen docstrings, speed (about 6 minutes)
+bench-watermark: setup  ## watermark TPR by length x attack x scheme, FPR on unseen docstrings, speed (4-10 minutes)
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/watermark_robustness.py --samples 400 --epochs 6 --real-tokens 2000000 --fpr-keys 10
 
 repro: setup  ## one more guarded generation through DVC's pipeline (dvc.yaml)
