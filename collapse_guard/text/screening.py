@@ -149,6 +149,7 @@ def curate_text(
     Dropped, by the first reason that applies: empty text (invalid); exact copy of an anchor document or of
     an earlier one in the batch; near-copy of the anchor or of an earlier kept document; and, when the
     model watermarks, no detectable watermark under the key it names (``labels["watermark_key_id"]``).
+    Each text's detectability at its length is recorded in its ``decoding`` JSON (``_with_detectability``).
     """
     texts = raw[TEXT].astype(str).tolist()
     stamped = stamp_synthetic(raw, generation=generation, model_id=model_id, run_id=run_id, labels=labels)
@@ -158,7 +159,9 @@ def curate_text(
     exact, in_anchor = (reason == EXACT_DUPLICATE) & valid, (matched == IN_ANCHOR) & valid
     unmarked = np.zeros(len(texts), dtype=bool)
     if screen is not None and labels.get(WATERMARK_KEY_ID):
-        unmarked = ~screen.scores(texts)["detected"].to_numpy() & valid & (reason == "")
+        scores = screen.scores(texts)
+        unmarked = ~scores["detected"].to_numpy() & valid & (reason == "")
+        stamped[DECODING] = _with_detectability(stamped[DECODING], scores, screen)
     keep = valid & (reason == "") & ~unmarked
     report = CurationReport(
         generated=len(raw),
@@ -171,6 +174,32 @@ def curate_text(
         dropped_unwatermarked=int(unmarked.sum()),
     )
     return stamped[keep].reset_index(drop=True), report
+
+
+def _with_detectability(decoding: pd.Series, scores: pd.DataFrame, screen: WatermarkScreen) -> list[str]:
+    """Each record's ``decoding`` JSON plus ``detectability``: units scored, the false-positive bound of its
+    verdict (``fpr_bound``, the WinMax ``window_p``) and whether it would survive 25 % edits at its length.
+    A provenance column, so the record's id (a hash of its payload) does not change."""
+    import json
+
+    survives = _survive(scores, screen)
+    out = []
+    for text_decoding, scored, bound, robust in zip(
+        decoding.astype(str), scores["scored"], scores["window_p"], survives, strict=True
+    ):
+        try:
+            settings = json.loads(text_decoding) if text_decoding else {}
+        except ValueError:
+            settings = {}
+        if not isinstance(settings, dict):
+            settings = {}
+        settings["detectability"] = {
+            "scored": int(scored),
+            "fpr_bound": float(f"{float(bound):.3g}"),
+            "survives_25pct_edits": bool(robust),
+        }
+        out.append(json.dumps(settings, sort_keys=True))
+    return out
 
 
 EDIT_SHARE = 0.25  # the edit rate a kept text should survive (the issue's "after 25 % edits")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -58,6 +60,9 @@ def test_curation_drops_each_kind_of_bad_text_and_counts_it(anchor, index, marke
     assert report.kept == len(batch) - 4 - report.dropped_unwatermarked - report.dropped_near_duplicate
     assert set(kept["text"]) <= set(marked)
     assert (kept[WATERMARK_KEY_ID] == TEST_KEY.key_id).all() and (kept["source"] == "synthetic").all()
+    detectability = [json.loads(d)["detectability"] for d in kept[DECODING]]
+    assert all(d["scored"] > 0 and d["fpr_bound"] <= 1e-4 for d in detectability)
+    assert {d["survives_25pct_edits"] for d in detectability} <= {True, False}
 
 
 def test_the_screen_names_the_key_that_marked_a_text(marked, split):
