@@ -107,33 +107,39 @@ def scan(
     best_start, best_size = np.zeros(len(lengths), np.int64), lengths.copy()
     windows = (lengths > 0).astype(np.int64)
     for size in window_sizes(int(lengths.max(initial=0)), min_window, ratio):
-        docs = np.flatnonzero(lengths > size)
+        docs, counts, local, rank = _windows_of_size(int(size), lengths, starts_of, cum_green, cum_scored, gamma)
         if not len(docs):
             continue
-        stride = max(1, int(size) // STARTS_PER_WINDOW)
-        counts = (lengths[docs] - size) // stride + 1
-        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        local = offsets * stride
-        starts = np.repeat(starts_of[docs], counts) + local
-        ends = starts + size
-        rank = _rank(cum_green[ends] - cum_green[starts], cum_scored[ends] - cum_scored[starts], gamma)
-        block_starts = np.cumsum(counts) - counts
-        block_best = np.maximum.reduceat(rank, block_starts)
+        block_best, where = _best_per_document(rank, counts, local)
         improved = block_best > best_rank[docs]
-        if improved.any():
-            at_best = rank == np.repeat(block_best, counts)
-            first = np.flatnonzero(at_best)
-            owner = np.repeat(np.arange(len(docs)), counts)[first]
-            _, pick = np.unique(owner, return_index=True)
-            where = local[first[pick]]
-            chosen = docs[improved]
-            best_rank[chosen] = block_best[improved]
-            best_start[chosen] = where[improved]
-            best_size[chosen] = size
+        chosen = docs[improved]
+        best_rank[chosen], best_start[chosen], best_size[chosen] = block_best[improved], where[improved], size
         windows[docs] += counts
     return _result(
         cum_green, cum_scored, starts_of, lengths, best_start, best_size, windows, gamma, scheme, fpr, uncertain_fpr
     )
+
+
+def _windows_of_size(size, lengths, starts_of, cum_green, cum_scored, gamma):  # noqa: ANN001, ANN202
+    """Every window of ``size`` units (starts every ``size // STARTS_PER_WINDOW``) of every document longer
+    than ``size``: (those documents, windows per document, each window's start within its document, rank)."""
+    docs = np.flatnonzero(lengths > size)
+    stride = max(1, size // STARTS_PER_WINDOW)
+    counts = (lengths[docs] - size) // stride + 1
+    local = (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)) * stride
+    starts = np.repeat(starts_of[docs], counts) + local
+    ends = starts + size
+    return docs, counts, local, _rank(cum_green[ends] - cum_green[starts], cum_scored[ends] - cum_scored[starts], gamma)
+
+
+def _best_per_document(rank: np.ndarray, counts: np.ndarray, local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per document (its windows are contiguous, ``counts`` of them): the best rank and where its first
+    best window starts."""
+    block_best = np.maximum.reduceat(rank, np.cumsum(counts) - counts)
+    first = np.flatnonzero(rank == np.repeat(block_best, counts))
+    owner = np.repeat(np.arange(len(counts)), counts)[first]
+    _, pick = np.unique(owner, return_index=True)  # every document has a window at its best
+    return block_best, local[first[pick]]
 
 
 def _units(documents: Sequence[np.ndarray], key, scheme: Scheme) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
