@@ -15,6 +15,7 @@ transformers, ...) — at each length, with the count and the 95 % Clopper-Pears
 Last, detection speed (tokens/s, one process) of ``detect`` and of the scan.
 
     python benchmarks/watermark_robustness.py [--quick] [--samples 300] [--epochs 6] [--real-tokens 2000000]
+    python benchmarks/watermark_robustness.py --fpr-only 200 --fpr-keys 100   # the FPR at one length, more keys
 """
 
 from __future__ import annotations
@@ -173,10 +174,19 @@ def main() -> None:
     parser.add_argument("--real-tokens", type=int, default=2_000_000)
     parser.add_argument("--real-docs", type=int, default=4000, help="real documents per length for the FPR")
     parser.add_argument("--fpr-keys", type=int, default=10, help="keys each real document is tested under")
+    parser.add_argument("--fpr-only", type=int, default=0, help="only the FPR table, at this length (no model)")
     args = parser.parse_args()
     if args.quick:
         args.samples, args.epochs, args.real_tokens, args.fpr_keys = 60, 2, 300_000, 2
     began = time.perf_counter()
+    if args.fpr_only:
+        stream = package_docstrings(args.real_tokens)
+        null_stream = stream[: len(stream) // 2]  # the same half as the full run's
+        print(f"| {args.fpr_only} tokens, {args.fpr_keys} keys each | marked @ 1e-2 | @ 1e-3 | @ 1e-4 |")
+        print("|---|---|---|---|")
+        for scheme in SCHEMES:
+            print(fpr_row(scheme, windows(null_stream, args.fpr_only, args.real_docs), scheme, args.fpr_keys))
+        return
     corpus = default_corpus()["text"].tolist()
     vocabulary, p = unigram(corpus)
     model = TextLanguageModel(epochs=args.epochs, sample_tokens=420, min_sample_tokens=420)
