@@ -127,3 +127,12 @@ def test_a_synthid_detector_saved_locally_runs_as_an_external_detector(hf_model,
     assert detector(texts).dtype == bool
     with pytest.raises(ConfigError, match="SynthID"):
         SynthIDDetector(tmp_path / "missing", tmp_path / "tokenizer")
+
+
+def test_a_users_model_folder_is_loaded_locally_and_kept_with_zero_epochs(hf_model, split, tmp_path: Path):
+    hf_model.model.save_pretrained(tmp_path / "mine")
+    hf_model.tokenizer.save_pretrained(tmp_path / "mine")
+    users = HFLanguageModel(model_dir=str(tmp_path / "mine"), epochs=0, sample_tokens=20)
+    users.fit(split[0].iloc[:5], seed=0)
+    held_out = split[1].iloc[:5]
+    assert users.loss(held_out) == pytest.approx(hf_model.loss(held_out), rel=1e-5)
