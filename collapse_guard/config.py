@@ -125,7 +125,7 @@ class WatermarkParams(_Strict):
     delta: float = Field(2.0, ge=0)
     key_file: str = ".collapse-guard/watermark.key"
     known_key_files: list[str] = Field(default_factory=list)  # retired keys: ingest still screens with them
-    z_threshold: float = Field(4.0, gt=0)  # detected when z exceeds this (one-sided p ≈ 3e-5 at 4)
+    z_threshold: float = Field(4.0, gt=0)  # legacy (the verdict is now the scan's bound, fpr); shown by detect
     window: int = Field(200, ge=10)  # legacy (fixed sliding window); detection now scans every window size
     scheme: str = "lefthash-h1"  # green-list seeding: lefthash-h1 (previous word) or selfhash-hN (N = 2..8)
     fpr: float = Field(1e-4, gt=0, lt=1)  # per-document false-positive rate of a "marked" verdict
