@@ -280,7 +280,7 @@ def ingest(
 
     Text is screened first, as a crawl of unknown origin: documents carrying a watermark of any known key, and
     exact or near-duplicates of the anchor or of each other, are quarantined (with reason and z-score) in
-    `text.quarantine_dir` instead. A malformed file (bad JSON line, wrong encoding, empty text) is rejected
+    `paths.quarantine_dir` instead. A malformed file (bad JSON line, wrong encoding, empty text) is rejected
     whole, naming the line: nothing is appended (exit code 3)."""
     params = _load(params_file, as_json)
     from collapse_guard.pipeline.ingest import ingest_real

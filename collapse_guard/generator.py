@@ -59,7 +59,7 @@ def _import_class(class_path: str) -> type[Generator]:
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"model.class {class_path!r} cannot be imported: {exc}") from exc
     if not (isinstance(cls, type) and issubclass(cls, Generator)):
-        raise ConfigError(f"model.class {class_path!r} is not a collapse_guard.models.Generator subclass")
+        raise ConfigError(f"model.class {class_path!r} is not a collapse_guard.generator.Generator subclass")
     return cls
 
 

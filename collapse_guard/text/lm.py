@@ -28,7 +28,7 @@ from collapse_guard.generator import Generator
 from collapse_guard.text.corpus import TEXT
 from collapse_guard.text.novelty import NgramIndex
 from collapse_guard.text.tokenizer import Tokenizer, token_ids
-from collapse_guard.text.watermark import WatermarkConfig, green_mask, load_key
+from collapse_guard.text.watermark import DEFAULT_SCHEME, WatermarkConfig, green_mask_context, load_key, scheme_of
 
 WATERMARK_KEY_ID = "watermark_key_id"  # ``DataFrame.attrs`` entry of a sample: the key_id used, "" if none
 SAVE_FORMAT = "collapse-guard-text-lm/1"
@@ -121,7 +121,8 @@ class TextLanguageModel(Generator):
         """The watermark to embed, its key loaded now (environment first, then the key file) if not given."""
         if self._watermark is None and self.watermark_settings:
             key = load_key(self.watermark_settings.get("key_file"))
-            self._watermark = WatermarkConfig(key, self.watermark_settings["gamma"], self.watermark_settings["delta"])
+            s = self.watermark_settings
+            self._watermark = WatermarkConfig(key, s["gamma"], s["delta"], s.get("scheme", DEFAULT_SCHEME))
         return self._watermark
 
     def set_watermark(self, watermark: WatermarkConfig | dict | None) -> None:
@@ -247,14 +248,16 @@ def _watermark_parts(watermark: WatermarkConfig | dict | None) -> tuple[dict | N
     if watermark is None:
         return None, None
     if isinstance(watermark, WatermarkConfig):
-        return {"gamma": watermark.gamma, "delta": watermark.delta, "key_file": None}, watermark
-    unknown = set(watermark) - {"gamma", "delta", "key_file"}
+        settings = {"gamma": watermark.gamma, "delta": watermark.delta, "key_file": None, "scheme": watermark.scheme}
+        return settings, watermark
+    unknown = set(watermark) - {"gamma", "delta", "key_file", "scheme"}
     if unknown:
-        raise ConfigError(f"unknown watermark options {sorted(unknown)} (expected gamma, delta, key_file)")
+        raise ConfigError(f"unknown watermark options {sorted(unknown)} (expected gamma, delta, key_file, scheme)")
     settings = {
         "gamma": float(watermark.get("gamma", 0.25)),
         "delta": float(watermark.get("delta", 2.0)),
         "key_file": None if watermark.get("key_file") is None else str(watermark["key_file"]),
+        "scheme": scheme_of(watermark.get("scheme", DEFAULT_SCHEME)).name,
     }
     if not 0 < settings["gamma"] < 1 or settings["delta"] < 0:
         raise ConfigError("watermark gamma must be in (0, 1) and delta >= 0")
@@ -366,15 +369,17 @@ class _DecodingRules:
         if step < self.min_tokens:
             logits[:, self.eos] = -np.inf
         if self.watermark is not None:
-            logits = logits + _green_bias(history[:, -1], self.vocabulary_ids, self.watermark)
+            logits = logits + _green_bias(history, self.vocabulary_ids, self.watermark)
         return _forbid_copies(logits / self.temperature, history, self.ngrams)
 
 
-def _green_bias(previous: np.ndarray, vocabulary_ids: np.ndarray, watermark: WatermarkConfig):
-    """δ on each row's green list, the list seeded by the row's previous token (as a torch tensor)."""
+def _green_bias(history: np.ndarray, vocabulary_ids: np.ndarray, watermark: WatermarkConfig):
+    """δ on each row's green list, the list seeded by the row's last tokens as the scheme says (a torch
+    tensor). Early steps with fewer than h tokens use what there is: detection does not score them."""
     import torch
 
-    green = green_mask(vocabulary_ids[previous][:, None], vocabulary_ids[None, :], watermark.key, watermark.gamma)
+    context = vocabulary_ids[history[:, -scheme_of(watermark.scheme).context :]]
+    green = green_mask_context(context, vocabulary_ids, watermark.key, watermark.gamma, watermark.scheme)
     return torch.from_numpy(green) * watermark.delta
 
 

@@ -17,6 +17,7 @@ import json
 import math
 import platform
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from collapse_guard.records.provenance import stamp_real
 from collapse_guard.reports.drift import DriftSummary, run_report
 from collapse_guard.text.corpus import TEXT, default_corpus, read_corpus
 from collapse_guard.text.dedup import AnchorIndex, DedupSettings
+from collapse_guard.text.keyring import RETIRED, current_key, read_record, record_key, registry_path
 from collapse_guard.text.labels import DECODING, REAL_TEXT_LABELS, WATERMARK_KEY_ID
 from collapse_guard.text.metrics import effective_vocabulary_ratio, tail_vocabulary, text_metrics, tokens_of
 from collapse_guard.text.screening import WatermarkScreen, curate_text, mixture_flags, triage_crawl
@@ -46,8 +48,8 @@ from collapse_guard.text.watermark import (
     WatermarkConfig,
     WatermarkKey,
     create_key_file,
-    load_key,
     read_key_file,
+    text_token_ids,
 )
 
 DESCRIPTORS = ("tokens", "tail_token_share", "type_token_ratio")
@@ -75,41 +77,88 @@ class TextModality(Modality):
     def key_file(self) -> Path:
         return self.params.resolve(self.params.text.watermark.key_file)
 
+    @property
+    def key_record_file(self) -> Path:
+        """``watermark.json`` beside the key file: the key ids this workspace uses (current and retired)."""
+        return registry_path(self.key_file)
+
     def prepare_workspace(self) -> list[str]:
-        """A fresh random watermark key, unless one is set in the environment or already on disk."""
+        """A fresh random watermark key, unless one is set in the environment or already on disk; then the
+        key's id and scheme recorded in ``watermark.json`` (a key that disagrees with the record is refused)."""
         import os
 
         settings = self.params.text.watermark
-        if not settings.enabled or os.environ.get(KEY_ENV) or self.key_file.exists():
+        if not settings.enabled:
             return []
-        create_key_file(self.key_file)
-        _ignore_in_git(self.params.workspace, self.params.text.watermark.key_file)
-        return [f"watermark key {settings.key_file} (id {load_key(self.key_file).key_id}; keep it secret)"]
+        made = []
+        if not os.environ.get(KEY_ENV) and not self.key_file.exists():
+            create_key_file(self.key_file)
+            _ignore_in_git(self.params.workspace, self.params.text.watermark.key_file)
+            made.append(f"watermark key {settings.key_file} (keep it secret)")
+        key = current_key(self.key_file, self.key_record_file)
+        fresh = not self.key_record_file.exists()
+        record_key(self.key_record_file, key, settings.scheme)
+        for retired in settings.known_key_files:
+            record_key(self.key_record_file, read_key_file(self.params.resolve(retired)), settings.scheme, RETIRED)
+        if fresh:
+            made.append(f"watermark key record {self.key_record_file.name} (key id {key.key_id}, {settings.scheme})")
+        return made
 
     def watermark(self) -> WatermarkConfig | None:
+        """The key to generate with: it must be the workspace's recorded key (whatever the environment says)."""
         settings = self.params.text.watermark
         if not settings.enabled:
             return None
-        return WatermarkConfig(load_key(self.key_file), settings.gamma, settings.delta)
+        key = current_key(self.key_file, self.key_record_file)
+        if self.key_record_file.exists():  # remember that this key was used with this scheme
+            record_key(self.key_record_file, key, settings.scheme)
+        return WatermarkConfig(key, settings.gamma, settings.delta, settings.scheme)
 
     def screen(self) -> WatermarkScreen:
-        """Every key we know: the current one (environment or key file) and the retired ones."""
+        """Every key the workspace has: the current one (environment or key file, checked against the record)
+        and the retired ones (``known_key_files``), each with every scheme it was recorded with. A recorded
+        key that no file holds is a ConfigError: screening without it would let its text in as real."""
         settings = self.params.text.watermark
         keys: dict[str, WatermarkKey] = {}
         try:
-            current = load_key(self.key_file)
+            current = current_key(self.key_file, self.key_record_file)
             keys[current.key_id] = current
         except ConfigError:
-            if settings.enabled:
+            if settings.enabled or self.key_record_file.exists():
                 raise
         for retired in settings.known_key_files:
             key = read_key_file(self.params.resolve(retired))
             keys[key.key_id] = key
-        return self._screen(keys)
+        record = read_record(self.key_record_file)
+        missing = sorted(set(record.keys) - set(keys))
+        if missing:
+            raise ConfigError(
+                f"the workspace recorded watermark keys {missing} that no key file holds "
+                "(add their files to text.watermark.known_key_files)",
+                path=str(self.key_record_file),
+            )
+        schemes = {key_id: tuple(sorted({*record.schemes(key_id), settings.scheme})) for key_id in keys}
+        tokenizations = {"words": text_token_ids}
+        if settings.tokenizer:
+            from collapse_guard.text.hf import HFTokenization
 
-    def _screen(self, keys: dict[str, WatermarkKey]) -> WatermarkScreen:
+            tokenizations["hf"] = HFTokenization.from_file(self.params.resolve(settings.tokenizer))
+        external = {path: _import_detector(path) for path in settings.external_detectors}
+        return replace(self._screen(keys, schemes), tokenizations=tokenizations, external=external)
+
+    def _screen(
+        self, keys: dict[str, WatermarkKey], schemes: dict[str, tuple[str, ...]] | None = None
+    ) -> WatermarkScreen:
         settings = self.params.text.watermark
-        return WatermarkScreen(keys, settings.gamma, settings.z_threshold, settings.window)
+        return WatermarkScreen(
+            keys,
+            settings.gamma,
+            settings.z_threshold,
+            settings.window,
+            schemes=schemes or {},
+            fpr=settings.fpr,
+            uncertain_fpr=settings.uncertain_fpr,
+        )
 
     # -- data -------------------------------------------------------------------------------------------------
     def initial_anchor(self) -> pd.DataFrame:
@@ -178,13 +227,23 @@ class TextModality(Modality):
                 {
                     **decoding.model_dump(),
                     "no_copy_ngram": model.options.get("no_copy_ngram", 0),
-                    "watermark": {"gamma": watermark.gamma, "delta": watermark.delta} if watermark else None,
+                    "watermark": (
+                        {"gamma": watermark.gamma, "delta": watermark.delta, "scheme": watermark.scheme}
+                        if watermark
+                        else None
+                    ),
                 },
                 sort_keys=True,
             ),
         }
         # a generation must carry the watermark of the key it names, as the gate checks: only that key counts
-        screen = self._screen({watermark.key.key_id: watermark.key}) if watermark else None
+        screen = (
+            self._screen({watermark.key.key_id: watermark.key}, {watermark.key.key_id: (watermark.scheme,)})
+            if watermark
+            else None
+        )
+        if screen is not None and hasattr(model, "watermark_tokenization"):  # a subword model: its own tokens
+            screen = replace(screen, tokenizations={"model": model.watermark_tokenization()})
         return curate_text(
             raw, self.anchor_index(anchor), labels, screen, generation=generation, model_id=model_id, run_id=run_id
         )
@@ -242,7 +301,11 @@ class TextModality(Modality):
         watermark = self.watermark()
         if watermark is None:
             return {"watermark_key_id": ""}
-        return {"watermark_key_id": watermark.key.key_id, "watermark_gamma": watermark.gamma}
+        return {
+            "watermark_key_id": watermark.key.key_id,
+            "watermark_gamma": watermark.gamma,
+            "watermark_scheme": watermark.scheme,
+        }
 
     # -- gate -------------------------------------------------------------------------------------------------
     def gate_flags(self, anchor: AnchorSplit) -> Callable[[pd.DataFrame], pd.DataFrame]:
@@ -255,6 +318,7 @@ class TextModality(Modality):
         return {
             "min_watermark_detected_share": 1.0 - gate.max_unwatermarked_share,
             "min_distinct_share": 1.0 - gate.max_near_duplicate_share,
+            "min_edit_robust_share": 1.0 - self.params.text.gate.max_edit_fragile_share,
         }
 
 
@@ -266,6 +330,20 @@ def descriptors(texts: list[str], tail: set[str]) -> pd.DataFrame:
         count = max(len(tokens), 1)
         rows.append((len(tokens), sum(t in tail for t in tokens) / count, len(set(tokens)) / count))
     return pd.DataFrame(np.array(rows, dtype=np.float64).reshape(-1, 3), columns=list(DESCRIPTORS))
+
+
+def _import_detector(path: str) -> Callable[[list[str]], object]:
+    """``package.module:function`` from ``text.watermark.external_detectors``; ConfigError if it is not there."""
+    import importlib
+
+    module_name, _, name = path.partition(":")
+    try:
+        detector = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(f"text.watermark.external_detectors: cannot import {path!r} ({exc})") from exc
+    if not callable(detector):
+        raise ConfigError(f"text.watermark.external_detectors: {path!r} is not callable")
+    return detector
 
 
 def _ignore_in_git(workspace: Path, relative: str) -> None:

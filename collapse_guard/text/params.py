@@ -25,8 +25,13 @@ class WatermarkParams(_Section):
     delta: float = Field(2.0, ge=0)
     key_file: str = ".collapse-guard/watermark.key"
     known_key_files: list[str] = Field(default_factory=list)  # retired keys: ingest still screens with them
-    z_threshold: float = Field(4.0, gt=0)  # detected when z exceeds this (one-sided p ≈ 3e-5 at 4)
-    window: int = Field(200, ge=10)  # sliding window (tokens) for watermarked passages in long texts
+    z_threshold: float = Field(4.0, gt=0)  # legacy (the verdict is now the scan's bound, fpr); shown by detect
+    window: int = Field(200, ge=10)  # legacy (fixed sliding window); detection now scans every window size
+    scheme: str = "lefthash-h1"  # green-list seeding: lefthash-h1 (previous word) or selfhash-hN (N = 2..8)
+    fpr: float = Field(1e-4, gt=0, lt=1)  # per-document false-positive rate of a "marked" verdict
+    uncertain_fpr: float = Field(1e-2, gt=0, lt=1)  # above fpr, up to this: "uncertain"
+    tokenizer: str = ""  # a Hugging Face tokenizer.json: also screen with it (text from a subword model)
+    external_detectors: list[str] = Field(default_factory=list)  # "pkg.mod:fn", fn(texts) -> one bool per text
 
 
 class DedupParams(_Section):
@@ -42,6 +47,7 @@ class TextGateParams(_Section):
 
     max_unwatermarked_share: float = Field(0.02, ge=0, le=1)  # synthetic records whose watermark fails
     max_near_duplicate_share: float = Field(0.05, ge=0, le=1)  # synthetic near-copies in the mixture
+    max_edit_fragile_share: float = Field(1.0, ge=0, le=1)  # synthetic text too short to survive 25 % edits
 
 
 class TextParams(_Section):

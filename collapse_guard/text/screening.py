@@ -10,12 +10,13 @@ would leak unlabelled into future crawls; near-copies narrow the distribution th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
+from collapse_guard.errors import ConfigError
 from collapse_guard.modality.base import CurationReport
 from collapse_guard.records.provenance import SOURCE, SYNTHETIC, stamp_synthetic
 from collapse_guard.text.corpus import TEXT
@@ -27,59 +28,111 @@ from collapse_guard.text.dedup import (
     AnchorIndex,
     find_duplicates,
 )
-from collapse_guard.text.labels import WATERMARK_KEY_ID
-from collapse_guard.text.watermark import WatermarkKey, detect_texts, detect_windowed, text_token_ids
+from collapse_guard.text.labels import DECODING, WATERMARK_KEY_ID
+from collapse_guard.text.watermark import DEFAULT_SCHEME, WatermarkKey, detect, p_values, scheme_of, text_token_ids
+from collapse_guard.text.winmax import CLEAN, MARKED, scan
 
 WATERMARKED = "watermarked"
 
 
 @dataclass(frozen=True)
 class WatermarkScreen:
-    """The keys to look for, the green fraction they were used with, and when a text counts as marked."""
+    """The keys to look for, the green fraction they were used with, and when a text counts as marked.
+
+    ``schemes`` names, per key id, the seeding schemes that key was used with (default: ``lefthash-h1``);
+    ``tokenizations`` how a text becomes watermark ids (default: the built-in word tokenizer; a Hugging Face
+    model's text needs its own tokenizer, collapse_guard.text.hf.HFTokenization); every (key, scheme,
+    tokenization) is tried. ``external`` detectors (name -> callable taking the texts and returning one bool
+    per text, e.g. a wrapped SynthID-Text detector) recognise other vendors' watermarks: a text one of them
+    flags is marked, its ``key_id`` ``external:<name>``. A text is marked when the WinMax scan's
+    per-document false-positive bound is at most ``fpr`` (collapse_guard.text.winmax). ``z_threshold`` and
+    ``window`` are kept for old callers; the verdict no longer depends on them.
+    """
 
     keys: Mapping[str, WatermarkKey]  # key_id -> key
     gamma: float
-    z_threshold: float
-    window: int
+    z_threshold: float = 4.0
+    window: int = 200
+    schemes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    fpr: float = 1e-4
+    uncertain_fpr: float = 1e-2
+    tokenizations: Mapping[str, Callable[[str], np.ndarray]] = field(default_factory=dict)
+    external: Mapping[str, Callable[[list[str]], Sequence[bool]]] = field(default_factory=dict)
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every (key id, scheme) to try."""
+        return [(key_id, s) for key_id in self.keys for s in self.schemes.get(key_id, (DEFAULT_SCHEME,))]
+
+    def _tokenizations(self) -> Mapping[str, Callable[[str], np.ndarray]]:
+        return self.tokenizations or {"words": text_token_ids}
 
     def scores(self, texts: Sequence[str]) -> pd.DataFrame:
-        """Per text, the evidence of the key that best explains it: ``green`` and ``scored`` (distinct token
-        pairs), ``z`` and exact one-sided ``p_value`` (whole text), ``window_z`` (best window of ``window``
-        tokens, for a marked passage inside longer text), ``key_id`` and ``detected``.
-
-        A window counts only after a Bonferroni correction for the number of windows compared, so a long
-        human text does not get many chances to cross the threshold.
-        """
-        from scipy.stats import norm
-
+        """Per text, the evidence of the (key, scheme) that best explains it: ``green``, ``scored``, ``z``
+        and ``p_value`` of the whole text; the best window's ``window_z``, ``window_p`` (its exact p-value
+        times the windows compared: the false-positive bound) and token span ``span_start``..``span_end``;
+        ``key_id``, ``scheme``, ``verdict`` (marked / uncertain / clean) and ``detected`` (= marked)."""
         texts = list(texts)
-        if not self.keys:
-            return pd.DataFrame(
-                {"green": 0, "scored": 0, "z": 0.0, "p_value": 1.0, "window_z": 0.0, "key_id": "", "detected": False},
-                index=range(len(texts)),
-            )
-        alpha = float(norm.sf(self.z_threshold))
-        ids = [text_token_ids(t) for t in texts]
-        long_rows = [row for row, i in enumerate(ids) if len(i) > self.window + 1]
-        shape = (len(self.keys), len(texts))
-        evidence = {name: np.zeros(shape) for name in ("green", "scored", "z", "p_value", "window_z")}
-        detected = np.zeros(shape, dtype=bool)
-        for k, key in enumerate(self.keys.values()):
-            found = detect_texts(texts, key, self.gamma)
-            for name in ("green", "scored", "z", "p_value"):
-                evidence[name][k] = getattr(found, name)
-            detected[k] = found.z > self.z_threshold
-            for row in long_rows:
-                window = detect_windowed(ids[row], key, self.gamma, self.window)
-                evidence["window_z"][k, row] = window.z
-                detected[k, row] |= window.p_value * window.windows < alpha
-        best = np.argmax(np.where(detected, 1e9, 0.0) + evidence["z"], axis=0)  # a detecting key, then highest z
-        columns = np.arange(len(texts))
-        table = pd.DataFrame({name: values[best, columns] for name, values in evidence.items()})
-        table[["green", "scored"]] = table[["green", "scored"]].astype(np.int64)
-        table["key_id"] = np.asarray(list(self.keys), dtype=object)[best]
-        table["detected"] = detected[best, columns]
-        return table
+        tables = [_empty_scores(len(texts))]
+        for tokenize in self._tokenizations().values():
+            ids = [tokenize(t) for t in texts]
+            tables += [self._scores_of(ids, key_id, scheme) for key_id, scheme in self.pairs()]
+        tables += [_external_scores(name, detector, texts) for name, detector in self.external.items()]
+        strength = np.stack([t["window_p"].to_numpy() for t in tables])  # the smallest bound wins
+        best = np.argmin(strength - 1e-12 * np.stack([t["z"].to_numpy() for t in tables]), axis=0)
+        rows = np.arange(len(texts))
+        picked = {c: np.stack([t[c].to_numpy() for t in tables])[best, rows] for c in tables[0].columns}
+        return pd.DataFrame(picked).astype(_empty_scores(0).dtypes.to_dict())
+
+    def _scores_of(self, ids: list[np.ndarray], key_id: str, scheme: str) -> pd.DataFrame:
+        key = self.keys[key_id]
+        whole = detect(ids, key, self.gamma, scheme=scheme)
+        best = scan(ids, key, self.gamma, scheme, self.fpr, self.uncertain_fpr)
+        return pd.DataFrame(
+            {
+                "green": whole.green,
+                "scored": whole.scored,
+                "z": whole.z,
+                "p_value": whole.p_value,
+                "window_z": best.z,
+                "window_p": best.adjusted_p,
+                "span_start": best.start,
+                "span_end": best.end,
+                "key_id": key_id,
+                "scheme": scheme,
+                "verdict": best.verdict,
+                "detected": best.marked,
+            }
+        )
+
+
+def _external_scores(name: str, detector: Callable[[list[str]], Sequence[bool]], texts: list[str]) -> pd.DataFrame:
+    """Another vendor's detector as screening evidence: flagged texts are marked (``window_p`` 0 ranks them
+    first), the rest clean; there are no green counts to report."""
+    flagged = np.asarray(detector(texts), dtype=bool).reshape(-1)
+    if len(flagged) != len(texts):
+        raise ConfigError(f"watermark detector {name!r} gave {len(flagged)} verdicts for {len(texts)} texts")
+    table = _empty_scores(len(texts))
+    table.loc[flagged, ["window_p", "key_id", "verdict", "detected"]] = [0.0, f"external:{name}", MARKED, True]
+    return table
+
+
+def _empty_scores(rows: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "green": np.zeros(rows, np.int64),
+            "scored": np.zeros(rows, np.int64),
+            "z": np.zeros(rows),
+            "p_value": np.ones(rows),
+            "window_z": np.zeros(rows),
+            "window_p": np.ones(rows),
+            "span_start": np.zeros(rows, np.int64),
+            "span_end": np.zeros(rows, np.int64),
+            "key_id": np.full(rows, "", dtype=object),
+            "scheme": np.full(rows, "", dtype=object),
+            "verdict": np.full(rows, CLEAN, dtype=object),
+            "detected": np.zeros(rows, dtype=bool),
+        }
+    )
 
 
 def curate_text(
@@ -97,6 +150,7 @@ def curate_text(
     Dropped, by the first reason that applies: empty text (invalid); exact copy of an anchor document or of
     an earlier one in the batch; near-copy of the anchor or of an earlier kept document; and, when the
     model watermarks, no detectable watermark under the key it names (``labels["watermark_key_id"]``).
+    Each text's detectability at its length is recorded in its ``decoding`` JSON (``_with_detectability``).
     """
     texts = raw[TEXT].astype(str).tolist()
     stamped = stamp_synthetic(raw, generation=generation, model_id=model_id, run_id=run_id, labels=labels)
@@ -106,7 +160,9 @@ def curate_text(
     exact, in_anchor = (reason == EXACT_DUPLICATE) & valid, (matched == IN_ANCHOR) & valid
     unmarked = np.zeros(len(texts), dtype=bool)
     if screen is not None and labels.get(WATERMARK_KEY_ID):
-        unmarked = ~screen.scores(texts)["detected"].to_numpy() & valid & (reason == "")
+        scores = screen.scores(texts)
+        unmarked = ~scores["detected"].to_numpy() & valid & (reason == "")
+        stamped[DECODING] = _with_detectability(stamped[DECODING], scores, screen)
     keep = valid & (reason == "") & ~unmarked
     report = CurationReport.from_masks(
         keep,
@@ -122,15 +178,82 @@ def curate_text(
     return stamped[keep].reset_index(drop=True), report
 
 
+def _with_detectability(decoding: pd.Series, scores: pd.DataFrame, screen: WatermarkScreen) -> list[str]:
+    """Each record's ``decoding`` JSON plus ``detectability``: units scored, the false-positive bound of its
+    verdict (``fpr_bound``, the WinMax ``window_p``) and whether it would survive 25 % edits at its length.
+    A provenance column, so the record's id (a hash of its payload) does not change."""
+    import json
+
+    survives = _survive(scores, screen)
+    out = []
+    for text_decoding, scored, bound, robust in zip(
+        decoding.astype(str), scores["scored"], scores["window_p"], survives, strict=True
+    ):
+        try:
+            settings = json.loads(text_decoding) if text_decoding else {}
+        except ValueError:
+            settings = {}
+        if not isinstance(settings, dict):
+            settings = {}
+        settings["detectability"] = {
+            "scored": int(scored),
+            "fpr_bound": float(f"{float(bound):.3g}"),
+            "survives_25pct_edits": bool(robust),
+        }
+        out.append(json.dumps(settings, sort_keys=True))
+    return out
+
+
+EDIT_SHARE = 0.25  # the edit rate a kept text should survive (the issue's "after 25 % edits")
+
+
+def surviving_share(scheme: str, edit: float = EDIT_SHARE) -> float:
+    """Expected share of (context, token) units left intact when a share ``edit`` of the words is replaced at
+    random: the token and its context must survive (lefthash: both of 2 tokens); for selfhash the token
+    must survive and the context's min-hash must not change (k replaced of h: (h + 1 − k) / (h + 1 + k))."""
+    from scipy.stats import binom
+
+    spec = scheme_of(scheme)
+    if not spec.self_salt:
+        return (1 - edit) ** 2
+    k = np.arange(spec.context + 1)
+    unchanged = (spec.context + 1 - k) / (spec.context + 1 + k)
+    return float((1 - edit) * (binom.pmf(k, spec.context, edit) * unchanged).sum())
+
+
+def survives_edits(
+    green: np.ndarray, scored: np.ndarray, gamma: float, scheme: str, fpr: float, edit: float = EDIT_SHARE
+) -> np.ndarray:
+    """Whether each text, at its length and green share, would still be detected (whole-text test, half the
+    FPR budget as in the scan) after a share ``edit`` of its words is replaced: the expected green count
+    falls to γ on the broken units. Short texts fail this even when detectable as they are."""
+    scored = np.asarray(scored, dtype=np.float64)
+    share = np.where(scored > 0, np.asarray(green) / np.maximum(scored, 1), 0.0)
+    intact = surviving_share(scheme, edit)
+    expected_green = np.floor(scored * (intact * share + (1 - intact) * gamma))
+    return np.asarray(p_values(expected_green.astype(np.int64), scored.astype(np.int64), gamma)) <= fpr / 2
+
+
+def detectable_length(green_share: float, gamma: float, scheme: str, fpr: float, edit: float = EDIT_SHARE) -> int:
+    """The shortest text (scored units) at which a text of this green share survives ``edit``; 0 if none
+    up to 5000 units (the share after edits is no better than chance)."""
+    lengths = np.arange(1, 5001)
+    ok = survives_edits(np.round(green_share * lengths), lengths, gamma, scheme, fpr, edit)
+    return int(lengths[np.argmax(ok)]) if ok.any() else 0
+
+
 def mixture_flags(frame: pd.DataFrame, anchor_index: AnchorIndex, screen: WatermarkScreen) -> pd.DataFrame:
     """The gate's text columns, set on synthetic rows only (None on real rows, which GX then skips):
 
     ``_watermark_labelled``: the record names the key that marked it.
-    ``_watermark_detected``: that key's watermark is detected in the text (an unknown key counts as not).
+    ``_watermark_detected``: that key's watermark is detected in the text (an unknown key counts as not),
+    under the scheme the record names in its ``decoding`` (else every scheme the key was used with).
+    ``_watermark_survives_edits``: at its length, the text would still be detected after 25 % of its words
+    are replaced (``survives_edits``); the share of False is the synthetic text too short to stay marked.
     ``_near_duplicate``: the text copies or nearly copies the anchor or another synthetic record.
     """
-    flags = pd.DataFrame(index=frame.index, columns=["_watermark_labelled", "_watermark_detected", "_near_duplicate"])
-    flags = flags.astype(object)
+    columns = ["_watermark_labelled", "_watermark_detected", "_near_duplicate", "_watermark_survives_edits"]
+    flags = pd.DataFrame(index=frame.index, columns=columns).astype(object)
     synthetic = (frame[SOURCE] == SYNTHETIC).to_numpy() if SOURCE in frame else np.zeros(len(frame), dtype=bool)
     rows = np.flatnonzero(synthetic)
     if not len(rows):
@@ -141,16 +264,45 @@ def mixture_flags(frame: pd.DataFrame, anchor_index: AnchorIndex, screen: Waterm
         if WATERMARK_KEY_ID in frame
         else np.full(len(rows), "")
     )
+    schemes = np.array(
+        [_recorded_scheme(d) for d in frame[DECODING].iloc[rows]] if DECODING in frame else [""] * len(rows)
+    )
     detected = np.zeros(len(rows), dtype=bool)
-    for key_id in set(key_ids) & set(screen.keys):
-        mine = np.flatnonzero(key_ids == key_id)
-        single = replace(screen, keys={key_id: screen.keys[key_id]})
-        detected[mine] = single.scores([texts[i] for i in mine])["detected"].to_numpy()
+    robust = np.zeros(len(rows), dtype=bool)
+    for key_id, scheme in {(k, s) for k, s in zip(key_ids, schemes, strict=True) if k in screen.keys}:
+        mine = np.flatnonzero((key_ids == key_id) & (schemes == scheme))
+        named = {key_id: (scheme,)} if scheme else {key_id: screen.schemes.get(key_id, (DEFAULT_SCHEME,))}
+        single = replace(screen, keys={key_id: screen.keys[key_id]}, schemes=named, external={})
+        scores = single.scores([texts[i] for i in mine])
+        detected[mine] = scores["detected"].to_numpy()
+        robust[mine] = scores["detected"].to_numpy() & _survive(scores, screen)
     near = find_duplicates(texts, anchor_index)["drop"].to_numpy()
     flags.iloc[rows, 0] = list(key_ids != "")
     flags.iloc[rows, 1] = list(detected)
     flags.iloc[rows, 2] = list(near)
+    flags.iloc[rows, 3] = list(robust)
     return flags
+
+
+def _survive(scores: pd.DataFrame, screen: WatermarkScreen) -> np.ndarray:
+    """``survives_edits`` for each scored text, under the scheme that detected it."""
+    out = np.zeros(len(scores), dtype=bool)
+    for scheme in set(scores["scheme"]):
+        rows = (scores["scheme"] == scheme).to_numpy()
+        green, scored = scores["green"].to_numpy()[rows], scores["scored"].to_numpy()[rows]
+        out[rows] = survives_edits(green, scored, screen.gamma, scheme or DEFAULT_SCHEME, screen.fpr)
+    return out
+
+
+def _recorded_scheme(decoding: object) -> str:
+    """The scheme a record's ``decoding`` JSON names ("" if none: records from before schemes existed)."""
+    import json
+
+    try:
+        watermark = json.loads(str(decoding)).get("watermark") or {}
+    except (ValueError, AttributeError):
+        return ""
+    return str(watermark.get("scheme", "")) if isinstance(watermark, dict) else ""
 
 
 def triage_crawl(
@@ -159,7 +311,7 @@ def triage_crawl(
     """Which crawled documents are clean real text, and a per-document verdict: ``reason`` ("" if clean:
     ``watermarked`` first, then the duplicate reasons), ``z``, ``window_z``, ``key_id``, ``similarity``."""
     verdicts = find_duplicates(list(texts), anchor_index)
-    scores = (screen or WatermarkScreen({}, 0.25, np.inf, 1)).scores(texts)
+    scores = (screen or WatermarkScreen({}, 0.25)).scores(texts)
     reason = np.where(scores["detected"].to_numpy(), WATERMARKED, verdicts["reason"].to_numpy())
     table = pd.DataFrame(
         {

@@ -23,7 +23,8 @@ SUITES = REPO / "expectations"
 ANCHOR_FILE = "data/anchor/real.parquet"
 BATCH_FILE = "generations/gen_001/synthetic.parquet"
 MIXTURE_FILE = "generations/gen_001/mixture.parquet"
-TEXT_FLAGS = ("_watermark_labelled", "_watermark_detected", "_near_duplicate")
+TEXT_PARAMETERS = {"min_watermark_detected_share": 0.8, "min_distinct_share": 0.8, "min_edit_robust_share": 0.8}
+TEXT_FLAGS = ("_watermark_labelled", "_watermark_detected", "_near_duplicate", "_watermark_survives_edits")
 
 
 def clean_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -74,13 +75,16 @@ def duplicate_first_row(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def flags(labelled: int = 0, undetected: int = 0, near: int = 0) -> Callable[[pd.DataFrame], pd.DataFrame]:
+def flags(
+    labelled: int = 0, undetected: int = 0, near: int = 0, fragile: int = 0
+) -> Callable[[pd.DataFrame], pd.DataFrame]:
     """The text suite's derived columns, set on the synthetic rows: the first ``n`` of them failing each check."""
 
     def make(frame: pd.DataFrame) -> pd.DataFrame:
         out = pd.DataFrame(index=frame.index, columns=list(TEXT_FLAGS), dtype=object)
         rows = np.flatnonzero((frame["source"] == "synthetic").to_numpy())
-        for column, failing, good in zip(TEXT_FLAGS, (labelled, undetected, near), (True, True, False), strict=True):
+        failing_counts, good_values = (labelled, undetected, near, fragile), (True, True, False, True)
+        for column, failing, good in zip(TEXT_FLAGS, failing_counts, good_values, strict=True):
             out.iloc[rows, out.columns.get_loc(column)] = [not good if i < failing else good for i in range(len(rows))]
         return out
 
@@ -255,6 +259,11 @@ CASES: dict[tuple[str, int], tuple[Case, Callable | None, str]] = {
         flags(undetected=3),
         "[text] synthetic text whose watermark is not detectable (unlabelled leakage) stays under text.gate.max_unwatermarked_share: 3 of 10 checked rows fail (30.0%), at most 20.0% allowed; records d36959329f73, 99ac791bea03, e1ac129a58b6 (in generations/gen_001/synthetic.parquet)",
     ),
+    ("text", 5): (
+        on_mixture(text_labels),
+        flags(fragile=3),
+        "[text] synthetic text too short to stay detectable after 25 % of its words are edited stays under text.gate.max_edit_fragile_share (default 1: reported, never blocking): 3 of 10 checked rows fail (30.0%), at most 20.0% allowed; records d36959329f73, 99ac791bea03, e1ac129a58b6 (in generations/gen_001/synthetic.parquet)",
+    ),
     ("text", 4): (
         on_mixture(text_labels),
         flags(near=3),
@@ -292,7 +301,7 @@ def test_each_expectation_fails_on_its_corrupted_frame_with_its_sentence(suite: 
         mixture_path=MIXTURE_FILE,
         modality="text" if text_flags else "tabular",
         extra_flags=text_flags,
-        extra_parameters={"min_watermark_detected_share": 0.8, "min_distinct_share": 0.8} if text_flags else None,
+        extra_parameters=TEXT_PARAMETERS if text_flags else None,
     )
     description = next(e for s, i, e in suite_expectations() if (s, i) == (suite, index))["meta"]["description"]
     mine = [str(f) for f in verdict.failures if f.suite == suite and str(f).startswith(f"[{suite}] {description}:")]
@@ -311,6 +320,6 @@ def test_the_clean_frames_pass_every_suite():
             anchor_path=ANCHOR_FILE,
             modality=modality,
             extra_flags=text_flags,
-            extra_parameters={"min_watermark_detected_share": 0.8, "min_distinct_share": 0.8},
+            extra_parameters=TEXT_PARAMETERS,
         )
         assert verdict.passed, [str(f) for f in verdict.failures]

@@ -51,7 +51,7 @@ def test_models_are_built_from_params_and_bad_classes_are_config_errors():
     )
     with pytest.raises(ConfigError, match="cannot be imported"):
         build_generator(ModelParams(**{"class": "nowhere.module:Model"}))
-    with pytest.raises(ConfigError, match="not a collapse_guard.models.Generator"):
+    with pytest.raises(ConfigError, match="not a collapse_guard.generator.Generator"):
         build_generator(ModelParams(**{"class": "collections:OrderedDict"}))
     with pytest.raises(ConfigError, match="do not fit"):
         build_generator(ModelParams(**{"class": PATH, "options": {"wings": 2}}))

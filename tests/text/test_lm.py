@@ -96,7 +96,7 @@ def test_built_from_params_with_a_watermark_key_from_the_environment(monkeypatch
         {"class": CLASS_PATH, "options": {**TINY_LM, "epochs": 1, "watermark": {"gamma": 0.25, "delta": 2.0}}}
     )
     model = build_generator(params)
-    assert model.options["watermark"] == {"gamma": 0.25, "delta": 2.0, "key_file": None}
+    assert model.options["watermark"] == {"gamma": 0.25, "delta": 2.0, "key_file": None, "scheme": "lefthash-h1"}
     model.fit(train.iloc[:100], seed=0)
     monkeypatch.delenv(KEY_ENV, raising=False)
     with pytest.raises(ConfigError, match=KEY_ENV):

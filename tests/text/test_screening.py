@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -59,6 +61,9 @@ def test_curation_drops_each_kind_of_bad_text_and_counts_it(anchor, index, marke
     assert report.kept == len(batch) - 4 - report.dropped["unwatermarked"] - report.dropped["near_duplicate"]
     assert set(kept["text"]) <= set(marked)
     assert (kept[WATERMARK_KEY_ID] == TEST_KEY.key_id).all() and (kept["source"] == "synthetic").all()
+    detectability = [json.loads(d)["detectability"] for d in kept[DECODING]]
+    assert all(d["scored"] > 0 and d["fpr_bound"] <= 1e-4 for d in detectability)
+    assert {d["survives_25pct_edits"] for d in detectability} <= {True, False}
 
 
 def test_the_screen_names_the_key_that_marked_a_text(marked, split):
@@ -98,7 +103,11 @@ def test_gate_flags_and_the_text_suite_block_unlabelled_synthetic_text(anchor, i
         anchor_path="data/anchor/text.parquet",
         modality="text",
         extra_flags=lambda frame: mixture_flags(frame, index, SCREEN),
-        extra_parameters={"min_watermark_detected_share": 0.98, "min_distinct_share": 0.95},
+        extra_parameters={
+            "min_watermark_detected_share": 0.98,
+            "min_distinct_share": 0.95,
+            "min_edit_robust_share": 0.0,
+        },
     )
     assert not verdict.passed
     texts = [str(f) for f in verdict.failures]
@@ -120,3 +129,24 @@ def test_crawl_triage(anchor, index, marked, split):
     assert table["reason"].tolist()[1:3] == [WATERMARKED, "exact_duplicate"]
     assert table["z"].iloc[1] > 4 and table["key_id"].iloc[1] == TEST_KEY.key_id
     assert table["key_id"].iloc[0] == ""
+
+
+def test_short_marked_text_is_flagged_as_too_short_to_survive_edits(anchor, index, marked):
+    short = [" ".join(t.split()[:12]) for t in marked[:4]]
+    texts = [*marked[:6], *short]
+    synthetic = stamp_synthetic(pd.DataFrame({"text": texts}), generation=1, model_id="m", run_id="r", labels=LABELS)
+    flags = mixture_flags(synthetic, index, SCREEN)
+    robust = flags["_watermark_survives_edits"].tolist()
+    assert sum(robust[:6]) >= 4 and not any(robust[6:])
+
+
+def test_survival_of_edits_grows_with_length_and_green_share():
+    from collapse_guard.text.screening import detectable_length, survives_edits, surviving_share
+
+    assert surviving_share("lefthash-h1") == pytest.approx(0.5625)
+    assert 0.45 < surviving_share("selfhash-h4") < 0.6
+    short, long = detectable_length(0.9, 0.25, "lefthash-h1", 1e-4), detectable_length(0.6, 0.25, "lefthash-h1", 1e-4)
+    assert 0 < short < long
+    assert detectable_length(0.25, 0.25, "lefthash-h1", 1e-4) == 0  # no mark: never detectable
+    ok = survives_edits(np.array([45, 90, 180]), np.array([50, 100, 200]), 0.25, "lefthash-h1", 1e-4)
+    assert ok.tolist() == sorted(ok.tolist())  # monotone in length at a fixed green share

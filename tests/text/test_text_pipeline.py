@@ -54,7 +54,8 @@ def test_two_text_generations_end_to_end(text_workspace: Path):
     synthetic = pd.read_parquet(text_workspace / "generations-text/gen_001/synthetic.parquet")
     assert (synthetic["watermark_key_id"] == key.key_id).all() and (synthetic["source"] == "synthetic").all()
     decoding = json.loads(synthetic["decoding"].iloc[0])
-    assert decoding["no_copy_ngram"] == 4 and decoding["watermark"] == {"gamma": 0.25, "delta": 2.0}
+    assert decoding["no_copy_ngram"] == 4
+    assert decoding["watermark"] == {"gamma": 0.25, "delta": 2.0, "scheme": "lefthash-h1"}
     assert decoding["temperature"] == 1.0
 
     # the key id is recorded, the key never is

@@ -1,0 +1,108 @@
+"""The workspace's record of its watermark keys: which key id is current, which are retired, and the schemes
+each was used with (``.collapse-guard/watermark.json`` beside the key file, written by ``init``).
+
+Why: a key from ``COLLAPSE_GUARD_WATERMARK_KEY`` that differs from the workspace's used to win silently, so
+``ingest`` screened the pipeline's own synthetic text with the wrong key and let all of it in as real. The
+record holds only key ids (short hashes, safe to commit), never a secret; a key whose id is not the one
+recorded is a ConfigError naming both ids, and screening uses every recorded key, whatever the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from collapse_guard.errors import ConfigError
+from collapse_guard.records import atomic
+from collapse_guard.text.watermark import DEFAULT_SCHEME, KEY_ENV, WatermarkKey, read_key_file, scheme_of
+
+REGISTRY_NAME = "watermark.json"
+FORMAT = "collapse-guard-watermark-keys/1"
+CURRENT, RETIRED = "current", "retired"
+
+
+def registry_path(key_file: Path) -> Path:
+    return Path(key_file).parent / REGISTRY_NAME
+
+
+@dataclass
+class KeyRecord:
+    """Key ids with their status and schemes; ``current`` is "" when nothing was recorded (an old workspace)."""
+
+    current: str = ""
+    keys: dict[str, dict] = field(default_factory=dict)  # key_id -> {"status", "schemes"}
+
+    def schemes(self, key_id: str) -> tuple[str, ...]:
+        return tuple(self.keys.get(key_id, {}).get("schemes") or (DEFAULT_SCHEME,))
+
+    def retired(self) -> list[str]:
+        return [key_id for key_id, entry in self.keys.items() if entry.get("status") == RETIRED]
+
+
+def read_record(path: Path) -> KeyRecord:
+    """The record at ``path``; an empty one if there is none. A malformed file is a ConfigError naming it."""
+    path = Path(path)
+    if not path.exists():
+        return KeyRecord()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != FORMAT or not isinstance(data.get("keys"), dict):
+            raise ValueError(f"not a {FORMAT} file")
+        for entry in data["keys"].values():
+            for name in entry.get("schemes", []):
+                scheme_of(name)
+        return KeyRecord(str(data.get("current", "")), dict(data["keys"]))
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"cannot read the workspace's watermark key record ({exc})", path=str(path)) from exc
+
+
+def write_record(path: Path, record: KeyRecord) -> None:
+    payload = {"format": FORMAT, "current": record.current, "keys": record.keys}
+    atomic.write_text(Path(path), json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def record_key(path: Path, key: WatermarkKey, scheme: str, status: str = CURRENT) -> KeyRecord:
+    """Record ``key`` (and that it is used with ``scheme``). A second, different current key is refused:
+    text marked with the first could no longer be told from real text by generation-time checks."""
+    record = read_record(path)
+    if status == CURRENT and record.current and record.current != key.key_id:
+        raise ConfigError(
+            f"the workspace's watermark key is {record.current}, not {key.key_id}; "
+            "retire the recorded key before recording another",
+            path=str(path),
+        )
+    before = json.dumps([record.current, record.keys], sort_keys=True)
+    entry = record.keys.setdefault(key.key_id, {"status": status, "schemes": []})
+    if scheme_of(scheme).name not in entry["schemes"]:
+        entry["schemes"] = sorted([*entry["schemes"], scheme_of(scheme).name])
+    if status == CURRENT:
+        record.current = key.key_id
+    if json.dumps([record.current, record.keys], sort_keys=True) != before or not Path(path).exists():
+        write_record(path, record)
+    return record
+
+
+def current_key(key_file: Path, record_file: Path) -> WatermarkKey:
+    """The workspace's key: the environment's or the key file's, which must agree with each other and with
+    the recorded id. Each disagreement is a ConfigError naming both ids (never a secret)."""
+    key_file = Path(key_file)
+    from_env = os.environ.get(KEY_ENV, "")
+    from_file = read_key_file(key_file) if key_file.exists() else None
+    key = WatermarkKey(from_env.encode("utf-8")) if from_env else from_file
+    if key is None:
+        raise ConfigError(f"no watermark key: set {KEY_ENV} or create the key file with `init`", path=str(key_file))
+    if from_env and from_file is not None and from_file.key_id != key.key_id:
+        raise ConfigError(
+            f"{KEY_ENV} holds watermark key {key.key_id}, but the workspace's key file holds {from_file.key_id}",
+            path=str(key_file),
+        )
+    record = read_record(record_file)
+    if record.current and record.current != key.key_id:
+        source = KEY_ENV if from_env else str(key_file)
+        raise ConfigError(
+            f"watermark key {key.key_id} (from {source}) is not the workspace's recorded key {record.current}",
+            path=str(record_file),
+        )
+    return key
