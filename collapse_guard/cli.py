@@ -7,6 +7,7 @@ DVC and torch load inside the commands that need them, so ``--help`` answers at 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -33,6 +34,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
+_DEBUG = {"on": False}
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option("--debug", help="Also print the traceback of an expected failure.")] = False,
+) -> None:
+    _DEBUG["on"] = debug
+
+
 audit_app = typer.Typer(help="Review and verify the append-only audit ledger.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
@@ -54,6 +65,10 @@ def _fail(error: CollapseGuardError, as_json: bool, extra: dict | None = None) -
     from rich.markup import escape
 
     console = Console(stderr=True)
+    if _DEBUG["on"]:
+        import traceback
+
+        traceback.print_exception(error.__cause__ or error)
     console.print(f"[bold red]{type(error).__name__}[/]: {escape(str(error))}", highlight=False)
     for failure in getattr(error, "failures", []) or []:
         console.print(f"  [red]✗[/] {escape(str(failure))}", highlight=False)
@@ -70,6 +85,45 @@ def _working(message: str, quiet: bool):
     if quiet or not console.is_terminal:
         return contextlib.nullcontext()
     return console.status(message)
+
+
+def _holding(params, command: str, as_json: bool):
+    """The workspace lock (collapse_guard/records/lock.py) for ``command``; says so when it took over from a
+    killed run."""
+    import contextlib
+
+    from collapse_guard.records.lock import workspace_lock
+
+    @contextlib.contextmanager
+    def held():
+        with workspace_lock(params.workspace, command, params.run.lock_wait_seconds) as lock:
+            if lock.took_over:
+                typer.echo(f"took over the workspace lock from a killed run: {lock.took_over.describe()}", err=True)
+            yield lock
+
+    return held()
+
+
+def _named_causes(params):
+    """Turn a library's exception (MLflow, Prefect's client, SQLite, the file system) into the named cause
+    and exit code it stands for (collapse_guard/pipeline/causes.py); a bug keeps its traceback."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def translated():
+        try:
+            yield
+        except CollapseGuardError:
+            raise
+        except Exception as error:
+            from collapse_guard.pipeline.causes import named_cause
+
+            cause = named_cause(error, params)
+            if cause is None:
+                raise
+            raise cause from error
+
+    return translated()
 
 
 def _load(params_file: Path, as_json: bool = False):
@@ -111,6 +165,7 @@ def run(
     from rich.progress import Progress
 
     from collapse_guard.flows.guarded_retraining import guarded_retraining
+    from collapse_guard.pipeline import preflight
     from collapse_guard.pipeline.setup import initialise
 
     _hide_expected_tracebacks()
@@ -123,8 +178,10 @@ def run(
             progress.advance(bar)
 
         try:
-            initialise(params)
-            guarded_retraining(params, generations, on_generation=advance)
+            with _holding(params, "collapse-guard run", as_json), _named_causes(params):
+                preflight.check(params, os.environ.get("PREFECT_API_URL"))
+                initialise(params)
+                guarded_retraining(params, generations, on_generation=advance)
         except CollapseGuardError as error:
             blocked = [error.outcome] if getattr(error, "outcome", None) else []
             _fail(
@@ -286,7 +343,11 @@ def ingest(
     from collapse_guard.pipeline.ingest import ingest_real
 
     try:
-        with _working(f"reading and screening {path}", as_json):
+        with (
+            _holding(params, "collapse-guard ingest", as_json),
+            _named_causes(params),
+            _working(f"reading and screening {path}", as_json),
+        ):
             result = ingest_real(params, path)
     except CollapseGuardError as error:
         _fail(error, as_json)
