@@ -55,9 +55,10 @@ def main() -> None:
     from collapse_guard.config import load_params
     from collapse_guard.generator import build_generator, load_generator
     from collapse_guard.pipeline import gate
+    from collapse_guard.pipeline.setup import initialise
     from collapse_guard.records import anchor, tracking, versioning
     from collapse_guard.records.provenance import feature_columns
-    from collapse_guard.records.workspace import generation_paths, initialise, pipeline_state
+    from collapse_guard.records.workspace import generation_paths, pipeline_state
     from collapse_guard.reports.drift import drift_report
     from collapse_guard.tabular.evaluation import evaluate
 
@@ -101,9 +102,7 @@ def main() -> None:
                 expectations_dir=params.resolve(params.paths.expectations_dir),
                 anchor_path="anchor",
             ),
-            "collapse metrics": lambda: evaluate(
-                model, real, held_out[features], params.evaluation, params.decoding, 3
-            ),
+            "collapse metrics": lambda: evaluate(model, real, held_out[features], params.evaluation, 3),
             "Evidently drift report": lambda: drift_report(samples, real, out / "drift.html"),
             "MLflow logging (metrics + artifacts)": lambda: tracking.log(
                 params.tracking_uri,
@@ -125,7 +124,7 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
     print(
-        f"embedded default: anchor {params.data.embedded.rows} rows, "
+        f"embedded default: anchor {params.tabular.embedded.rows} rows, "
         f"{params.generation.synthetic_per_generation} synthetic per generation, "
         f"{params.evaluation.sample_size} evaluation samples; {args.generations} generations each side"
     )

@@ -162,11 +162,18 @@ def run(
     record. Each trains on the previous one's output; a fresh workspace first trains generation 0
     on real data only. A failed gate stops before training (exit code 4)."""
     params = _load(params_file, as_json)
+    from collapse_guard.pipeline import preflight
+
+    try:  # before the heavy imports: a service that is down is named within seconds
+        preflight.check(params, os.environ.get("PREFECT_API_URL"))
+    except CollapseGuardError as error:
+        _fail(error, as_json)
     from rich.progress import Progress
 
     from collapse_guard.flows.guarded_retraining import guarded_retraining
-    from collapse_guard.pipeline import preflight
+    from collapse_guard.pipeline.recovery import clean_after_crash
     from collapse_guard.pipeline.setup import initialise
+    from collapse_guard.records import alerts
 
     _hide_expected_tracebacks()
     outcomes = []
@@ -178,8 +185,13 @@ def run(
             progress.advance(bar)
 
         try:
-            with _holding(params, "collapse-guard run", as_json), _named_causes(params):
-                preflight.check(params, os.environ.get("PREFECT_API_URL"))
+            with (
+                alerts.on_failure(params.alerts),
+                _holding(params, "collapse-guard run", as_json),
+                _named_causes(params),
+            ):
+                for cleaned in clean_after_crash(params):
+                    typer.echo(cleaned, err=True)
                 initialise(params)
                 guarded_retraining(params, generations, on_generation=advance)
         except CollapseGuardError as error:
@@ -190,6 +202,44 @@ def run(
                 {"status": "blocked", "generations": [o.to_dict() for o in outcomes] + blocked},
             )
     _summarise(params, outcomes, as_json)
+
+
+@app.command()
+def serve(params_file: ParamsOption = Path("params.yaml")) -> None:
+    """Serve guarded retraining as a Prefect deployment on the cron schedule in params.yaml (`schedule:`),
+    until stopped. Needs a persistent Prefect server (`make server`, then `export
+    PREFECT_API_URL=http://127.0.0.1:4200/api`); its UI lists the scheduled runs. One scheduled run at a time
+    (a Prefect concurrency limit on the deployment, and the workspace lock against a hand-started `run`)."""
+    params = _load(params_file)
+    from collapse_guard.errors import ConfigError
+    from collapse_guard.pipeline import preflight
+
+    api_url = os.environ.get("PREFECT_API_URL", "")
+    try:
+        if not api_url:
+            raise ConfigError(
+                "serve needs a persistent Prefect server: start one with `make server` and set "
+                "PREFECT_API_URL=http://127.0.0.1:4200/api (a temporary server would forget the schedule)"
+            )
+        preflight.bound_client_waits()
+        preflight.check_http("the Prefect API", api_url.rstrip("/") + "/health", "start it with `make server`")
+    except CollapseGuardError as error:
+        _fail(error, False)
+    from prefect.deployments.runner import EntrypointType
+    from prefect.schedules import Cron
+
+    from collapse_guard.flows.scheduled import scheduled_retraining
+
+    schedule = params.schedule
+    scheduled_retraining.serve(
+        name=schedule.deployment,
+        schedules=[Cron(schedule.cron, timezone=schedule.timezone)],
+        parameters={"params_file": params.source_file, "generations": schedule.generations},
+        global_limit=1,
+        pause_on_shutdown=False,
+        entrypoint_type=EntrypointType.MODULE_PATH,
+        tags=["collapse-guard"],
+    )
 
 
 def _hide_expected_tracebacks() -> None:
@@ -341,9 +391,11 @@ def ingest(
     whole, naming the line: nothing is appended (exit code 3)."""
     params = _load(params_file, as_json)
     from collapse_guard.pipeline.ingest import ingest_real
+    from collapse_guard.records import alerts
 
     try:
         with (
+            alerts.on_failure(params.alerts),
             _holding(params, "collapse-guard ingest", as_json),
             _named_causes(params),
             _working(f"reading and screening {path}", as_json),
@@ -404,16 +456,65 @@ def detect(
     Console().print(table)
 
 
+@app.command()
+def promote(
+    generation: Annotated[int, typer.Option("--generation", "-g", help="The generation whose model to serve.")],
+    reason: Annotated[str, typer.Option(help="Why, for the ledger.")] = "promoted by hand",
+    params_file: ParamsOption = Path("params.yaml"),
+    as_json: JsonOption = False,
+) -> None:
+    """Move the MLflow Model Registry alias `champion` to a generation's model, by hand (recorded in the ledger)."""
+    params = _load(params_file, as_json)
+    from collapse_guard.pipeline import champion
+
+    try:
+        with _holding(params, "collapse-guard promote", as_json), _named_causes(params):
+            moved = champion.promote(params, generation, reason)
+    except CollapseGuardError as error:
+        _fail(error, as_json)
+    _say_moved(moved, as_json)
+
+
+@app.command()
+def rollback(
+    reason: Annotated[str, typer.Option(help="Why, for the ledger.")] = "rolled back by hand",
+    params_file: ParamsOption = Path("params.yaml"),
+    as_json: JsonOption = False,
+) -> None:
+    """Give the alias `champion` back to the champion before the current one (recorded in the ledger)."""
+    params = _load(params_file, as_json)
+    from collapse_guard.pipeline import champion
+
+    try:
+        with _holding(params, "collapse-guard rollback", as_json), _named_causes(params):
+            moved = champion.rollback(params, reason)
+    except CollapseGuardError as error:
+        _fail(error, as_json)
+    _say_moved(moved, as_json)
+
+
+def _say_moved(moved: dict, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(moved))
+        return
+    typer.echo(
+        f"champion of {moved['registered_model']}: version {moved['version']} (generation {moved['generation']}), "
+        f"was {moved['champion_before'] or 'none'}"
+    )
+
+
 @audit_app.command("verify")
 def audit_verify(params_file: ParamsOption = Path("params.yaml"), as_json: JsonOption = False) -> None:
     """Check the ledger's hash chain: any edited, removed or reordered line fails (exit code 7)."""
     params = _load(params_file, as_json)
     from collapse_guard.errors import LedgerTampered
-    from collapse_guard.records import ledger
+    from collapse_guard.records import alerts, ledger
 
     problems = ledger.verify(params.ledger_path)
     if problems:
-        _fail(LedgerTampered("; ".join(problems), path=params.paths.ledger), as_json)
+        error = LedgerTampered("; ".join(problems), path=params.paths.ledger)
+        alerts.send(params.alerts, alerts.for_error(error))
+        _fail(error, as_json)
     entries = len(ledger.read(params.ledger_path))
     typer.echo(json.dumps({"ok": True, "entries": entries}) if as_json else f"ledger intact: {entries} entries")
 

@@ -144,6 +144,41 @@ class ExperimentParams(_Strict):
     sweep: SweepParams = SweepParams()
 
 
+class ScheduleParams(_Strict):
+    """``collapse-guard serve``: the Prefect deployment that runs guarded retraining on a schedule."""
+
+    deployment: str = "scheduled"
+    cron: str = "0 3 * * *"  # every day at 03:00 (``timezone``)
+    timezone: str = "UTC"
+    generations: int = Field(1, ge=1, le=1000)  # guarded generations per scheduled run
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) not in (5, 6):
+            raise ValueError("schedule.cron must be a cron expression of 5 fields, e.g. '0 3 * * *'")
+        return value
+
+
+class PromotionParams(_Strict):
+    """MLflow Model Registry: which model the alias ``champion`` names (collapse_guard/pipeline/promotion.py)."""
+
+    enabled: bool = True
+    model_name: str = "collapse-guard"  # the registered model; each generation is a version of it
+    tail_drop: float = Field(0.1, ge=0, le=10)  # the tail signal may fall this much below the champion's
+    spread_drift: float = Field(0.15, ge=0, le=10)  # |variance ratio - 1| may exceed the champion's by this much
+    loss_rise: float = Field(0.1, ge=0, le=1000)  # held-out real loss may rise this much (nats)
+
+
+class AlertsParams(_Strict):
+    """Where alerts go (Apprise URLs: ``json://host/path``, ``slack://...``, ``mailto://...``); none = log only."""
+
+    urls: list[str] = Field(default_factory=list)
+    timeout_seconds: float = Field(5, gt=0, le=120)  # per notification service
+    # a recorded generation whose metric falls below its floor raises an alert (it is not blocked)
+    metric_floors: dict[str, Annotated[float, Field(ge=-1e9, le=1e9)]] = Field(default_factory=dict)
+
+
 class Params(_Strict):
     paths: PathsParams = PathsParams()
     tracking: TrackingParams = TrackingParams()
@@ -158,6 +193,9 @@ class Params(_Strict):
     experiment: ExperimentParams = ExperimentParams()
     tabular: TabularParams = TabularParams()  # what only tables need (collapse_guard/tabular/params.py)
     text: TextParams = TextParams()  # what only text needs (collapse_guard/text/params.py)
+    alerts: AlertsParams = AlertsParams()  # collapse_guard/records/alerts.py
+    promotion: PromotionParams = PromotionParams()  # MLflow Model Registry alias `champion`
+    schedule: ScheduleParams = ScheduleParams()  # `collapse-guard serve` (flows/scheduled.py)
     workspace: Path = Path(".")
     source_file: str = "params.yaml"
 

@@ -119,3 +119,23 @@ def test_json_output_names_the_cause(workspace: Path, monkeypatch):
 
 def test_write_params_helper_still_valid(tmp_path: Path):
     assert load_params(write_params(tmp_path)).run.lock_wait_seconds == 0
+
+
+def test_an_mlflow_server_that_accepts_but_never_answers_fails_within_the_bound(workspace: Path, monkeypatch):
+    with socket.socket() as silent:  # listens, never accepts or answers: the "hangs with no output" case
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        address = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", address)
+        started = time.monotonic()
+        result = run_cli(workspace)
+    assert time.monotonic() - started < 30
+    assert result.exit_code == 9 and address in result.output and "timed out" in result.output
+
+
+def test_run_with_an_unreachable_prefect_api_exits_9_naming_it(workspace: Path, monkeypatch):
+    address = f"http://127.0.0.1:{closed_port()}/api"
+    monkeypatch.setenv("PREFECT_API_URL", address)
+    result = run_cli(workspace)
+    assert result.exit_code == 9, result.output
+    assert "Prefect API" in result.output and address in result.output and "Traceback" not in result.output
