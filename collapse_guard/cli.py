@@ -175,7 +175,7 @@ def run(
     from collapse_guard.pipeline.setup import initialise
     from collapse_guard.records import alerts
 
-    _hide_expected_tracebacks()
+    _hide_expected_tracebacks(params)
     outcomes = []
     with Progress(transient=True, disable=as_json or not sys.stderr.isatty()) as progress:
         bar = progress.add_task("guarded generations", total=generations)
@@ -242,7 +242,7 @@ def serve(params_file: ParamsOption = Path("params.yaml")) -> None:
     )
 
 
-def _hide_expected_tracebacks() -> None:
+def _hide_expected_tracebacks(params=None) -> None:
     """A blocked gate is an answer, not a crash: keep its traceback out of the terminal.
 
     Only the terminal handler is filtered; Prefect's API handler still sends the full record to the
@@ -257,7 +257,13 @@ def _hide_expected_tracebacks() -> None:
 
     def keep(record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        return not isinstance(error, CollapseGuardError)
+        if _DEBUG["on"]:
+            return True
+        if error is None or isinstance(error, CollapseGuardError):
+            return error is None
+        from collapse_guard.pipeline.causes import named_cause  # a service or the disk, not a bug: named at the end
+
+        return params is None or named_cause(error, params) is None
 
     for handler in logging.getLogger().handlers:
         if isinstance(handler, PrefectConsoleHandler):
