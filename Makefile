@@ -58,6 +58,17 @@ repro: setup  ## one more guarded generation through DVC's pipeline (dvc.yaml)
 	$(BIN)/collapse-guard init
 	$(BIN)/dvc repro
 
+# A persistent local Prefect server (its UI at http://127.0.0.1:4200 lists every scheduled and past run), then
+# `make serve` in another terminal: the guarded retraining flow served on params.yaml's `schedule:`.
+.PHONY: server serve
+PREFECT_HOME ?= $(CURDIR)/.prefect
+server: setup  ## a persistent Prefect server on 127.0.0.1:4200 (state in .prefect/)
+	PREFECT_HOME=$(PREFECT_HOME) $(BIN)/prefect server start --host 127.0.0.1 --port 4200
+
+serve: setup  ## serve the schedule in params.yaml as a Prefect deployment (needs `make server` running)
+	$(BIN)/collapse-guard init
+	PREFECT_API_URL=http://127.0.0.1:4200/api $(BIN)/collapse-guard serve
+
 mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root mlartifacts
 

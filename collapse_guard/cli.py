@@ -7,6 +7,7 @@ DVC and torch load inside the commands that need them, so ``--help`` answers at 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -33,6 +34,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
+_DEBUG = {"on": False}
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option("--debug", help="Also print the traceback of an expected failure.")] = False,
+) -> None:
+    _DEBUG["on"] = debug
+
+
 audit_app = typer.Typer(help="Review and verify the append-only audit ledger.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
@@ -54,6 +65,10 @@ def _fail(error: CollapseGuardError, as_json: bool, extra: dict | None = None) -
     from rich.markup import escape
 
     console = Console(stderr=True)
+    if _DEBUG["on"]:
+        import traceback
+
+        traceback.print_exception(error.__cause__ or error)
     console.print(f"[bold red]{type(error).__name__}[/]: {escape(str(error))}", highlight=False)
     for failure in getattr(error, "failures", []) or []:
         console.print(f"  [red]✗[/] {escape(str(failure))}", highlight=False)
@@ -70,6 +85,45 @@ def _working(message: str, quiet: bool):
     if quiet or not console.is_terminal:
         return contextlib.nullcontext()
     return console.status(message)
+
+
+def _holding(params, command: str, as_json: bool):
+    """The workspace lock (collapse_guard/records/lock.py) for ``command``; says so when it took over from a
+    killed run."""
+    import contextlib
+
+    from collapse_guard.records.lock import workspace_lock
+
+    @contextlib.contextmanager
+    def held():
+        with workspace_lock(params.workspace, command, params.run.lock_wait_seconds) as lock:
+            if lock.took_over:
+                typer.echo(f"took over the workspace lock from a killed run: {lock.took_over.describe()}", err=True)
+            yield lock
+
+    return held()
+
+
+def _named_causes(params):
+    """Turn a library's exception (MLflow, Prefect's client, SQLite, the file system) into the named cause
+    and exit code it stands for (collapse_guard/pipeline/causes.py); a bug keeps its traceback."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def translated():
+        try:
+            yield
+        except CollapseGuardError:
+            raise
+        except Exception as error:
+            from collapse_guard.pipeline.causes import named_cause
+
+            cause = named_cause(error, params)
+            if cause is None:
+                raise
+            raise cause from error
+
+    return translated()
 
 
 def _load(params_file: Path, as_json: bool = False):
@@ -108,12 +162,20 @@ def run(
     record. Each trains on the previous one's output; a fresh workspace first trains generation 0
     on real data only. A failed gate stops before training (exit code 4)."""
     params = _load(params_file, as_json)
+    from collapse_guard.pipeline import preflight
+
+    try:  # before the heavy imports: a service that is down is named within seconds
+        preflight.check(params, os.environ.get("PREFECT_API_URL"))
+    except CollapseGuardError as error:
+        _fail(error, as_json)
     from rich.progress import Progress
 
     from collapse_guard.flows.guarded_retraining import guarded_retraining
+    from collapse_guard.pipeline.recovery import clean_after_crash
     from collapse_guard.pipeline.setup import initialise
+    from collapse_guard.records import alerts
 
-    _hide_expected_tracebacks()
+    _hide_expected_tracebacks(params)
     outcomes = []
     with Progress(transient=True, disable=as_json or not sys.stderr.isatty()) as progress:
         bar = progress.add_task("guarded generations", total=generations)
@@ -123,8 +185,15 @@ def run(
             progress.advance(bar)
 
         try:
-            initialise(params)
-            guarded_retraining(params, generations, on_generation=advance)
+            with (
+                alerts.on_failure(params.alerts),
+                _holding(params, "collapse-guard run", as_json),
+                _named_causes(params),
+            ):
+                for cleaned in clean_after_crash(params):
+                    typer.echo(cleaned, err=True)
+                initialise(params)
+                guarded_retraining(params, generations, on_generation=advance)
         except CollapseGuardError as error:
             blocked = [error.outcome] if getattr(error, "outcome", None) else []
             _fail(
@@ -135,7 +204,45 @@ def run(
     _summarise(params, outcomes, as_json)
 
 
-def _hide_expected_tracebacks() -> None:
+@app.command()
+def serve(params_file: ParamsOption = Path("params.yaml")) -> None:
+    """Serve guarded retraining as a Prefect deployment on the cron schedule in params.yaml (`schedule:`),
+    until stopped. Needs a persistent Prefect server (`make server`, then `export
+    PREFECT_API_URL=http://127.0.0.1:4200/api`); its UI lists the scheduled runs. One scheduled run at a time
+    (a Prefect concurrency limit on the deployment, and the workspace lock against a hand-started `run`)."""
+    params = _load(params_file)
+    from collapse_guard.errors import ConfigError
+    from collapse_guard.pipeline import preflight
+
+    api_url = os.environ.get("PREFECT_API_URL", "")
+    try:
+        if not api_url:
+            raise ConfigError(
+                "serve needs a persistent Prefect server: start one with `make server` and set "
+                "PREFECT_API_URL=http://127.0.0.1:4200/api (a temporary server would forget the schedule)"
+            )
+        preflight.bound_client_waits()
+        preflight.check_http("the Prefect API", api_url.rstrip("/") + "/health", "start it with `make server`")
+    except CollapseGuardError as error:
+        _fail(error, False)
+    from prefect.deployments.runner import EntrypointType
+    from prefect.schedules import Cron
+
+    from collapse_guard.flows.scheduled import scheduled_retraining
+
+    schedule = params.schedule
+    scheduled_retraining.serve(
+        name=schedule.deployment,
+        schedules=[Cron(schedule.cron, timezone=schedule.timezone)],
+        parameters={"params_file": params.source_file, "generations": schedule.generations},
+        global_limit=1,
+        pause_on_shutdown=False,
+        entrypoint_type=EntrypointType.MODULE_PATH,
+        tags=["collapse-guard"],
+    )
+
+
+def _hide_expected_tracebacks(params=None) -> None:
     """A blocked gate is an answer, not a crash: keep its traceback out of the terminal.
 
     Only the terminal handler is filtered; Prefect's API handler still sends the full record to the
@@ -150,7 +257,13 @@ def _hide_expected_tracebacks() -> None:
 
     def keep(record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        return not isinstance(error, CollapseGuardError)
+        if _DEBUG["on"]:
+            return True
+        if error is None or isinstance(error, CollapseGuardError):
+            return error is None
+        from collapse_guard.pipeline.causes import named_cause  # a service or the disk, not a bug: named at the end
+
+        return params is None or named_cause(error, params) is None
 
     for handler in logging.getLogger().handlers:
         if isinstance(handler, PrefectConsoleHandler):
@@ -284,9 +397,15 @@ def ingest(
     whole, naming the line: nothing is appended (exit code 3)."""
     params = _load(params_file, as_json)
     from collapse_guard.pipeline.ingest import ingest_real
+    from collapse_guard.records import alerts
 
     try:
-        with _working(f"reading and screening {path}", as_json):
+        with (
+            alerts.on_failure(params.alerts),
+            _holding(params, "collapse-guard ingest", as_json),
+            _named_causes(params),
+            _working(f"reading and screening {path}", as_json),
+        ):
             result = ingest_real(params, path)
     except CollapseGuardError as error:
         _fail(error, as_json)
@@ -343,16 +462,65 @@ def detect(
     Console().print(table)
 
 
+@app.command()
+def promote(
+    generation: Annotated[int, typer.Option("--generation", "-g", help="The generation whose model to serve.")],
+    reason: Annotated[str, typer.Option(help="Why, for the ledger.")] = "promoted by hand",
+    params_file: ParamsOption = Path("params.yaml"),
+    as_json: JsonOption = False,
+) -> None:
+    """Move the MLflow Model Registry alias `champion` to a generation's model, by hand (recorded in the ledger)."""
+    params = _load(params_file, as_json)
+    from collapse_guard.pipeline import champion
+
+    try:
+        with _holding(params, "collapse-guard promote", as_json), _named_causes(params):
+            moved = champion.promote(params, generation, reason)
+    except CollapseGuardError as error:
+        _fail(error, as_json)
+    _say_moved(moved, as_json)
+
+
+@app.command()
+def rollback(
+    reason: Annotated[str, typer.Option(help="Why, for the ledger.")] = "rolled back by hand",
+    params_file: ParamsOption = Path("params.yaml"),
+    as_json: JsonOption = False,
+) -> None:
+    """Give the alias `champion` back to the champion before the current one (recorded in the ledger)."""
+    params = _load(params_file, as_json)
+    from collapse_guard.pipeline import champion
+
+    try:
+        with _holding(params, "collapse-guard rollback", as_json), _named_causes(params):
+            moved = champion.rollback(params, reason)
+    except CollapseGuardError as error:
+        _fail(error, as_json)
+    _say_moved(moved, as_json)
+
+
+def _say_moved(moved: dict, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(moved))
+        return
+    typer.echo(
+        f"champion of {moved['registered_model']}: version {moved['version']} (generation {moved['generation']}), "
+        f"was {moved['champion_before'] or 'none'}"
+    )
+
+
 @audit_app.command("verify")
 def audit_verify(params_file: ParamsOption = Path("params.yaml"), as_json: JsonOption = False) -> None:
     """Check the ledger's hash chain: any edited, removed or reordered line fails (exit code 7)."""
     params = _load(params_file, as_json)
     from collapse_guard.errors import LedgerTampered
-    from collapse_guard.records import ledger
+    from collapse_guard.records import alerts, ledger
 
     problems = ledger.verify(params.ledger_path)
     if problems:
-        _fail(LedgerTampered("; ".join(problems), path=params.paths.ledger), as_json)
+        error = LedgerTampered("; ".join(problems), path=params.paths.ledger)
+        alerts.send(params.alerts, alerts.for_error(error))
+        _fail(error, as_json)
     entries = len(ledger.read(params.ledger_path))
     typer.echo(json.dumps({"ok": True, "entries": entries}) if as_json else f"ledger intact: {entries} entries")
 

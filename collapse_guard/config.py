@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args, get_type_hints
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -47,7 +47,8 @@ class TrackingParams(_Strict):
 
 class RunParams(_Strict):
     mode: Literal["production", "experiment"] = "production"
-    seed: int = 7
+    seed: int = Field(7, ge=0, le=4_000_000)  # SeedSchedule draws base*1000+offset: kept below 2**32
+    lock_wait_seconds: float = Field(0, ge=0, le=86_400)  # a busy workspace: wait this long, then exit 8
 
 
 class DataParams(_Strict):
@@ -77,11 +78,11 @@ class DecodingParams(_Strict):
 
     temperature: float = Field(1.0, gt=0, le=5)
     top_p: float = Field(1.0, gt=0, le=1)
-    top_k: int = Field(0, ge=0)  # 0 = off
+    top_k: int = Field(0, ge=0, le=100_000)  # 0 = off
 
 
 class GenerationParams(_Strict):
-    synthetic_per_generation: int = Field(800, ge=1)
+    synthetic_per_generation: int = Field(800, ge=1, le=10_000_000)
 
 
 class AdaptiveParams(_Strict):
@@ -89,7 +90,7 @@ class AdaptiveParams(_Strict):
 
     step_up: float = Field(0.1, gt=0, le=1)
     step_down: float = Field(0.02, ge=0, le=1)
-    tolerance: float = Field(0.05, ge=0)
+    tolerance: float = Field(0.05, ge=0, le=1)
     min_real_fraction: float = Field(0.3, gt=0, le=1)
     max_real_fraction: float = Field(0.95, gt=0, le=1)
 
@@ -97,7 +98,7 @@ class AdaptiveParams(_Strict):
 class MixingParams(_Strict):
     policy: PolicyName = "accumulate"
     real_fraction: float = Field(0.7, gt=0, le=1)
-    training_size: int = Field(0, ge=0)  # accumulate-subsample: 0 = the anchor's train split size
+    training_size: int = Field(0, ge=0, le=100_000_000)  # accumulate-subsample: 0 = the anchor's train split size
     adaptive: AdaptiveParams = AdaptiveParams()
 
 
@@ -106,37 +107,76 @@ class GateParams(_Strict):
 
 
 class EvaluationParams(_Strict):
-    sample_size: int = Field(4000, ge=100)
-    knn_k: int = Field(5, ge=1)
+    sample_size: int = Field(4000, ge=100, le=10_000_000)
+    knn_k: int = Field(5, ge=1, le=1000)
     tail_quantile: float = Field(0.05, gt=0, lt=0.5)
     rarity_mass: float = Field(0.03, gt=0, lt=0.5)
     distribution_metrics: bool = True  # precision/recall, density/coverage, Wasserstein, MMD², Vendi
-    max_kernel_rows: int = Field(1000, ge=50)  # subsample for the quadratic kernel metrics (MMD², Vendi)
-    max_tail_rows: int = Field(20_000, ge=100)  # anchor rows the tail region is built from (subsampled above)
+    max_kernel_rows: int = Field(1000, ge=50, le=100_000)  # subsample for the quadratic kernel metrics (MMD², Vendi)
+    # anchor rows the tail region is built from (subsampled above)
+    max_tail_rows: int = Field(20_000, ge=100, le=10_000_000)
 
 
 class SweepParams(_Strict):
     """The safe-zone sweep: fixed-ratio chains over anchor sizes × real fractions."""
 
-    anchor_rows: list[int] = Field(default_factory=lambda: [500, 1000, 2000, 3000])
-    real_fractions: list[float] = Field(default_factory=lambda: [0.1, 0.3, 0.5, 0.7, 0.9])
-    generations: int = Field(8, ge=1)
-    seeds: int = Field(1, ge=1)
+    anchor_rows: list[Annotated[int, Field(ge=1, le=100_000_000)]] = Field(
+        default_factory=lambda: [500, 1000, 2000, 3000]
+    )
+    real_fractions: list[Annotated[float, Field(gt=0, le=1)]] = Field(default_factory=lambda: [0.1, 0.3, 0.5, 0.7, 0.9])
+    generations: int = Field(8, ge=1, le=1000)
+    seeds: int = Field(1, ge=1, le=1000)
 
 
 class ExperimentParams(_Strict):
     """`collapse-guard experiment`: policies × generations × seeds, in memory (nothing is shipped)."""
 
     policies: list[PolicyName] = Field(default_factory=lambda: list(POLICY_NAMES))
-    generations: int = Field(10, ge=1)
-    seeds: int = Field(3, ge=1)
-    synthetic_per_generation: int = Field(800, ge=1)
-    anchor_rows: int = Field(0, ge=0)  # real records each policy chain starts from (0 = the whole train split)
+    generations: int = Field(10, ge=1, le=1000)
+    seeds: int = Field(3, ge=1, le=1000)
+    synthetic_per_generation: int = Field(800, ge=1, le=10_000_000)
+    # real records each policy chain starts from (0 = the whole train split)
+    anchor_rows: int = Field(0, ge=0, le=100_000_000)
     decoding: DecodingParams = DecodingParams(temperature=0.9)
-    tail_threshold: float = Field(0.5, gt=0)
-    workers: int = Field(2, ge=1)
+    tail_threshold: float = Field(0.5, gt=0, le=10)
+    workers: int = Field(2, ge=1, le=256)
     output_dir: str = "reports/experiment"
     sweep: SweepParams = SweepParams()
+
+
+class ScheduleParams(_Strict):
+    """``collapse-guard serve``: the Prefect deployment that runs guarded retraining on a schedule."""
+
+    deployment: str = "scheduled"
+    cron: str = "0 3 * * *"  # every day at 03:00 (``timezone``)
+    timezone: str = "UTC"
+    generations: int = Field(1, ge=1, le=1000)  # guarded generations per scheduled run
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) not in (5, 6):
+            raise ValueError("schedule.cron must be a cron expression of 5 fields, e.g. '0 3 * * *'")
+        return value
+
+
+class PromotionParams(_Strict):
+    """MLflow Model Registry: which model the alias ``champion`` names (collapse_guard/pipeline/promotion.py)."""
+
+    enabled: bool = True
+    model_name: str = "collapse-guard"  # the registered model; each generation is a version of it
+    tail_drop: float = Field(0.1, ge=0, le=10)  # the tail signal may fall this much below the champion's
+    spread_drift: float = Field(0.15, ge=0, le=10)  # |variance ratio - 1| may exceed the champion's by this much
+    loss_rise: float = Field(0.1, ge=0, le=1000)  # held-out real loss may rise this much (nats)
+
+
+class AlertsParams(_Strict):
+    """Where alerts go (Apprise URLs: ``json://host/path``, ``slack://...``, ``mailto://...``); none = log only."""
+
+    urls: list[str] = Field(default_factory=list)
+    timeout_seconds: float = Field(5, gt=0, le=120)  # per notification service
+    # a recorded generation whose metric falls below its floor raises an alert (it is not blocked)
+    metric_floors: dict[str, Annotated[float, Field(ge=-1e9, le=1e9)]] = Field(default_factory=dict)
 
 
 class Params(_Strict):
@@ -153,6 +193,9 @@ class Params(_Strict):
     experiment: ExperimentParams = ExperimentParams()
     tabular: TabularParams = TabularParams()  # what only tables need (collapse_guard/tabular/params.py)
     text: TextParams = TextParams()  # what only text needs (collapse_guard/text/params.py)
+    alerts: AlertsParams = AlertsParams()  # collapse_guard/records/alerts.py
+    promotion: PromotionParams = PromotionParams()  # MLflow Model Registry alias `champion`
+    schedule: ScheduleParams = ScheduleParams()  # `collapse-guard serve` (flows/scheduled.py)
     workspace: Path = Path(".")
     source_file: str = "params.yaml"
 
@@ -205,12 +248,55 @@ def load_params(path: Path | str = "params.yaml", overrides: dict | None = None)
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value)
     try:
-        return Params.model_validate({**raw, "workspace": path.parent, "source_file": str(path)})
+        params = Params.model_validate({**raw, "workspace": path.parent, "source_file": str(path)})
     except PolicyForbidden:
         raise
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
-        raise ConfigError(f"invalid params: {problems}", path=str(path)) from exc
+        raise ConfigError(f"invalid params: {_problems(exc)}", path=str(path)) from exc
+    check_model_options(params.model, str(path))
+    return params
+
+
+def _problems(exc: ValidationError, prefix: str = "") -> str:
+    return "; ".join(f"{prefix}{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+
+
+def check_model_options(model: ModelParams, source_file: str) -> None:
+    """``model.options`` against the model's constructor: an unknown option, a wrong type or a value outside
+    the range its annotation declares (``Annotated[int, Field(ge=1, le=...)]``) is a ConfigError naming the key.
+
+    The class is imported by name (as params.yaml names it), so this module stays below the models.
+    """
+    import importlib
+    import inspect
+
+    from pydantic import create_model
+
+    module_name, _, class_name = model.class_path.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"model.class {model.class_path!r} cannot be imported: {exc}", path=source_file) from exc
+    try:
+        hints = get_type_hints(cls.__init__, include_extras=True)
+    except (NameError, TypeError):
+        hints = {}
+    fields: dict[str, Any] = {}
+    open_ended = False
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+        if name == "self" or parameter.kind == parameter.VAR_POSITIONAL:
+            continue
+        if parameter.kind == parameter.VAR_KEYWORD:
+            open_ended = True
+            continue
+        default = ... if parameter.default is parameter.empty else parameter.default
+        fields[name] = (hints.get(name, Any), default)
+    config = ConfigDict(extra="allow" if open_ended else "forbid", arbitrary_types_allowed=True)
+    try:
+        create_model(f"{class_name}Options", __config__=config, **fields).model_validate(model.options)
+    except ValidationError as exc:
+        detail = _problems(exc, "model.options.").replace("Extra inputs are not permitted", "unknown option")
+        raise ConfigError(f"invalid params for {model.class_path}: {detail}", path=source_file) from exc
 
 
 def _set_dotted(tree: dict, dotted: str, value: object) -> None:

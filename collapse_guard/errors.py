@@ -64,6 +64,24 @@ class LedgerTampered(CollapseGuardError):
     exit_code = 7
 
 
+class WorkspaceBusy(CollapseGuardError):
+    """Another run holds the workspace (the message names its pid, host and start time)."""
+
+    exit_code = 8
+
+
+class ServiceUnavailable(CollapseGuardError):
+    """An external part (MLflow, the Prefect API, the DVC remote) did not answer in time or refused."""
+
+    exit_code = 9
+
+
+class WorkspaceUnwritable(CollapseGuardError):
+    """A folder or file of the workspace cannot be written (read-only, permissions, disk full)."""
+
+    exit_code = 10
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "unexpected error (a bug: please report it with the traceback)",
@@ -73,4 +91,7 @@ EXIT_CODES: dict[int, str] = {
     AnchorIntegrityError.exit_code: "real anchor shrank or was altered",
     PolicyForbidden.exit_code: "mixing policy forbidden in this run mode",
     LedgerTampered.exit_code: "audit ledger failed verification",
+    WorkspaceBusy.exit_code: "workspace busy: another run holds it (the message names it)",
+    ServiceUnavailable.exit_code: "an external service (MLflow, Prefect API, DVC remote) is unreachable or timed out",
+    WorkspaceUnwritable.exit_code: "a workspace folder or file cannot be written (read-only, permissions, disk full)",
 }

@@ -74,4 +74,14 @@ def build_generator(params: ModelParams) -> Generator:
 def load_generator(class_path: str, path: Path) -> Generator:
     if not Path(path).is_file():
         raise DataError("model file not found", path=str(path))
-    return _import_class(class_path).load(Path(path))
+    cls = _import_class(class_path)
+    try:
+        return cls.load(Path(path))
+    except (ConfigError, DataError):
+        raise
+    except Exception as exc:  # a truncated or corrupt file fails inside torch/pickle/zip with their own errors
+        raise DataError(
+            f"model file cannot be read ({type(exc).__name__}: {exc}); it is truncated or corrupt. Restore it from "
+            "DVC (`dvc checkout`) or start a fresh workspace",
+            path=str(path),
+        ) from exc

@@ -14,12 +14,14 @@ from collapse_guard.modality.base import Modality
 from collapse_guard.modality.registry import modality_for
 from collapse_guard.pipeline.outcome import GenerationOutcome, RunContext
 from collapse_guard.records.workspace import synthetic_batches
+from collapse_guard.tasks.alerts import alert_metric_floors
 from collapse_guard.tasks.bookkeeping import close_run, open_generation, open_run
 from collapse_guard.tasks.evaluate import evaluate_model
 from collapse_guard.tasks.gate import gate_mixture
 from collapse_guard.tasks.generate import generate_and_curate
 from collapse_guard.tasks.mix import mix
 from collapse_guard.tasks.prepare import prepare_generation, read_state
+from collapse_guard.tasks.promote import promote_or_hold
 from collapse_guard.tasks.record import record_generation, version_outputs
 from collapse_guard.tasks.reports import write_reports
 from collapse_guard.tasks.train import train
@@ -64,6 +66,8 @@ def guarded_retraining(
     try:
         for generation in range(start, last + 1):
             outcomes.append(guarded_generation(params, modality, run, generation))
+            alert_metric_floors(params, outcomes[-1])
+            promote_or_hold(params, modality, outcomes[-1])
             if on_generation:
                 on_generation(outcomes[-1])
     except CollapseGuardError as error:

@@ -8,7 +8,7 @@ from prefect.cache_policies import NO_CACHE
 from collapse_guard.config import Params
 from collapse_guard.modality.base import Modality
 from collapse_guard.pipeline.outcome import RunContext
-from collapse_guard.records import ledger, tracking
+from collapse_guard.records import ledger, runtime, tracking
 
 
 @task(name="open-run", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
@@ -41,6 +41,7 @@ def open_run(params: Params, modality: Modality, generations: int) -> RunContext
             "mlflow_run_id": parent,
             "generations": generations,
             "params": params.model_dump(mode="json", exclude={"workspace", "source_file"}),
+            "runtime": runtime.describe(params.run.seed, params.model.options),
         },
     )
     return RunContext(run_uuid=run_uuid, experiment_id=experiment, mlflow_parent_run_id=parent)

@@ -28,7 +28,7 @@ def test_help_explains_commands_and_exit_codes_without_importing_heavy_libraries
 
 
 def test_exit_codes_are_distinct():
-    assert len(set(EXIT_CODES)) == len(EXIT_CODES) == 8
+    assert len(set(EXIT_CODES)) == len(EXIT_CODES) == 11
 
 
 def test_config_errors_exit_2_and_name_the_file(tmp_path):

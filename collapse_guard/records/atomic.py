@@ -51,3 +51,8 @@ def write_parquet(target: Path, frame: Any) -> None:
     """Write a pandas frame as Parquet, atomically."""
     with atomic_path(target) as tmp:
         frame.to_parquet(tmp, index=False)
+
+
+def write_bytes(target: Path, payload: bytes) -> None:
+    with atomic_open(target, "wb") as handle:
+        handle.write(payload)

@@ -15,30 +15,51 @@ sampling over components).
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from collapse_guard.config import DecodingParams
 from collapse_guard.generator import Generator
+from collapse_guard.records.runtime import deterministic_torch
 
 
 class GaussianMixtureGenerator(Generator):
-    def __init__(self, components: int = 8, epochs: int = 250, learning_rate: float = 0.05) -> None:
+    # The ranges params.yaml is checked against (collapse_guard.config.check_model_options).
+    def __init__(
+        self,
+        components: Annotated[int, Field(ge=1, le=256)] = 8,
+        epochs: Annotated[int, Field(ge=1, le=100_000)] = 250,
+        learning_rate: Annotated[float, Field(gt=0, le=10)] = 0.05,
+        threads: Annotated[int, Field(ge=0, le=256)] = 1,  # 1 = the same fit every time (records/runtime.py)
+    ) -> None:
         self.components = components
         self.epochs = epochs
         self.learning_rate = learning_rate
+        self.threads = threads
         self.columns: list[str] = []
         self.state: dict[str, np.ndarray] = {}
 
     @property
     def options(self) -> dict:
-        return {"components": self.components, "epochs": self.epochs, "learning_rate": self.learning_rate}
+        return {
+            "components": self.components,
+            "epochs": self.epochs,
+            "learning_rate": self.learning_rate,
+            "threads": self.threads,
+        }
 
     # Parameters live in standardised units; `state` holds plain arrays so save/load need no torch module.
     def fit(self, features: pd.DataFrame, seed: int) -> None:
+        with deterministic_torch(self.threads):
+            self._fit(features, seed)
+
+    def _fit(self, features: pd.DataFrame, seed: int) -> None:
         import torch
 
         self.columns = list(features.columns)
@@ -115,6 +136,10 @@ class GaussianMixtureGenerator(Generator):
         return frame[self.columns]
 
     def loss(self, features: pd.DataFrame) -> float:
+        with deterministic_torch(self.threads):
+            return self._loss(features)
+
+    def _loss(self, features: pd.DataFrame) -> float:
         import torch
 
         raw = features[self.state["numeric"]].to_numpy(dtype=np.float64)
@@ -136,8 +161,11 @@ class GaussianMixtureGenerator(Generator):
 
         from collapse_guard.records import atomic
 
-        with atomic.atomic_path(Path(path)) as tmp:
-            torch.save({"options": self.options, "columns": self.columns, "state": self.state}, tmp)
+        # Saved through a buffer: torch names the archive after the file it writes, and the temp file's name is
+        # random, so saving to it directly would make two identical models' files differ.
+        buffer = io.BytesIO()
+        torch.save({"options": self.options, "columns": self.columns, "state": self.state}, buffer)
+        atomic.write_bytes(Path(path), buffer.getvalue())
 
     @classmethod
     def load(cls, path: Path) -> GaussianMixtureGenerator:

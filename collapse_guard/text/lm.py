@@ -14,17 +14,20 @@ every step so the pipeline can recognise its own text when it comes back in a cr
 from __future__ import annotations
 
 import contextlib
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from collapse_guard.config import DecodingParams
 from collapse_guard.errors import ConfigError, DataError
 from collapse_guard.generator import Generator
+from collapse_guard.records.runtime import deterministic_torch
 from collapse_guard.text.corpus import TEXT
 from collapse_guard.text.novelty import NgramIndex
 from collapse_guard.text.tokenizer import Tokenizer, token_ids
@@ -45,22 +48,23 @@ class TextLanguageModel(Generator):
 
     def __init__(
         self,
-        embedding_dim: int = 128,
-        hidden_dim: int = 256,
-        layers: int = 1,
-        dropout: float = 0.2,
-        epochs: int = 12,
-        sequence_length: int = 64,
-        batch_size: int = 32,
-        learning_rate: float = 3e-3,
-        vocabulary_size: int = 8000,
-        min_token_count: int = 2,
-        sample_tokens: int = 200,
-        min_sample_tokens: int | None = None,
-        no_copy_ngram: int = 0,
+        # The ranges params.yaml is checked against (collapse_guard.config.check_model_options).
+        embedding_dim: Annotated[int, Field(ge=1, le=4096)] = 128,
+        hidden_dim: Annotated[int, Field(ge=1, le=8192)] = 256,
+        layers: Annotated[int, Field(ge=1, le=16)] = 1,
+        dropout: Annotated[float, Field(ge=0, lt=1)] = 0.2,
+        epochs: Annotated[int, Field(ge=1, le=10_000)] = 12,
+        sequence_length: Annotated[int, Field(ge=2, le=4096)] = 64,
+        batch_size: Annotated[int, Field(ge=1, le=65_536)] = 32,
+        learning_rate: Annotated[float, Field(gt=0, le=10)] = 3e-3,
+        vocabulary_size: Annotated[int, Field(ge=8, le=1_000_000)] = 8000,
+        min_token_count: Annotated[int, Field(ge=1, le=1_000_000)] = 2,
+        sample_tokens: Annotated[int, Field(ge=1, le=100_000)] = 200,
+        min_sample_tokens: Annotated[int | None, Field(ge=0, le=100_000)] = None,
+        no_copy_ngram: Annotated[int, Field(ge=0, le=64)] = 0,
         watermark: WatermarkConfig | dict | None = None,
-        generation_batch: int = 256,
-        threads: int = 1,
+        generation_batch: Annotated[int, Field(ge=1, le=65_536)] = 256,
+        threads: Annotated[int, Field(ge=0, le=256)] = 1,
     ) -> None:
         if no_copy_ngram == 1 or no_copy_ngram < 0:
             raise ConfigError(f"no_copy_ngram is 0 (off) or an n-gram length >= 2, got {no_copy_ngram}")
@@ -197,8 +201,9 @@ class TextLanguageModel(Generator):
             "ngrams": self.ngrams.to_state() if self.ngrams else None,
             "train_loss": self.train_loss,
         }
-        with atomic.atomic_path(Path(path)) as tmp:
-            torch.save(payload, tmp)
+        buffer = io.BytesIO()  # not the temp file: torch names the archive after it, and its name is random
+        torch.save(payload, buffer)
+        atomic.write_bytes(Path(path), buffer.getvalue())
 
     @classmethod
     def load(cls, path: Path) -> TextLanguageModel:
@@ -232,15 +237,8 @@ def _torch_threads(threads: int) -> Iterator[None]:
     One thread is the default because this model's matrices are small: on a 2-core machine shared with a
     Prefect server, OpenMP threads spinning against other processes made a training step 10x slower.
     """
-    import torch
-
-    before = torch.get_num_threads()
-    if threads > 0:
-        torch.set_num_threads(threads)
-    try:
+    with deterministic_torch(threads):  # and deterministic algorithms: the same fit every time
         yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _watermark_parts(watermark: WatermarkConfig | dict | None) -> tuple[dict | None, WatermarkConfig | None]:

@@ -12,8 +12,8 @@ class _Section(BaseModel):
 class EmbeddedTextParams(_Section):
     """The embedded real text: prose paragraphs of the Python manual that ships with the interpreter."""
 
-    min_words: int = Field(30, ge=1)  # shorter paragraphs are left out
-    max_documents: int = Field(0, ge=0)  # 0 = all of them (about 600); tests use fewer
+    min_words: int = Field(30, ge=1, le=10_000)  # shorter paragraphs are left out
+    max_documents: int = Field(0, ge=0, le=100_000_000)  # 0 = all of them (about 600); tests use fewer
 
 
 class WatermarkParams(_Section):
@@ -22,11 +22,11 @@ class WatermarkParams(_Section):
 
     enabled: bool = True
     gamma: float = Field(0.25, gt=0, lt=1)
-    delta: float = Field(2.0, ge=0)
+    delta: float = Field(2.0, ge=0, le=20)
     key_file: str = ".collapse-guard/watermark.key"
     known_key_files: list[str] = Field(default_factory=list)  # retired keys: ingest still screens with them
-    z_threshold: float = Field(4.0, gt=0)  # legacy (the verdict is now the scan's bound, fpr); shown by detect
-    window: int = Field(200, ge=10)  # legacy (fixed sliding window); detection now scans every window size
+    z_threshold: float = Field(4.0, gt=0, le=100)  # legacy (the verdict is now the scan's bound, fpr); shown by detect
+    window: int = Field(200, ge=10, le=100_000)  # legacy (fixed sliding window); the scan tries every window size
     scheme: str = "lefthash-h1"  # green-list seeding: lefthash-h1 (previous word) or selfhash-hN (N = 2..8)
     fpr: float = Field(1e-4, gt=0, lt=1)  # per-document false-positive rate of a "marked" verdict
     uncertain_fpr: float = Field(1e-2, gt=0, lt=1)  # above fpr, up to this: "uncertain"
@@ -37,8 +37,8 @@ class WatermarkParams(_Section):
 class DedupParams(_Section):
     """Near-duplicates by MinHash LSH over word shingles (Broder 1997; Lee et al. 2022)."""
 
-    shingle_size: int = Field(3, ge=1)
-    num_perm: int = Field(128, ge=16)
+    shingle_size: int = Field(3, ge=1, le=64)
+    num_perm: int = Field(128, ge=16, le=4096)
     threshold: float = Field(0.7, gt=0, le=1)  # estimated Jaccard similarity that makes a near-duplicate
 
 
@@ -55,5 +55,5 @@ class TextParams(_Section):
     watermark: WatermarkParams = WatermarkParams()
     dedup: DedupParams = DedupParams()
     gate: TextGateParams = TextGateParams()
-    metric_tokens: int = Field(20_000, ge=100)  # token budget of the sample-based text metrics
+    metric_tokens: int = Field(20_000, ge=100, le=100_000_000)  # token budget of the sample-based text metrics
     tail_mass: float = Field(0.05, gt=0, lt=0.5)  # the anchor's rarest words holding this share are its tail

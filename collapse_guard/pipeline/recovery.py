@@ -1,0 +1,61 @@
+"""What a killed run leaves behind, cleaned by the next run (which holds the workspace lock, so nothing it
+finds can belong to a live run).
+
+kill -9 keeps the history consistent (every write is a temp file renamed into place, the ledger is appended
+last), but leaves the temp files of writes it did not finish, and the MLflow runs it opened stay RUNNING
+forever. Both are cleaned here, and the caller says so.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from collapse_guard.config import Params
+from collapse_guard.records import tracking
+
+# collapse_guard.records.atomic names its temp files ``.<target name>.<random>.tmp`` beside the target
+ATOMIC_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+def folders_written(params: Params) -> list[Path]:
+    return [
+        params.resolve(params.paths.generations_dir),
+        params.ledger_path.parent,
+        params.resolve(params.paths.reports_dir),
+        params.anchor_path.parent,
+        params.resolve(params.paths.quarantine_dir),
+    ]
+
+
+def stale_temp_files(params: Params) -> list[Path]:
+    found: list[Path] = []
+    for folder in folders_written(params):
+        if folder.is_dir():
+            found += [p for p in folder.rglob(".*.tmp") if p.is_file() and ATOMIC_TEMP.match(p.name)]
+    return sorted(set(found))
+
+
+def clean_after_crash(params: Params) -> list[str]:
+    """Remove stale temp files and mark unfinished MLflow runs FAILED; what was done, one line each."""
+    done = []
+    for path in stale_temp_files(params):
+        path.unlink(missing_ok=True)
+        done.append(f"removed a temp file a killed run left: {path.relative_to(params.workspace)}")
+    for run_id, name in unfinished_runs(params):
+        tracking.log(params.tracking_uri, run_id, tags={"status": "killed", "cleaned_by": "next run"})
+        tracking.finish(params.tracking_uri, run_id, "FAILED")
+        done.append(f"marked MLflow run {name} ({run_id}) FAILED: the run that opened it was killed")
+    return done
+
+
+def unfinished_runs(params: Params) -> list[tuple[str, str]]:
+    """MLflow runs of this workspace's experiment still RUNNING (only ever a killed run's, under the lock)."""
+    if not params.tracking_uri.startswith("sqlite:///") or not Path(params.tracking_uri[10:]).exists():
+        return []  # a shared tracking server may hold other workspaces' live runs: left alone
+    mlflow_client = tracking.client(params.tracking_uri)
+    experiment = mlflow_client.get_experiment_by_name(params.tracking.experiment_name)
+    if experiment is None:
+        return []
+    runs = mlflow_client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'", max_results=1000)
+    return [(run.info.run_id, run.info.run_name) for run in runs]

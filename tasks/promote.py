@@ -1,0 +1,72 @@
+"""After a generation is recorded: register its model in the MLflow Model Registry, log its mixture as the run's
+dataset input, and move the alias ``champion`` to it only if the promotion check passes."""
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from collapse_guard.config import Params
+from collapse_guard.modality.base import Modality
+from collapse_guard.pipeline.outcome import GenerationOutcome
+from collapse_guard.pipeline.promotion import Decision, decide
+from collapse_guard.records import alerts, ledger, registry, tracking
+from collapse_guard.records.workspace import generation_paths, relative
+
+
+@task(name="promote-or-hold", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def promote_or_hold(params: Params, modality: Modality, outcome: GenerationOutcome) -> Decision | None:
+    settings = params.promotion
+    if not settings.enabled:
+        return None
+    uri, name = params.tracking_uri, settings.model_name
+    recorded = _recorded(params, outcome.generation)
+    mixture = recorded["mixture"]
+    registry.log_mixture_input(
+        uri,
+        outcome.mlflow_run_id,
+        f"mixture-gen{outcome.generation:03d}",
+        mixture["file"],
+        recorded["dvc_md5"] or mixture["digest"],
+        mixture["rows"],
+    )
+    current = registry.champion(uri, name)
+    champion_metrics = _recorded(params, current.generation)["metrics"] if current else None
+    tail, spread = modality.headline
+    decision = decide(
+        outcome.metrics,
+        champion_metrics,
+        tail=tail,
+        spread=spread,
+        tail_drop=settings.tail_drop,
+        spread_drift=settings.spread_drift,
+        loss_rise=settings.loss_rise,
+    )
+    version = registry.register(
+        uri, name, outcome.mlflow_run_id, "model.pt", outcome.generation, {"model_id": outcome.model_id}
+    )
+    registry.mark(uri, name, version, decision.role, decision.summary)
+    tracking.log(uri, outcome.mlflow_run_id, tags={"promotion": decision.role, "promotion_reason": decision.summary})
+    ledger.append(
+        params.ledger_path,
+        "model_promoted" if decision.promote else "promotion_refused",
+        {
+            "generation": outcome.generation,
+            "model_id": outcome.model_id,
+            "registered_model": name,
+            "version": version,
+            "role": decision.role,
+            "reasons": decision.reasons,
+            "champion_before": current.version if current else None,
+            "by": "check",
+        },
+    )
+    if not decision.promote:
+        model_file = relative(params, generation_paths(params, outcome.generation).model)
+        alerts.send(
+            params.alerts, alerts.Alert(alerts.PROMOTION_REFUSED, outcome.generation, decision.summary, model_file)
+        )
+    return decision
+
+
+def _recorded(params: Params, generation: int) -> dict:
+    entries = [e for e in ledger.read(params.ledger_path) if e["kind"] == "generation_recorded"]
+    return next(e["body"] for e in reversed(entries) if e["body"]["generation"] == generation)

@@ -1,0 +1,44 @@
+"""Every numeric option has a range, and a model option the model does not know is an error naming it."""
+
+import pytest
+
+from collapse_guard.config import load_params
+from collapse_guard.errors import ConfigError
+from tests.conftest import REPO, TINY_TEXT, write_params
+
+GMM = "collapse_guard.tabular.gmm:GaussianMixtureGenerator"
+
+
+@pytest.mark.parametrize(
+    "sections, fragment",
+    [
+        ({"model": {"options": {"epochs": 1_000_000_000_000}}}, "model.options.epochs"),
+        ({"model": {"options": {"epochs": -5}}}, "model.options.epochs"),
+        ({"model": {"options": {"components": 0}}}, "model.options.components"),
+        ({"model": {"options": {"learning_rate": 0}}}, "model.options.learning_rate"),
+        ({"model": {"options": {"epochs": "many"}}}, "model.options.epochs"),
+        ({"model": {"options": {"epochz": 5}}}, "model.options.epochz: unknown option"),
+        ({"model": {"class": "collapse_guard.tabular.gmm:NoSuchModel"}}, "model.class"),
+        ({"generation": {"synthetic_per_generation": 10**12}}, "generation.synthetic_per_generation"),
+        ({"evaluation": {"sample_size": 10**12}}, "evaluation.sample_size"),
+        ({"run": {"seed": -1}}, "run.seed"),
+        ({"experiment": {"sweep": {"real_fractions": [0.5, 1.5]}}}, "experiment.sweep.real_fractions.1"),
+        ({"tabular": {"embedded": {"rows": 10**12}}}, "tabular.embedded.rows"),
+    ],
+)
+def test_out_of_range_and_unknown_options_name_the_key_and_the_file(tmp_path, sections, fragment):
+    with pytest.raises(ConfigError) as caught:
+        load_params(write_params(tmp_path, **sections))
+    assert fragment in str(caught.value) and "params.yaml" in str(caught.value)
+
+
+def test_text_model_options_are_checked_against_the_language_model(tmp_path):
+    tiny = {**TINY_TEXT, "model": {"options": {**TINY_TEXT["model"]["options"], "epochs": 0}}}
+    with pytest.raises(ConfigError, match=r"model\.options\.epochs"):
+        load_params(write_params(tmp_path, base="params-text.yaml", tiny=tiny))
+    assert load_params(write_params(tmp_path, base="params-text.yaml", tiny=TINY_TEXT)).model.options["epochs"] == 2
+
+
+def test_shipped_params_files_pass_the_model_option_check():
+    assert load_params(REPO / "params.yaml").model.class_path == GMM
+    assert load_params(REPO / "params-text.yaml").data.modality == "text"
