@@ -54,10 +54,11 @@ def main() -> None:
 
     from collapse_guard.config import load_params
     from collapse_guard.generator import build_generator, load_generator
-    from collapse_guard.pipeline import gate
-    from collapse_guard.records import anchor, tracking, versioning
+    from collapse_guard.pipeline import gate, trust
+    from collapse_guard.pipeline.setup import initialise
+    from collapse_guard.records import anchor, attestation, ledger, tracking, versioning
     from collapse_guard.records.provenance import feature_columns
-    from collapse_guard.records.workspace import generation_paths, initialise, pipeline_state
+    from collapse_guard.records.workspace import generation_paths, pipeline_state
     from collapse_guard.reports.drift import drift_report
     from collapse_guard.tabular.evaluation import evaluate
 
@@ -115,6 +116,14 @@ def main() -> None:
             "DVC add + push (anchor + generation)": lambda: versioning.track(
                 params.workspace, [params.anchor_path, last.dir]
             ),
+            "sign the generation (model-signing, folder)": lambda: trust.sign_generation(
+                params, last.dir, attestation.read_statement(last.dir / attestation.STATEMENT)
+            ),
+            "verify anchor + every recorded generation": lambda: (
+                trust.anchor_differences(params, trust.workspace_keys(params)),
+                trust.verify_generations(params, state.last_generation),
+            ),
+            "ledger append with a signed head": lambda: ledger.append(params.ledger_path, "benchmark", {}),
         }
         experiment = tracking.experiment_id(params.tracking_uri, "bench", root / "mlartifacts")
         state_run = tracking.start_run(params.tracking_uri, experiment, "bench")
@@ -125,7 +134,7 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
     print(
-        f"embedded default: anchor {params.data.embedded.rows} rows, "
+        f"embedded default: anchor {params.tabular.embedded.rows} rows, "
         f"{params.generation.synthetic_per_generation} synthetic per generation, "
         f"{params.evaluation.sample_size} evaluation samples; {args.generations} generations each side"
     )

@@ -39,7 +39,15 @@ class Generator(abc.ABC):
     @classmethod
     @abc.abstractmethod
     def load(cls, path: Path) -> Generator:
-        """Read a model written by ``save``."""
+        """Read a model written by ``save``.
+
+        The contract (a model file is data an attacker with write access to the workspace can craft):
+        ``load`` must not execute code from the file: no ``pickle``, no ``torch.load(weights_only=False)``,
+        no ``numpy.load(allow_pickle=True)``; use ``torch.load(weights_only=True)`` on a dict of tensors and
+        plain values, safetensors, or JSON. A file it cannot read raises
+        ``collapse_guard.errors.DataError`` naming it (any other exception is turned into one by
+        ``load_generator``). The pipeline verifies the generation's signature before it calls ``load``.
+        """
 
     def diagnostics(self) -> dict[str, float]:
         """Numbers only the model knows (e.g. its smallest mixture weight, its fitted variance): logged with
@@ -74,4 +82,10 @@ def build_generator(params: ModelParams) -> Generator:
 def load_generator(class_path: str, path: Path) -> Generator:
     if not Path(path).is_file():
         raise DataError("model file not found", path=str(path))
-    return _import_class(class_path).load(Path(path))
+    cls = _import_class(class_path)
+    try:
+        return cls.load(Path(path))
+    except DataError:
+        raise
+    except Exception as exc:  # a user model's load may raise anything for a corrupt or crafted file
+        raise DataError(f"cannot load the model ({type(exc).__name__}: {exc})", path=str(path)) from exc

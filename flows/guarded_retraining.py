@@ -15,6 +15,7 @@ from collapse_guard.tasks.prepare import prepare_generation, read_state
 from collapse_guard.tasks.record import record_generation, version_outputs
 from collapse_guard.tasks.reports import write_reports
 from collapse_guard.tasks.train import train
+from collapse_guard.tasks.trust import sign_generation, verify_inputs
 from prefect import flow
 
 from collapse_guard.config import Params
@@ -28,6 +29,7 @@ from collapse_guard.records.workspace import synthetic_batches
 @flow(name="guarded-generation", flow_run_name="generation-{generation}", validate_parameters=False)
 def guarded_generation(params: Params, modality: Modality, run: RunContext, generation: int) -> GenerationOutcome:
     state = read_state(params)
+    verify_inputs(params, state)
     mlflow_run_id = open_generation(params.tracking_uri, run, generation)
     ctx = prepare_generation(params, modality, run, state, generation, mlflow_run_id)
     batch = (
@@ -44,6 +46,7 @@ def guarded_generation(params: Params, modality: Modality, run: RunContext, gene
     )
     model = train(ctx, mixture, verdict, params.model)
     measured = evaluate_model(ctx, model)
+    sign_generation(params, ctx, batch, mixture, model)
     md5 = version_outputs(ctx, params.anchor_path, params.tracking.dvc_track_outputs)
     return record_generation(params, ctx, md5, batch, mixture, model, measured)
 
