@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from collapse_guard.config import load_params
-from collapse_guard.errors import AnchorIntegrityError, DataError, LedgerTampered
+from collapse_guard.errors import AnchorIntegrityError, DataError, GateBlocked, LedgerTampered
 from collapse_guard.pipeline import trust
 from collapse_guard.records import ledger
 from collapse_guard.records.provenance import content_hashes, feature_columns
-from tests.conftest import sha256_of
+from tests.conftest import resign_as_insider, sha256_of
 from tests.flows.test_guarded_retraining import ANCHOR, cli, run_json
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
@@ -55,6 +55,21 @@ def test_laundered_synthetic_records_are_blocked_naming_the_file_and_records(sig
     frame.to_parquet(batch, index=False)
     message = _run_fails(signed, DataError.exit_code, str(GEN1 / "synthetic.parquet"), "labelled real")
     assert "records " in message and "synthetic.parquet" in message
+
+
+def test_laundering_re_signed_by_a_key_holder_is_still_blocked_by_the_gate(signed: Path):
+    batch = signed / GEN1 / "synthetic.parquet"
+    frame = pd.read_parquet(batch)
+    frame["source"], frame["generation"], frame["model_id"] = "real", 0, ""
+    frame.to_parquet(batch, index=False)
+    resign_as_insider(batch)
+    anchor_before = sha256_of(signed / ANCHOR)
+    result = cli(signed, "run", "--generations", "1", "--json")
+    assert result.exit_code == GateBlocked.exit_code, result.output
+    failures = json.loads(result.stdout)["generations"][-1]["gate"]["failures"]
+    laundered = [f for f in failures if "labelled real are in the signed anchor" in f]
+    assert laundered and "records " in laundered[0] and str(GEN1 / "synthetic.parquet") in laundered[0]
+    assert sha256_of(signed / ANCHOR) == anchor_before
 
 
 @pytest.mark.parametrize("name", ["synthetic.parquet", "mixture.parquet", "model.pt", "gate.json", "metrics.json"])
