@@ -54,12 +54,12 @@ def main() -> None:
 
     from collapse_guard.config import load_params
     from collapse_guard.generator import build_generator, load_generator
+    from collapse_guard.modality.registry import modality_for
     from collapse_guard.pipeline import gate, trust
     from collapse_guard.pipeline.setup import initialise
     from collapse_guard.records import anchor, attestation, ledger, tracking, versioning
     from collapse_guard.records.provenance import feature_columns
     from collapse_guard.records.workspace import generation_paths, pipeline_state
-    from collapse_guard.reports.drift import drift_report
     from collapse_guard.tabular.evaluation import evaluate
 
     root = Path(tempfile.mkdtemp(prefix="cg-bench-"))
@@ -102,10 +102,8 @@ def main() -> None:
                 expectations_dir=params.resolve(params.paths.expectations_dir),
                 anchor_path="anchor",
             ),
-            "collapse metrics": lambda: evaluate(
-                model, real, held_out[features], params.evaluation, params.decoding, 3
-            ),
-            "Evidently drift report": lambda: drift_report(samples, real, out / "drift.html"),
+            "collapse metrics": lambda: evaluate(model, real, held_out[features], params.evaluation, 3),
+            "Evidently drift report": lambda: modality_for(params).drift(samples, real, out / "drift.html"),
             "MLflow logging (metrics + artifacts)": lambda: tracking.log(
                 params.tracking_uri,
                 state_run,

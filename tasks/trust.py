@@ -4,10 +4,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from collapse_guard.config import Params
+from collapse_guard.errors import AnchorIntegrityError
 from collapse_guard.pipeline import trust
 from collapse_guard.pipeline.handles import Batch, GenerationContext, MixtureHandle, TrainedModel
 from collapse_guard.records import attestation, ledger, tracking
-from collapse_guard.records.workspace import PipelineState
+from collapse_guard.records.workspace import PipelineState, relative
 
 
 @task(name="verify-inputs", cache_policy=NO_CACHE)
@@ -17,9 +18,6 @@ def verify_inputs(params: Params, state: PipelineState) -> int:
     trust.check_witnesses(params)
     keys = trust.workspace_keys(params)
     if keys is not None:
-        from collapse_guard.errors import AnchorIntegrityError
-        from collapse_guard.records.workspace import relative
-
         differences = trust.anchor_differences(params, keys)
         if differences:
             raise AnchorIntegrityError(differences, path=relative(params, params.anchor_path))

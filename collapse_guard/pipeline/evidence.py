@@ -142,10 +142,8 @@ def signed_manifest(signature: Path, public_key: Path) -> dict[str, str]:
 
     model-signing's public API verifies a signature against the files themselves; a bundle carries only the
     statements, so this checks the envelope with model-signing's own verifier and returns its manifest."""
-    from model_signing import verifying
     from model_signing._signing import sign_ec_key, sign_sigstore_pb  # no public API for the manifest alone
 
-    del verifying
     try:
         manifest = sign_ec_key.Verifier(Path(public_key)).verify(sign_sigstore_pb.Signature.read(Path(signature)))
     except Exception as exc:
