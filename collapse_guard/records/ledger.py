@@ -153,7 +153,7 @@ def append(path: Path, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         keys = signing.keys_for(path.parent)
         if keys is not None and _read_head(path) is not None and signature_path(path).exists():
             verify_head(path, keys)  # never extend (and re-sign) a head rewritten without the key
-        head = _checked_head(path)
+        head = _checked_head(path, adopt=keys is None)
         entry = {
             "seq": head.seq + 1,
             "kind": kind,
@@ -171,7 +171,7 @@ def append(path: Path, kind: str, body: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def _checked_head(path: Path) -> Head:
+def _checked_head(path: Path, adopt: bool = True) -> Head:
     """The head, after making sure the file ends where the head says (O(1) in the ledger's length).
 
     A line torn by a crash mid-append (no newline yet, never committed) is cut back; a last line written
@@ -189,7 +189,7 @@ def _checked_head(path: Path) -> Head:
         if not tail.endswith(b"\n"):
             os.truncate(path, head.size)  # a torn, uncommitted line
             return head
-        adopted = _adopt(tail, head)
+        adopted = _adopt(tail, head) if adopt else None  # signed: a line after the signed head is not adopted
         if adopted is not None:
             return adopted
     problems = verify(path)

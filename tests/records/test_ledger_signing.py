@@ -86,3 +86,13 @@ def test_seal_signs_an_existing_ledger_once(tmp_path: Path, monkeypatch):
     assert ledger.seal(path) is True
     assert ledger.seal(path) is False
     assert ledger.verify(path) == []
+
+
+def test_a_chained_line_appended_after_the_signed_head_is_never_adopted(signed_ledger: Path):
+    last = ledger.read(signed_ledger)[-1]
+    forged = {"seq": last["seq"] + 1, "kind": "anchor_ingested", "at": "x", "body": {}, "prev": last["hash"]}
+    forged["hash"] = ledger.entry_hash(forged)
+    with open(signed_ledger, "a") as handle:
+        handle.write(json.dumps(forged, sort_keys=True) + "\n")
+    with pytest.raises(LedgerTampered, match="appended without the key"):
+        ledger.append(signed_ledger, "event", {})
