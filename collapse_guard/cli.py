@@ -366,10 +366,11 @@ def audit_verify(
         _verify_bundle(bundle, public_key, as_json)
         return
     params = _load(params_file, as_json)
-    from collapse_guard.pipeline.trust import witness_problems
+    from collapse_guard.pipeline.trust import audit_problems
     from collapse_guard.records import ledger
 
-    problems = ledger.verify(params.ledger_path) + witness_problems(params)
+    problems = ledger.verify(params.ledger_path)
+    problems += audit_problems(params) if not problems else []
     if problems:
         _fail(LedgerTampered("; ".join(problems), path=params.paths.ledger), as_json)
     entries = len(ledger.read(params.ledger_path))

@@ -179,3 +179,21 @@ def _statements(params: Params) -> list[tuple[str, Path]]:
     for statement in sorted(generations.glob(f"gen_*/{attestation.STATEMENT}")):
         found.append((relative(params, statement.parent), statement))
     return found
+
+
+def audit_problems(params: Params) -> list[str]:
+    """What ``audit verify`` adds to the ledger's own checks in a signed workspace: the witnesses, the anchor's
+    signed version and every recorded generation's signature."""
+    problems = witness_problems(params)
+    keys = workspace_keys(params)
+    if keys is None or problems:
+        return problems
+    differences = anchor_differences(params, keys)
+    if differences:
+        problems.append(differences)
+    recorded = ledger.latest(ledger.read(params.ledger_path), "generation_recorded")
+    try:
+        verify_generations(params, recorded["body"]["generation"] if recorded else None)
+    except CollapseGuardError as exc:
+        problems.append(str(exc))
+    return problems

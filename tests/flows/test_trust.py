@@ -80,6 +80,7 @@ def test_a_single_byte_change_to_any_signed_file_names_it(signed: Path, name: st
     target.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
     with pytest.raises(DataError, match=name):
         trust.verify_generations(params, 1)
+    assert any(name in problem for problem in trust.audit_problems(params))
     target.write_bytes(original)
     assert trust.verify_generations(params, 1) == 2
 
