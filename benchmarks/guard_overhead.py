@@ -54,13 +54,13 @@ def main() -> None:
     from collapse_guard.config import load_params
     from collapse_guard.flows.guarded_retraining import guarded_retraining
     from collapse_guard.generator import build_generator, load_generator
-    from collapse_guard.pipeline import gate
+    from collapse_guard.modality.registry import modality_for
+    from collapse_guard.pipeline import gate, trust
     from collapse_guard.pipeline.setup import initialise
-    from collapse_guard.records import anchor, ledger, tracking, versioning
+    from collapse_guard.records import anchor, attestation, ledger, tracking, versioning
     from collapse_guard.records.provenance import feature_columns
     from collapse_guard.records.workspace import generation_paths, pipeline_state
     from collapse_guard.tabular.evaluation import evaluate
-    from collapse_guard.tabular.evidently_metrics import drift_report
 
     root = Path(tempfile.mkdtemp(prefix="cg-bench-"))
     try:
@@ -103,7 +103,7 @@ def main() -> None:
                 anchor_path="anchor",
             ),
             "collapse metrics": lambda: evaluate(model, real, held_out[features], params.evaluation, 3),
-            "Evidently drift report": lambda: drift_report(samples, real, out / "drift.html"),
+            "Evidently drift report": lambda: modality_for(params).drift(samples, real, out / "drift.html"),
             "MLflow logging (metrics + artifacts)": lambda: tracking.log(
                 params.tracking_uri,
                 state_run,
@@ -115,6 +115,14 @@ def main() -> None:
                 params.workspace, [params.anchor_path, last.dir]
             ),
             "ledger append (O(1) in its length)": lambda: ledger.append(root / "bench.jsonl", "bench", {"n": 1}),
+            "sign the generation (model-signing, folder)": lambda: trust.sign_generation(
+                params, last.dir, attestation.read_statement(last.dir / attestation.STATEMENT)
+            ),
+            "verify anchor + every recorded generation": lambda: (
+                trust.anchor_differences(params, trust.workspace_keys(params)),
+                trust.verify_generations(params, state.last_generation),
+            ),
+            "ledger append with a signed head": lambda: ledger.append(params.ledger_path, "benchmark", {}),
         }
         experiment = tracking.experiment_id(params.tracking_uri, "bench", root / "mlartifacts")
         state_run = tracking.start_run(params.tracking_uri, experiment, "bench")

@@ -192,7 +192,9 @@ def run(
             ):
                 for cleaned in clean_after_crash(params):
                     typer.echo(cleaned, err=True)
-                initialise(params)
+                for done in initialise(params):
+                    if done.startswith("restored"):
+                        typer.echo(done, err=True)
                 guarded_retraining(params, generations, on_generation=advance)
         except CollapseGuardError as error:
             blocked = [error.outcome] if getattr(error, "outcome", None) else []
@@ -510,19 +512,76 @@ def _say_moved(moved: dict, as_json: bool) -> None:
 
 
 @audit_app.command("verify")
-def audit_verify(params_file: ParamsOption = Path("params.yaml"), as_json: JsonOption = False) -> None:
-    """Check the ledger's hash chain: any edited, removed or reordered line fails (exit code 7)."""
-    params = _load(params_file, as_json)
+def audit_verify(
+    params_file: ParamsOption = Path("params.yaml"),
+    bundle: Annotated[
+        Path | None,
+        typer.Option("--bundle", help="Verify an evidence bundle from `audit export` instead (no workspace needed)."),
+    ] = None,
+    public_key: Annotated[
+        Path | None,
+        typer.Option("--public-key", help="With --bundle: the trusted public key (default: the bundle's copy)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the ledger's hash chain and, in a signed workspace, its signed head and the signed statements:
+    any edited, removed, reordered, appended or cut line, or a deleted ledger, fails (exit code 7)."""
     from collapse_guard.errors import LedgerTampered
+
+    if bundle is not None:
+        _verify_bundle(bundle, public_key, as_json)
+        return
+    params = _load(params_file, as_json)
+    from collapse_guard.pipeline.trust import audit_problems
     from collapse_guard.records import alerts, ledger
 
     problems = ledger.verify(params.ledger_path)
+    problems += audit_problems(params) if not problems else []
     if problems:
         error = LedgerTampered("; ".join(problems), path=params.paths.ledger)
         alerts.send(params.alerts, alerts.for_error(error))
         _fail(error, as_json)
     entries = len(ledger.read(params.ledger_path))
     typer.echo(json.dumps({"ok": True, "entries": entries}) if as_json else f"ledger intact: {entries} entries")
+
+
+def _verify_bundle(bundle: Path, public_key: Path | None, as_json: bool) -> None:
+    from collapse_guard.errors import LedgerTampered
+    from collapse_guard.pipeline.evidence import load_summary, verify_bundle
+
+    problems = verify_bundle(bundle, public_key)
+    if problems:
+        _fail(LedgerTampered("; ".join(problems), path=str(bundle)), as_json)
+    summary = load_summary(bundle)
+    if as_json:
+        typer.echo(json.dumps({"ok": True, **summary}))
+    else:
+        typer.echo(
+            f"bundle verified: {summary.get('ledger_entries', '?')} ledger entries, "
+            f"{len(summary.get('generations', []))} signed generations"
+        )
+
+
+@audit_app.command("export")
+def audit_export(
+    target: Annotated[Path, typer.Argument(help="A new (or empty) folder for the evidence bundle.")],
+    params_file: ParamsOption = Path("params.yaml"),
+    as_json: JsonOption = False,
+) -> None:
+    """Write a self-contained evidence bundle (ledger with its signed head, signed statements, public key,
+    README) that a reviewer verifies elsewhere with `audit verify --bundle` and the public key alone."""
+    params = _load(params_file, as_json)
+    from collapse_guard.pipeline.evidence import export
+
+    try:
+        summary = export(params, target)
+    except CollapseGuardError as error:
+        _fail(error, as_json)
+    if as_json:
+        typer.echo(json.dumps({"bundle": str(target), **summary}))
+    else:
+        generations = len(summary["generations"])
+        typer.echo(f"wrote {target}: {summary['ledger_entries']} ledger entries, {generations} generations")
 
 
 @audit_app.command("show")

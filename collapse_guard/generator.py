@@ -39,7 +39,15 @@ class Generator(abc.ABC):
     @classmethod
     @abc.abstractmethod
     def load(cls, path: Path) -> Generator:
-        """Read a model written by ``save``."""
+        """Read a model written by ``save``.
+
+        The contract (a model file is data an attacker with write access to the workspace can craft):
+        ``load`` must not execute code from the file: no ``pickle``, no ``torch.load(weights_only=False)``,
+        no ``numpy.load(allow_pickle=True)``; use ``torch.load(weights_only=True)`` on a dict of tensors and
+        plain values, safetensors, or JSON. A file it cannot read raises
+        ``collapse_guard.errors.DataError`` naming it (any other exception is turned into one by
+        ``load_generator``). The pipeline verifies the generation's signature before it calls ``load``.
+        """
 
     def diagnostics(self) -> dict[str, float]:
         """Numbers only the model knows (e.g. its smallest mixture weight, its fitted variance): logged with
@@ -79,9 +87,9 @@ def load_generator(class_path: str, path: Path) -> Generator:
         return cls.load(Path(path))
     except (ConfigError, DataError):
         raise
-    except Exception as exc:  # a truncated or corrupt file fails inside torch/pickle/zip with their own errors
+    except Exception as exc:  # a truncated, corrupt or crafted file fails inside torch/pickle/zip, or a user's load
         raise DataError(
-            f"model file cannot be read ({type(exc).__name__}: {exc}); it is truncated or corrupt. Restore it from "
-            "DVC (`dvc checkout`) or start a fresh workspace",
+            f"model file cannot be loaded ({type(exc).__name__}: {exc}); it is truncated, corrupt or not a model this "
+            "class wrote. Restore it from DVC (`dvc checkout`) or start a fresh workspace",
             path=str(path),
         ) from exc

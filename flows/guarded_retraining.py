@@ -25,11 +25,13 @@ from collapse_guard.tasks.promote import promote_or_hold
 from collapse_guard.tasks.record import record_generation, version_outputs
 from collapse_guard.tasks.reports import write_reports
 from collapse_guard.tasks.train import train
+from collapse_guard.tasks.trust import sign_generation, verify_inputs
 
 
 @flow(name="guarded-generation", flow_run_name="generation-{generation}", validate_parameters=False)
 def guarded_generation(params: Params, modality: Modality, run: RunContext, generation: int) -> GenerationOutcome:
     state = read_state(params)
+    verify_inputs(params, state)
     mlflow_run_id = open_generation(params.tracking_uri, run, generation)
     ctx = prepare_generation(params, modality, run, state, generation, mlflow_run_id)
     batch = (
@@ -46,6 +48,7 @@ def guarded_generation(params: Params, modality: Modality, run: RunContext, gene
     )
     model = train(ctx, mixture, verdict, params.model)
     measured = evaluate_model(ctx, model)
+    sign_generation(params, ctx, batch, mixture, model)
     md5 = version_outputs(ctx, params.anchor_path, params.tracking.dvc_track_outputs)
     return record_generation(params, ctx, md5, batch, mixture, model, measured)
 

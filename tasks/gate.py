@@ -5,9 +5,10 @@ from prefect.cache_policies import NO_CACHE
 
 from collapse_guard.config import GateParams
 from collapse_guard.errors import GateBlocked
-from collapse_guard.pipeline import gate, payloads
+from collapse_guard.pipeline import binding, gate, payloads
 from collapse_guard.pipeline.handles import GenerationContext, MixtureHandle
 from collapse_guard.records import atomic, ledger, tracking
+from collapse_guard.records.provenance import RECORD_ID
 
 
 @task(name="gate", cache_policy=NO_CACHE)
@@ -32,6 +33,12 @@ def gate_mixture(
         modality=modality.name,
         extra_flags=modality.gate_flags(ctx.anchor),
         extra_parameters=modality.gate_parameters(),
+        extra_failures=binding.binding_failures(
+            mixture.frame,
+            ctx.anchor.frame[RECORD_ID],
+            binding.batch_ids(generation_paths_upto(ctx)),
+            ctx.anchor_file,
+        ),
     )
     atomic.write_json(ctx.paths.gate, {**verdict.to_dict(), "results": verdict.results})
     tracking.log(
@@ -67,3 +74,9 @@ def gate_mixture(
             path=ctx.relative(ctx.paths.gate),
         )
     return verdict
+
+
+def generation_paths_upto(ctx: GenerationContext) -> list[Path]:
+    """The synthetic batch of every generation from 1 to this one (the earlier ones verified before use)."""
+    generations_dir = ctx.paths.dir.parent
+    return [generations_dir / f"gen_{g:03d}" / ctx.paths.synthetic.name for g in range(1, ctx.generation + 1)]

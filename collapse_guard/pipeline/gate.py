@@ -91,6 +91,7 @@ def evaluate(
     modality: str = "tabular",
     extra_flags: FlagMaker | None = None,
     extra_parameters: dict | None = None,
+    extra_failures: list[GateFailure] | None = None,
 ) -> GateVerdict:
     """Validate the anchor and the mixture with the suites for ``modality``; ``extra_flags`` adds the
     modality's derived columns and ``extra_parameters`` its ``$PARAMETER`` values."""
@@ -105,7 +106,7 @@ def evaluate(
     failures = [
         GateFailure("anchor", "append_only", problem, [anchor_path])
         for problem in check_append_only(anchor, recorded_anchor, anchor_path)
-    ]
+    ] + list(extra_failures or [])
     results = {}
     context = _ephemeral_context()
     for name, suite in load_suites(expectations_dir, modality).items():

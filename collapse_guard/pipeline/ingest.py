@@ -12,6 +12,7 @@ from pathlib import Path
 from collapse_guard.config import Params
 from collapse_guard.errors import AnchorIntegrityError
 from collapse_guard.modality.registry import modality_for
+from collapse_guard.pipeline import trust
 from collapse_guard.records import anchor, atomic, ledger, versioning
 from collapse_guard.records.provenance import utc_now
 from collapse_guard.records.workspace import pipeline_state, relative
@@ -19,6 +20,17 @@ from collapse_guard.records.workspace import pipeline_state, relative
 
 def ingest_real(params: Params, path: Path) -> dict:
     state = pipeline_state(params)
+    trust.check_witnesses(params)
+    keys = trust.workspace_keys(params)
+    if keys is not None and not params.anchor_path.exists():
+        restored = trust.restore_anchor(params, keys)  # a deleted anchor comes back from DVC, never from source
+        body = {"anchor": trust.recorded_anchor(params), "reason": restored}
+        ledger.append(params.ledger_path, "anchor_restored", body)
+    elif keys is not None and (differences := trust.anchor_differences(params, keys)):
+        raise AnchorIntegrityError(
+            f"refusing to ingest onto an anchor that is not the last recorded version: {differences}",
+            path=relative(params, params.anchor_path),
+        )
     current = anchor.load(params.anchor_path)
     problems = anchor.check_append_only(current, state.recorded_anchor, relative(params, params.anchor_path))
     if problems:
@@ -40,6 +52,7 @@ def ingest_real(params: Params, path: Path) -> dict:
             "anchor": anchor.describe(grown, dvc_md5=md5).to_dict(),
         },
     )
+    trust.sign_anchor(params, grown, anchor.describe(grown, dvc_md5=md5).to_dict())
     return {"added": added, "rows": len(grown), "dvc_md5": md5, "rejected": rejected, "quarantine": quarantine}
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collapse_guard.config import Params
+from collapse_guard.errors import AnchorIntegrityError
 from collapse_guard.modality.registry import modality_for
+from collapse_guard.pipeline import trust
 from collapse_guard.records import anchor as anchor_mod
-from collapse_guard.records import atomic, ledger, tracking, versioning
+from collapse_guard.records import atomic, ledger, signing, tracking, versioning
 from collapse_guard.records.workspace import relative
 
 
@@ -13,15 +15,21 @@ def initialise(params: Params) -> list[str]:
     """Create whatever the workspace lacks; never touches an anchor that already exists."""
     modality = modality_for(params)
     created = versioning.ensure_repo(params.workspace, params.tracking.dvc_remote)
+    created += signing.create_keys(params.workspace)
+    adopting = ledger.seal(params.ledger_path)
+    if adopting:
+        created.append(f"signed head for the existing ledger {relative(params, params.ledger_path)}")
+    trust.check_witnesses(params)
     created += modality.prepare_workspace()
     anchor_path = params.anchor_path
+    recorded = trust.recorded_anchor(params)
+    created += _keep_recorded_anchor(params, recorded, adopting)
     if not anchor_path.exists():
         atomic.write_parquet(anchor_path, modality.initial_anchor())
         created.append(f"anchor {relative(params, anchor_path)}")
     current = anchor_mod.load(anchor_path)
     md5 = versioning.track(params.workspace, [anchor_path])[relative(params, anchor_path)]
-    entries = ledger.read(params.ledger_path)
-    if ledger.latest(entries, *ledger.ANCHOR_RECORDING_KINDS) is None:
+    if recorded is None:
         ledger.append(
             params.ledger_path,
             "anchor_initialised",
@@ -32,7 +40,31 @@ def initialise(params: Params) -> list[str]:
             },
         )
         created.append(f"ledger {relative(params, params.ledger_path)}")
+        trust.sign_anchor(params, current, trust.recorded_anchor(params))
+    elif adopting:
+        trust.sign_anchor(params, current, recorded)
     tracking.experiment_id(
         params.tracking_uri, params.tracking.experiment_name, params.resolve(params.tracking.mlflow_artifacts)
     )
     return created
+
+
+def _keep_recorded_anchor(params: Params, recorded: dict | None, adopting: bool) -> list[str]:
+    """Once the ledger has recorded an anchor, it is never re-created from the source: a missing or altered
+    anchor is restored from DVC to the last recorded version (and said so, in the ledger too)."""
+    keys = trust.workspace_keys(params)
+    if recorded is None or adopting:
+        return []
+    if keys is None:
+        if not params.anchor_path.exists():
+            raise AnchorIntegrityError(
+                "the anchor is missing although the ledger recorded one: restore it with `dvc pull` "
+                "(it is never re-created from the source, which could have fewer rows)",
+                path=relative(params, params.anchor_path),
+            )
+        return []
+    restored = trust.restore_anchor(params, keys)
+    if not restored:
+        return []
+    ledger.append(params.ledger_path, "anchor_restored", {"anchor": recorded, "reason": restored})
+    return [restored]

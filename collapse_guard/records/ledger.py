@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from collapse_guard.errors import LedgerTampered
-from collapse_guard.records import atomic
+from collapse_guard.records import atomic, signing
 
 GENESIS = "0" * 64
 
@@ -48,11 +48,16 @@ def read(path: Path) -> list[dict[str, Any]]:
 
 
 def verify(path: Path) -> list[str]:
-    """Every break in the chain, by line number; an empty list means the ledger is intact."""
+    """Every break in the chain, by line number, and any mismatch with the signed head (in a signed
+    workspace); an empty list means the ledger is intact."""
     try:
         entries = read(path)
     except LedgerTampered as exc:
         return [str(exc)]
+    return chain_problems(entries) + head_problems(path, entries)
+
+
+def chain_problems(entries: list[dict[str, Any]]) -> list[str]:
     problems = []
     prev = GENESIS
     for number, entry in enumerate(entries, start=1):
@@ -67,6 +72,50 @@ def verify(path: Path) -> list[str]:
         except (KeyError, TypeError):
             problems.append(f"line {number}: not a ledger entry")
     return problems
+
+
+def head_problems(path: Path, entries: list[dict[str, Any]], keys: signing.Keys | None = None) -> list[str]:
+    """In a signed workspace, the signed head must exist and name the ledger's last entry: a ledger cut short,
+    deleted, extended or rewritten (even with every hash recomputed) no longer matches it without the key."""
+    keys = keys or signing.keys_for(Path(path).parent)
+    if keys is None:
+        return []
+    head = _read_head(path)
+    if not entries and head is None and not signature_path(path).exists():
+        return []  # a workspace whose ledger has not started yet
+    if head is None:
+        return [f"the ledger's signed head ({head_path(path).name}) is missing"]
+    try:
+        verify_head(path, keys)
+    except LedgerTampered as exc:
+        return [str(exc)]
+    if not Path(path).exists():
+        return [f"the ledger file is missing: its signed head says {head.seq} entries (the ledger was deleted)"]
+    last_seq, last_hash = (entries[-1].get("seq"), entries[-1].get("hash")) if entries else (0, GENESIS)
+    if head.seq > len(entries):
+        return [f"the ledger has {len(entries)} entries, its signed head says {head.seq} (the ledger was cut short)"]
+    if (last_seq, last_hash) != (head.seq, head.hash):
+        return [
+            f"the ledger's last entry (line {len(entries)}, hash {str(last_hash)[:12]}) is not the signed head "
+            f"(line {head.seq}, hash {head.hash[:12]}): entries were rewritten or appended without the key"
+        ]
+    return []
+
+
+def signature_path(path: Path) -> Path:
+    return Path(str(head_path(path)) + signing.SIGNATURE_SUFFIX)
+
+
+def verify_head(path: Path, keys: signing.Keys) -> None:
+    """The head file's signature (O(1): it covers the head, which names the last entry's hash)."""
+    signing.verify(
+        head_path(path), signature_path(path), keys.public, label=str(head_path(path)), error=LedgerTampered
+    )
+
+
+def signed_head(path: Path) -> Head:
+    """The head as recorded (what statements, DVC metadata and MLflow tags repeat so truncation shows)."""
+    return _read_head(path) or Head()
 
 
 @contextmanager
@@ -101,7 +150,10 @@ def append(path: Path, kind: str, body: dict[str, Any]) -> dict[str, Any]:
     """Append one entry; refuses to extend a chain whose head does not match the file."""
     path = Path(path)
     with _locked(path):
-        head = _checked_head(path)
+        keys = signing.keys_for(path.parent)
+        if keys is not None and _read_head(path) is not None and signature_path(path).exists():
+            verify_head(path, keys)  # never extend (and re-sign) a head rewritten without the key
+        head = _checked_head(path, adopt=keys is None)
         entry = {
             "seq": head.seq + 1,
             "kind": kind,
@@ -119,7 +171,7 @@ def append(path: Path, kind: str, body: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def _checked_head(path: Path) -> Head:
+def _checked_head(path: Path, adopt: bool = True) -> Head:
     """The head, after making sure the file ends where the head says (O(1) in the ledger's length).
 
     A line torn by a crash mid-append (no newline yet, never committed) is cut back; a last line written
@@ -137,7 +189,7 @@ def _checked_head(path: Path) -> Head:
         if not tail.endswith(b"\n"):
             os.truncate(path, head.size)  # a torn, uncommitted line
             return head
-        adopted = _adopt(tail, head)
+        adopted = _adopt(tail, head) if adopt else None  # signed: a line after the signed head is not adopted
         if adopted is not None:
             return adopted
     problems = verify(path)
@@ -184,6 +236,30 @@ def _read_head(path: Path) -> Head | None:
 
 def _write_head(path: Path, head: Head) -> None:
     atomic.write_text(head_path(path), json.dumps(asdict(head)) + "\n")
+    sign_head(path)
+
+
+def seal(path: Path) -> bool:
+    """Sign the head of a ledger that has none yet (a workspace adopting signing: its chain must verify
+    first, and from then on it cannot be rewritten without the key). Returns whether it signed."""
+    path = Path(path)
+    if signing.keys_for(path.parent) is None or signature_path(path).exists() or not path.exists():
+        return False
+    with _locked(path):
+        entries = read(path)
+        problems = chain_problems(entries)
+        if problems:
+            raise LedgerTampered("ledger failed verification: " + "; ".join(problems), path=str(path))
+        last = entries[-1] if entries else {"seq": 0, "hash": GENESIS}
+        _write_head(path, Head(last["seq"], last["hash"], path.stat().st_size))
+    return True
+
+
+def sign_head(path: Path) -> None:
+    """Sign the head file at every append (a workspace without keys is left unsigned)."""
+    keys = signing.keys_for(Path(path).parent)
+    if keys is not None:
+        signing.sign(head_path(path), signature_path(path), keys)
 
 
 def latest(entries: list[dict[str, Any]], *kinds: str) -> dict[str, Any] | None:

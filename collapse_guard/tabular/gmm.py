@@ -25,8 +25,11 @@ import pandas as pd
 from pydantic import Field
 
 from collapse_guard.config import DecodingParams
+from collapse_guard.errors import DataError
 from collapse_guard.generator import Generator
 from collapse_guard.records.runtime import deterministic_torch
+
+SAVE_FORMAT = "collapse-guard-gmm/1"
 
 
 class GaussianMixtureGenerator(Generator):
@@ -163,18 +166,47 @@ class GaussianMixtureGenerator(Generator):
 
         # Saved through a buffer: torch names the archive after the file it writes, and the temp file's name is
         # random, so saving to it directly would make two identical models' files differ.
+        state = _tensors(self.state)
+        payload = {"format": SAVE_FORMAT, "options": self.options, "columns": self.columns, "state": state}
         buffer = io.BytesIO()
-        torch.save({"options": self.options, "columns": self.columns, "state": self.state}, buffer)
+        torch.save(payload, buffer)
         atomic.write_bytes(Path(path), buffer.getvalue())
 
     @classmethod
     def load(cls, path: Path) -> GaussianMixtureGenerator:
+        """Plain tensors, lists and numbers only (``weights_only=True``): a crafted file cannot run code."""
         import torch
 
-        saved = torch.load(path, weights_only=False)
+        try:
+            saved = torch.load(Path(path), weights_only=True)
+        except Exception as exc:  # torch raises many types for a truncated, foreign or pickle-carrying file
+            raise DataError(f"cannot load the model safely ({type(exc).__name__}: {exc})", path=str(path)) from exc
+        if not isinstance(saved, dict) or saved.get("format") != SAVE_FORMAT:
+            raise DataError(f"not a {SAVE_FORMAT} file", path=str(path))
         model = cls(**saved["options"])
-        model.columns, model.state = saved["columns"], saved["state"]
+        model.columns, model.state = list(saved["columns"]), _arrays(saved["state"])
         return model
+
+
+def _tensors(value):
+    """numpy arrays as torch tensors, recursively: what ``torch.load(weights_only=True)`` accepts."""
+    import torch
+
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, dict):
+        return {k: _tensors(v) for k, v in value.items()}
+    return value
+
+
+def _arrays(value):
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.numpy()
+    if isinstance(value, dict):
+        return {k: _arrays(v) for k, v in value.items()}
+    return value
 
 
 def _log_density(x, means, log_scales, logits, codes=(), level_logits=()):

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from collapse_guard.cli import app
 from collapse_guard.errors import GateBlocked, LedgerTampered, PolicyForbidden
-from tests.conftest import sha256_of, write_params
+from tests.conftest import resign_as_insider, sha256_of, write_params
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
 ANCHOR = Path("data/anchor/real.parquet")
@@ -86,6 +86,7 @@ def _tamper(path: Path, change) -> None:
     frame = pd.read_parquet(path)
     change(frame)
     frame.to_parquet(path, index=False)
+    resign_as_insider(path)  # signatures would stop this first (tests/flows/test_trust.py): test the gate
 
 
 def _assert_blocked(workspace: Path, fragment: str, code: int = GateBlocked.exit_code, file: str = "") -> dict:
@@ -195,6 +196,7 @@ def test_ingest_appends_real_data_and_the_next_generation_uses_it(ran_once: Path
 
 def test_corrupt_anchor_is_a_data_error_naming_the_file(ran_once: Path):
     (ran_once / ANCHOR).write_bytes(b"not parquet at all")
+    resign_as_insider(ran_once / ANCHOR)  # unsigned, it would be restored from DVC (tests/flows/test_trust.py)
     result = cli(ran_once, "run", "--generations", "1", "--json")
     assert result.exit_code == 3
     assert str(ANCHOR) in json.loads(result.stdout)["error"]["message"]

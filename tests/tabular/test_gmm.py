@@ -69,3 +69,37 @@ def test_categorical_columns_are_modelled_with_their_modes():
     assert (samples.loc[rare_mode_mask(samples), "kind"] == "rare-event").mean() > 0.9
     unseen = data.head(5).assign(kind="never-seen")
     assert np.isfinite(model.loss(unseen))
+
+
+class _Payload:
+    """A pickle that runs code when loaded: what a crafted model.pt carries."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch pwned",))
+
+
+def test_a_model_file_carrying_code_is_refused_without_running_it(tmp_path, monkeypatch):
+    import torch
+
+    from collapse_guard.errors import DataError
+
+    monkeypatch.chdir(tmp_path)
+    crafted = tmp_path / "model.pt"
+    torch.save({"format": "collapse-guard-gmm/1", "payload": _Payload()}, crafted)
+    with pytest.raises(DataError, match="cannot load the model safely") as caught:
+        load_generator(PATH, crafted)
+    assert str(crafted) in str(caught.value)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_saved_model_loads_with_weights_only_and_samples_the_same(fitted, tmp_path):
+    import torch
+
+    model, _ = fitted
+    model.save(tmp_path / "model.pt")
+    torch.load(tmp_path / "model.pt", weights_only=True)  # no pickle needed
+    loaded = load_generator(PATH, tmp_path / "model.pt")
+    a, b = model.sample(50, DecodingParams(), seed=3), loaded.sample(50, DecodingParams(), seed=3)
+    assert a.equals(b)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from collapse_guard.cli import app
 from collapse_guard.config import DecodingParams
 from collapse_guard.text.watermark import WatermarkConfig, read_key_file
-from tests.conftest import TINY_TEXT, sha256_of, write_params
+from tests.conftest import TINY_TEXT, resign_as_insider, sha256_of, write_params
 
 ANCHOR = Path("data/anchor/text.parquet")
 KEY_FILE = Path(".collapse-guard/watermark.key")
@@ -74,6 +74,7 @@ def test_two_text_generations_end_to_end(text_workspace: Path):
     # synthetic text that lost its watermark label is blocked before training, and the anchor is untouched
     pool = text_workspace / "generations-text/gen_001/synthetic.parquet"
     synthetic.assign(watermark_key_id="").to_parquet(pool)
+    resign_as_insider(pool)  # unsigned, the signature stops it first (exit 3): test the gate behind it
     anchor_before = sha256_of(text_workspace / ANCHOR)
     blocked = cli(text_workspace, "run", "--generations", "1", "--json")
     assert blocked.exit_code == 4
