@@ -113,6 +113,8 @@ class EvaluationParams(_Strict):
     distribution_metrics: bool = True  # precision/recall, density/coverage, Wasserstein, MMD², Vendi
     max_kernel_rows: int = Field(1000, ge=50)  # subsample for the quadratic kernel metrics (MMD², Vendi)
     max_tail_rows: int = Field(20_000, ge=100)  # anchor rows the tail region is built from (subsampled above)
+    # column -> level to track per generation ("" = the column's rare levels): a slice the user names
+    rare_slices: dict[str, str] = Field(default_factory=dict)
 
 
 class SweepParams(_Strict):

@@ -90,6 +90,7 @@ class Modality(abc.ABC):
     headline_labels: tuple[str, str]  # how summaries title them
     figure_metrics: dict[str, str]  # metric -> title in the experiment's figure
     label_columns: tuple[str, ...] = ()  # extra provenance labels this kind stamps on every record
+    door_checks_tables: bool = False  # real data arrives as a table the ``incoming`` suite validates (pipeline.door)
 
     def __init__(self, params: Params) -> None:
         self.params = params
