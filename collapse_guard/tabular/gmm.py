@@ -62,7 +62,11 @@ class GaussianMixtureGenerator(Generator):
         means = torch.nn.Parameter(_kmeans_plus_plus(x, k, generator))
         log_scales = torch.nn.Parameter(torch.full((k, x.shape[1]), math.log(0.3)))
         logits = torch.nn.Parameter(torch.zeros(k))
-        level_logits = [torch.nn.Parameter(torch.zeros(k, len(levels[c]))) for c in categorical]
+        # every component starts from the levels' overall frequencies, so a rare level starts rare
+        level_logits = [
+            torch.nn.Parameter(_frequency_logits(code, len(levels[c]), k))
+            for c, code in zip(categorical, codes, strict=True)
+        ]
         optimiser = torch.optim.Adam([means, log_scales, logits, *level_logits], lr=self.learning_rate)
         for _ in range(self.epochs):
             optimiser.zero_grad()
@@ -89,9 +93,10 @@ class GaussianMixtureGenerator(Generator):
         # Rare modes live in the smallest components: their weight is the first thing collapse takes.
         weights = self._weights()
         variances = np.exp(2 * self.state["log_scales"]) * self.state["scale"] ** 2
+        mixed = (weights[:, None] * variances).sum(axis=0)
         return {
             "min_component_weight": float(weights.min()),
-            "mean_component_variance": float((weights[:, None] * variances).sum(axis=0).mean()),
+            "mean_component_variance": float(mixed.mean()) if mixed.size else 0.0,  # 0: every column discrete
         }
 
     def _weights(self, temperature: float = 1.0, top_p: float = 1.0) -> np.ndarray:
@@ -174,6 +179,13 @@ def _log_density(x, means, log_scales, logits, codes=(), level_logits=()):
 def _codes(values: pd.Series, levels: list[str]) -> np.ndarray:
     lookup = {level: i for i, level in enumerate(levels)}
     return np.array([lookup.get(v, -1) for v in values.astype(str)], dtype=np.int64)
+
+
+def _frequency_logits(codes, levels: int, components: int):
+    import torch
+
+    counts = torch.bincount(codes, minlength=levels).to(torch.float32) + 0.5
+    return torch.log(counts / counts.sum()).repeat(components, 1)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
