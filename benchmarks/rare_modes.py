@@ -51,13 +51,34 @@ def healthy_values() -> pd.DataFrame:
     return pd.concat({"mean": table.mean(), "se": table.std() / np.sqrt(SEEDS)}, axis=1)
 
 
+def draw(chains: dict[float, pd.DataFrame], path: Path) -> None:
+    """Each measure by generation, one panel per temperature: the figure in the README."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(chains), figsize=(5 * len(chains), 3.5), sharey=True)
+    for ax, (temperature, chain) in zip(np.atleast_1d(axes), chains.items(), strict=True):
+        for column in ("label_retention", "rare_mode_retention", "tail_coverage"):
+            ax.plot(chain["generation"], chain[column], marker="o", ms=3, label=column)
+        ax.set_title(f"replace, digit 0 at 2.5 %, T = {temperature}")
+        ax.set_xlabel("generation")
+        ax.axhline(1.0, color="grey", lw=0.5)
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 if __name__ == "__main__":
     pd.set_option("display.width", 200)
     print(f"embedded default, {SEEDS} seeds (mean, standard error):")
-    print(healthy_values().round(3))
+    print(healthy_values().round(3).to_string())
+    chains = {}
     for temperature in (0.8, 1.0):
-        chain = collapse_chain(generations=8, temperature=temperature)
+        chain = chains[temperature] = collapse_chain(generations=8, temperature=temperature)
         print(f"\nreplace on 8-D digits, rare digit at 2.5 %, temperature {temperature}:")
         print(chain.round(3).to_string(index=False))
         correlation = chain[["tail_coverage", "rare_mode_retention", "label_retention"]].corr()["label_retention"]
         print("correlation with the label measure:", correlation.round(2).to_dict())
+    draw(chains, Path(__file__).resolve().parents[1] / "docs/figures/rare_class.png")

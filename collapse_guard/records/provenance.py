@@ -68,8 +68,26 @@ def content_hashes(features: pd.DataFrame) -> pd.Series:
 # first keeps its content hash as id, the k-th repeat (k >= 1) gets the hash's first 56 hex digits followed by
 # k in 8 hex digits. Ids stay unique and 64 hex digits long, integrity is still checked by the content hash
 # (the first 56 digits, 224 bits), and the first 8 digits (which pick the held-out split) are shared, so equal
-# records always fall on the same side of the split. Synthetic records keep the bare hash: equal ones are copies.
+# records always fall on the same side of the split. A synthetic record is numbered by its generation (>= 1):
+# equal values made by two generations are two records; curation compares payloads (``payload_keys``).
 _BASE_DIGITS = 56
+
+
+def payload_keys(features: pd.DataFrame) -> pd.Series:
+    """What equal payloads share whatever their id's number: the content hash's first 56 hex digits."""
+    return content_hashes(features).str.slice(0, _BASE_DIGITS)
+
+
+def id_payload_keys(record_ids: pd.Series) -> pd.Series:
+    return record_ids.astype(str).str.slice(0, _BASE_DIGITS)
+
+
+def generation_ids(features: pd.DataFrame, generation: int) -> pd.Series:
+    """Synthetic record ids: the content hash numbered by the generation that made the record."""
+    hashes = content_hashes(features)
+    if generation < 1:
+        return hashes
+    return (hashes.str.slice(0, _BASE_DIGITS) + f"{generation:08x}").rename(RECORD_ID)
 
 
 def occurrence_ids(features: pd.DataFrame, existing: pd.Series | None = None) -> pd.Series:
@@ -122,12 +140,12 @@ def stamp(
 ) -> pd.DataFrame:
     """Return ``features`` with the provenance columns in front (and ``labels``, e.g. the text columns).
 
-    Real records are numbered when their values repeat (each is a record); synthetic ones keep the bare
-    content hash, so curation can drop equal ones as copies."""
+    Real records are numbered when their values repeat (each is a record), synthetic ones by their generation
+    (see ``occurrence_ids`` and ``generation_ids``)."""
     created = created_at if created_at is not None else utc_now()
     stamped = pd.DataFrame(
         {
-            RECORD_ID: occurrence_ids(features) if source == REAL else content_hashes(features),
+            RECORD_ID: occurrence_ids(features) if source == REAL else generation_ids(features, generation),
             SOURCE: source,
             GENERATION: np.int64(generation),
             MODEL_ID: model_id,

@@ -66,8 +66,9 @@ def test_repeated_real_values_get_numbered_ids_and_synthetic_copies_share_one():
     real = stamp_real(features, origin="t")
     base = content_hashes(features)
     assert real["record_id"].tolist() == [base[0], base[0][:56] + "00000001", base[2], base[0][:56] + "00000002"]
-    synthetic = stamp_synthetic(features, generation=1, model_id="m", run_id="r")
-    assert synthetic["record_id"].tolist() == base.tolist()  # curation drops equal synthetic records as copies
+    synthetic = stamp_synthetic(features, generation=3, model_id="m", run_id="r")
+    assert synthetic["record_id"].tolist() == [h[:56] + "00000003" for h in base]  # numbered by generation
+    assert provenance_flags(synthetic)["_record_id_matches_payload"].all()
 
 
 @settings(deadline=None, max_examples=50)
