@@ -138,7 +138,9 @@ def _load(params_file: Path, as_json: bool = False):
 @app.command()
 def init(params_file: ParamsOption = Path("params.yaml"), as_json: JsonOption = False) -> None:
     """Set up the workspace: git and DVC repos, local DVC remote, the frozen real anchor, the MLflow
-    store and the ledger. Idempotent: what exists is left as it is."""
+    store and the ledger. Idempotent: what exists is left as it is. The suites in expectations/ are checked
+    first (exit code 2), and a table named by `data.source` is validated by the `incoming` suite before it
+    becomes the anchor (exit code 3, nothing written)."""
     params = _load(params_file, as_json)
     from collapse_guard.pipeline.setup import initialise
 
@@ -362,7 +364,7 @@ def _print_experiment(params, summary: dict) -> None:
 
     modality = modality_for(params)
     tail, spread = modality.headline
-    for column in ("policy", *modality.headline_labels, "held-out NLL", "real fraction"):
+    for column in ("policy", *modality.headline_labels, "held-out NLL", "real fraction", "gate"):
         table.add_column(column, justify="right")
     for policy, rows in last.groupby("policy", sort=False):
         table.add_row(
@@ -371,12 +373,20 @@ def _print_experiment(params, summary: dict) -> None:
             f"{rows[spread].mean():.2f}",
             f"{rows['heldout_real_loss'].mean():.3f}",
             f"{rows['real_fraction'].mean():.2f}",
+            _gate_column(results[results["policy"] == policy]),
         )
     console.print(table)
     for name, path in summary["tables"].items():
         console.print(f"{name + ':':<12} {path}")
     for path in summary["figures"]:
         console.print(f"figure:      {path}")
+
+
+def _gate_column(chains) -> str:
+    """'passed', or from which generation the gate's real-fraction floor would have blocked the chain."""
+    if "gate_blocked" not in chains or not chains["gate_blocked"].any():
+        return "passed"
+    return f"blocked from gen {int(chains.loc[chains['gate_blocked'], 'generation'].min())}"
 
 
 @app.command()
@@ -390,13 +400,24 @@ def ingest(
     ],
     params_file: ParamsOption = Path("params.yaml"),
     as_json: JsonOption = False,
+    drop_repeated: Annotated[
+        bool,
+        typer.Option(
+            "--drop-repeated",
+            help="Leave out incoming rows whose values equal an anchor record (default: keep them; two records "
+            "with equal values are two records).",
+        ),
+    ] = False,
 ) -> None:
     """Append new real data to the anchor (it only grows), version it with DVC, and record it in the ledger.
 
     Text is screened first, as a crawl of unknown origin: documents carrying a watermark of any known key, and
     exact or near-duplicates of the anchor or of each other, are quarantined (with reason and z-score) in
     `paths.quarantine_dir` instead. A malformed file (bad JSON line, wrong encoding, empty text) is rejected
-    whole, naming the line: nothing is appended (exit code 3)."""
+    whole, naming the line: nothing is appended (exit code 3). A table is validated first by the `incoming`
+    suite in expectations/ (same columns in any order, types, no missing, infinite or mistyped values, no
+    empty column, no CSV index, no provenance columns of its own): a refusal names the file, the rule, the column
+    and the first rows, and appends nothing (exit code 3)."""
     params = _load(params_file, as_json)
     from collapse_guard.pipeline.ingest import ingest_real
     from collapse_guard.records import alerts
@@ -408,13 +429,16 @@ def ingest(
             _named_causes(params),
             _working(f"reading and screening {path}", as_json),
         ):
-            result = ingest_real(params, path)
+            result = ingest_real(params, path, keep_repeated=not drop_repeated)
     except CollapseGuardError as error:
         _fail(error, as_json)
     if as_json:
         typer.echo(json.dumps(result))
         return
     typer.echo(f"appended {result['added']} records; anchor has {result['rows']}")
+    if result["repeated"]:
+        kept = "kept as records of their own" if result["repeated_kept"] else "left out (--drop-repeated)"
+        typer.echo(f"{result['repeated']} incoming rows equal existing records: {kept}")
     if result["quarantine"]:
         reasons = ", ".join(f"{count} {reason}" for reason, count in result["rejected"].items())
         typer.echo(f"quarantined {reasons}: {result['quarantine']}")

@@ -27,6 +27,7 @@ def simulate(spec: ChainSpec, anchor: AnchorSplit, modality: Modality, params: P
         mixing=params.mixing,
         decoding=params.experiment.decoding,
         modality=modality,
+        min_real_fraction=params.gate.min_real_fraction,
     )
 
 

@@ -86,6 +86,7 @@ class Modality(abc.ABC):
     headline: tuple[str, str]  # metric names: the early-collapse (tail) signal, then the spread signal
     headline_labels: tuple[str, str]  # how summaries title them
     figure_metrics: dict[str, str]  # metric -> title in the experiment's figure
+    door_checks_tables: bool = False  # real data arrives as a table the ``incoming`` suite validates (pipeline.door)
 
     def __init__(self, params: Params) -> None:
         self.params = params

@@ -46,12 +46,17 @@ def simulate_chain(
     mixing: MixingParams,
     decoding: DecodingParams,
     modality: Modality,
+    min_real_fraction: float = 0.0,
 ) -> ChainResult:
     """Generation 0 trains on real data; generation g on the policy's mixture of real and synthetic data,
     one ``collapse_guard.pipeline.step.advance`` per generation (the guarded run's steps and seeds).
 
     ``decoding`` is how each model generates the next generation's data; the metrics sample as every
-    evaluation does (collapse_guard.modality.base.EVALUATION_DECODING)."""
+    evaluation does (collapse_guard.modality.base.EVALUATION_DECODING).
+
+    ``min_real_fraction`` is the gate's floor (gate.min_real_fraction): from the first generation whose mixture
+    holds less real data, the chain is marked ``gate_blocked`` (a guarded run would have stopped there); it is
+    still simulated, so the collapse the gate prevents stays visible, but no result reads as a shippable one."""
     if spec.anchor_rows:
         anchor = _first_rows(anchor, spec.anchor_rows)
     real = anchor.train
@@ -63,6 +68,7 @@ def simulate_chain(
     evaluator = modality.evaluator(anchor)
     result = ChainResult(spec)
     chain = Chain()
+    blocked = False
     for generation in range(spec.generations + 1):
         step = advance(
             chain,
@@ -78,6 +84,7 @@ def simulate_chain(
             evaluator=evaluator,
         )
         summary = summarise(step.mixture, policy.name)
+        blocked = blocked or summary.real_fraction < min_real_fraction
         result.rows.append(
             {
                 "kind": spec.kind,
@@ -89,6 +96,7 @@ def simulate_chain(
                 "real_fraction": summary.real_fraction,
                 "training_rows": summary.rows,
                 "reason": summary.reason,
+                "gate_blocked": blocked,
                 **step.evaluation.to_dict(),
             }
         )
@@ -137,13 +145,16 @@ def plan(experiment: ExperimentParams, sweep: bool = True) -> list[ChainSpec]:
 
 
 def tidy(results: list[ChainResult]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(policy table, sweep table): one row per chain and generation, sorted."""
+    """(policy table, sweep table): one row per chain and generation, each chain's rows in generation order.
+
+    A policy chain's target real share changes by generation (adaptive-ratio), so it is not a sort key there;
+    a sweep chain's is fixed and is."""
     table = pd.DataFrame([row for result in results for row in result.rows])
-    order = ["kind", "policy", "anchor_rows", "target_real_fraction", "seed", "generation"]
-    table = table.sort_values(order, na_position="first").reset_index(drop=True)
-    return table[table["kind"] == "policy"].reset_index(drop=True), table[table["kind"] == "sweep"].reset_index(
-        drop=True
+    policy = table[table["kind"] == "policy"].sort_values(["policy", "anchor_rows", "seed", "generation"])
+    sweep = table[table["kind"] == "sweep"].sort_values(
+        ["anchor_rows", "target_real_fraction", "seed", "generation"], na_position="first"
     )
+    return policy.reset_index(drop=True), sweep.reset_index(drop=True)
 
 
 def generations_until(table: pd.DataFrame, metric: str, threshold: float, consecutive: int = 2) -> pd.DataFrame:

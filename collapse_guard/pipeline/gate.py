@@ -1,7 +1,8 @@
 """The gate: Great Expectations suites that block a bad mixture before it reaches training.
 
 The suites live as JSON in ``expectations/`` so that a change to what the gate enforces is reviewed
-in a diff. Each suite's ``meta.applies_to`` says which frame it validates (``mixture`` or ``anchor``)
+in a diff. Each suite's ``meta.applies_to`` says which frame it validates (``mixture``, ``anchor``, or
+``incoming``: real data at the door, see collapse_guard.pipeline.door)
 and each expectation's ``meta.description`` is the plain sentence printed when it fails. Values that
 come from params.yaml or from the last recorded anchor are ``{"$PARAMETER": name}`` placeholders,
 filled at run time. Checks GX cannot express on its own (the anchor being append-only, record ids
@@ -11,10 +12,11 @@ boolean columns the suites assert on.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -52,20 +54,93 @@ class GateVerdict:
         return {"passed": self.passed, "failures": [asdict(f) for f in self.failures]}
 
 
-def load_suites(expectations_dir: Path, modality: str = "tabular") -> dict[str, dict]:
-    """The suites that apply to ``modality``: those whose ``meta.modality`` names it, and those without one."""
+# The frames a suite may validate (``meta.applies_to``), and the ``$PARAMETER`` values every evaluation fills.
+FRAMES: tuple[str, ...] = ("anchor", "mixture", "incoming")
+CORE_PARAMETERS: tuple[str, ...] = ("min_real_fraction", "recorded_anchor_rows", "expected_columns")
+DOOR_PARAMETERS: tuple[str, ...] = ("min_incoming_rows", "incoming_columns")  # filled by pipeline.door
+
+
+def load_suites(
+    expectations_dir: Path,
+    modality: str = "tabular",
+    parameters: Iterable[str] | None = None,
+    frames: Iterable[str] = FRAMES,
+) -> dict[str, dict]:
+    """The suites that apply to ``modality`` (those whose ``meta.modality`` names it, and those without one)
+    and validate one of ``frames``.
+
+    Every suite is checked like code when it is loaded (a suite that cannot check anything must not pass):
+    an unknown expectation type, an unknown ``meta.applies_to``, no expectations, or (when ``parameters``
+    names the values that will be filled) a ``$PARAMETER`` with no value is a ConfigError naming the file.
+    """
     suites = {}
     for path in sorted(Path(expectations_dir).glob("*.json")):
-        try:
-            suite = json.loads(path.read_text(encoding="utf-8"))
-            applies_to = suite["meta"]["applies_to"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ConfigError(f"expectation suite is not valid ({exc})", path=str(path)) from exc
-        if suite["meta"].get("modality", modality) == modality:
-            suites[suite.get("name", path.stem)] = {**suite, "_applies_to": applies_to}
+        suite = _read_suite(path)
+        if suite["meta"].get("modality", modality) == modality and suite["meta"]["applies_to"] in frames:
+            _check_parameters(suite, path, parameters)
+            suites[suite.get("name", path.stem)] = {**suite, "_applies_to": suite["meta"]["applies_to"]}
     if not suites:
         raise ConfigError("no expectation suites found", path=str(expectations_dir))
     return suites
+
+
+def _read_suite(path: Path) -> dict:
+    try:
+        suite = json.loads(path.read_text(encoding="utf-8"))
+        applies_to, expectations = suite["meta"]["applies_to"], suite["expectations"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ConfigError(f"expectation suite is not valid ({type(exc).__name__}: {exc})", path=str(path)) from exc
+    if applies_to not in FRAMES:
+        raise ConfigError(f"meta.applies_to {applies_to!r} is unknown (known: {', '.join(FRAMES)})", path=str(path))
+    if not isinstance(expectations, list) or not expectations:
+        raise ConfigError("the suite has no expectations: it would check nothing and pass", path=str(path))
+    known = _known_expectation_types()
+    for index, expectation in enumerate(expectations):
+        kind = expectation.get("type") if isinstance(expectation, dict) else None
+        if kind not in known:
+            raise ConfigError(f"expectation {index} has an unknown type {kind!r}", path=str(path))
+    return suite
+
+
+def _check_parameters(suite: dict, path: Path, parameters: Iterable[str] | None) -> None:
+    if parameters is None:
+        return
+    available = set(parameters)
+    for index, expectation in enumerate(suite["expectations"]):
+        for name in _placeholders(expectation.get("kwargs", {})):
+            if name not in available:
+                raise ConfigError(
+                    f"expectation {index} ({expectation['type']}) uses $PARAMETER {name!r}, which has no value "
+                    f"(values: {', '.join(sorted(available))})",
+                    path=str(path),
+                )
+
+
+def _placeholders(value: object) -> list[str]:
+    """The ``{"$PARAMETER": name}`` names anywhere in an expectation's kwargs."""
+    if isinstance(value, dict):
+        if "$PARAMETER" in value:
+            return [str(value["$PARAMETER"])]
+        return [name for item in value.values() for name in _placeholders(item)]
+    if isinstance(value, list):
+        return [name for item in value for name in _placeholders(item)]
+    return []
+
+
+@functools.cache
+def _known_expectation_types() -> frozenset[str]:
+    """Every expectation type GX has registered (snake case, as the suites spell them)."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx  # noqa: F401  (registers the core expectations)
+    from great_expectations.expectations.registry import list_registered_expectation_implementations
+
+    return frozenset(list_registered_expectation_implementations())
+
+
+def check_suites(expectations_dir: Path, modality: str, extra_parameters: Iterable[str] = ()) -> None:
+    """Load every suite of ``modality`` once, before anything runs, so a broken suite stops the command
+    (exit 2) instead of failing, or passing unchecked, at the gate."""
+    load_suites(expectations_dir, modality, (*CORE_PARAMETERS, *DOOR_PARAMETERS, *extra_parameters))
 
 
 FlagMaker = Callable[[pd.DataFrame], pd.DataFrame]
@@ -109,13 +184,32 @@ def evaluate(
     ] + list(extra_failures or [])
     results = {}
     context = _ephemeral_context()
-    for name, suite in load_suites(expectations_dir, modality).items():
+    for name, suite in load_suites(expectations_dir, modality, parameters, frames=frames).items():
         frame = frames[suite["_applies_to"]]
         result = _validate(context, name, suite, frame, parameters)
         results[name] = result
         default_file = anchor_path if suite["_applies_to"] == "anchor" else mixture_path
         failures += _describe_failures(name, result, frame, default_file=default_file)
     return GateVerdict(passed=not failures, failures=failures, results=results)
+
+
+def check_frame(
+    frame: pd.DataFrame,
+    *,
+    applies_to: str,
+    expectations_dir: Path,
+    parameters: dict,
+    default_file: str,
+    modality: str = "tabular",
+) -> list[GateFailure]:
+    """Validate one frame with the suites that apply to it (e.g. ``incoming``: real data at the door)."""
+    failures: list[GateFailure] = []
+    suites = load_suites(expectations_dir, modality, parameters, frames=(applies_to,))
+    context = _ephemeral_context()
+    for name, suite in suites.items():
+        result = _validate(context, name, suite, frame, parameters)
+        failures += _describe_failures(name, result, frame, default_file=default_file)
+    return failures
 
 
 def _ephemeral_context():
@@ -200,13 +294,17 @@ def _examples(outcome: dict, frame: pd.DataFrame, column: str | None) -> str:
     records = []
     if RECORD_ID in frame and rows:
         records = [str(r)[:12] for r in frame[RECORD_ID].iloc[rows[:3]] if isinstance(r, str)]
-    shown = [] if str(column).startswith("_") else (outcome.get("partial_unexpected_list") or [])[:3]
+    shown = (outcome.get("partial_unexpected_list") or [])[:3]
+    if str(column).startswith("_"):  # a derived check column shows only what names a culprit (a column), no flag
+        shown = list(dict.fromkeys(v for v in shown if isinstance(v, str) and v))
     values = [repr(v) if isinstance(v, str) and not v.strip() else str(v) for v in shown]
     parts = []
     if values:
         parts.append("e.g. " + ", ".join(values))
     if records:
         parts.append("records " + ", ".join(records))
+    elif RECORD_ID not in frame and rows:  # data not yet stamped (at the door): its rows, counted from 1
+        parts.append("rows " + ", ".join(str(i + 1) for i in rows[:3]))
     return "; ".join(parts)
 
 

@@ -12,13 +12,15 @@ from pathlib import Path
 from collapse_guard.config import Params
 from collapse_guard.errors import AnchorIntegrityError
 from collapse_guard.modality.registry import modality_for
-from collapse_guard.pipeline import trust
+from collapse_guard.pipeline import door, trust
 from collapse_guard.records import anchor, atomic, ledger, versioning
-from collapse_guard.records.provenance import utc_now
+from collapse_guard.records.provenance import feature_columns, utc_now
 from collapse_guard.records.workspace import pipeline_state, relative
 
 
-def ingest_real(params: Params, path: Path) -> dict:
+def ingest_real(params: Params, path: Path, keep_repeated: bool = True) -> dict:
+    """Append ``path``'s real records; ``repeated`` counts those whose values equal a record already there
+    (they are kept as records of their own unless ``keep_repeated`` is False)."""
     state = pipeline_state(params)
     trust.check_witnesses(params)
     keys = trust.workspace_keys(params)
@@ -35,8 +37,12 @@ def ingest_real(params: Params, path: Path) -> dict:
     problems = anchor.check_append_only(current, state.recorded_anchor, relative(params, params.anchor_path))
     if problems:
         raise AnchorIntegrityError("; ".join(problems), path=relative(params, params.anchor_path))
-    incoming = modality_for(params).incoming(Path(path), current)
-    grown, added = anchor.append(current, incoming.records)
+    modality = modality_for(params)
+    if modality.door_checks_tables:
+        door.admit_incoming(params, Path(path), current, feature_columns(current))
+    incoming = modality.incoming(Path(path), current)
+    repeated = int(anchor.repeats_of(current, incoming.records).sum())
+    grown, added = anchor.append(current, incoming.records, keep_repeated=keep_repeated)
     quarantine = _quarantine(params, Path(path), incoming.rejected)
     anchor.write(params.anchor_path, grown)
     md5 = versioning.track(params.workspace, [params.anchor_path])[relative(params, params.anchor_path)]
@@ -47,13 +53,23 @@ def ingest_real(params: Params, path: Path) -> dict:
         {
             "source": Path(path).name,
             "added": added,
+            "repeated": repeated,
+            "repeated_kept": keep_repeated,
             "rejected": rejected,
             "quarantine": quarantine,
             "anchor": anchor.describe(grown, dvc_md5=md5).to_dict(),
         },
     )
     trust.sign_anchor(params, grown, anchor.describe(grown, dvc_md5=md5).to_dict())
-    return {"added": added, "rows": len(grown), "dvc_md5": md5, "rejected": rejected, "quarantine": quarantine}
+    return {
+        "added": added,
+        "repeated": repeated,
+        "repeated_kept": keep_repeated,
+        "rows": len(grown),
+        "dvc_md5": md5,
+        "rejected": rejected,
+        "quarantine": quarantine,
+    }
 
 
 def _quarantine(params: Params, source: Path, rejected) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collapse_guard.config import Params
 from collapse_guard.errors import AnchorIntegrityError
 from collapse_guard.modality.registry import modality_for
-from collapse_guard.pipeline import trust
+from collapse_guard.pipeline import door, trust
+from collapse_guard.pipeline.gate import check_suites
 from collapse_guard.records import anchor as anchor_mod
 from collapse_guard.records import atomic, ledger, signing, tracking, versioning
 from collapse_guard.records.workspace import relative
@@ -14,6 +15,9 @@ from collapse_guard.records.workspace import relative
 def initialise(params: Params) -> list[str]:
     """Create whatever the workspace lacks; never touches an anchor that already exists."""
     modality = modality_for(params)
+    check_suites(params.resolve(params.paths.expectations_dir), modality.name, modality.gate_parameters())
+    if not params.anchor_path.exists() and modality.door_checks_tables and params.data.source != "embedded":
+        door.admit_initial(params, params.resolve(params.data.source))  # before anything is written
     created = versioning.ensure_repo(params.workspace, params.tracking.dvc_remote)
     created += signing.create_keys(params.workspace)
     adopting = ledger.seal(params.ledger_path)

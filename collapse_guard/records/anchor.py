@@ -22,7 +22,9 @@ from collapse_guard.records.provenance import (
     REAL,
     RECORD_ID,
     SOURCE,
+    content_hashes,
     feature_columns,
+    occurrence_ids,
     stamp_real,
 )
 
@@ -95,16 +97,28 @@ def check_append_only(frame: pd.DataFrame, recorded: AnchorRecord | None, path: 
     return problems
 
 
-def append(anchor: pd.DataFrame, new_real: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Append new real records not already in the anchor; returns the new anchor and how many were added."""
-    if list(feature_columns(new_real)) != list(feature_columns(anchor)):
-        raise DataError(
-            f"new real data has features {feature_columns(new_real)}, the anchor has {feature_columns(anchor)}"
-        )
-    fresh = new_real[~new_real[RECORD_ID].isin(anchor[RECORD_ID])].drop_duplicates(RECORD_ID)
-    if (fresh[SOURCE] != REAL).any():
+def append(anchor: pd.DataFrame, new_real: pd.DataFrame, keep_repeated: bool = True) -> tuple[pd.DataFrame, int]:
+    """Append new real records; returns the new anchor and how many were added.
+
+    A record equal to one already in the anchor is another record (two respondents with the same answers):
+    it is kept and numbered as a repeat (``provenance.occurrence_ids``), unless ``keep_repeated`` is False.
+    """
+    features = list(feature_columns(anchor))
+    if list(feature_columns(new_real)) != features:
+        raise DataError(f"new real data has features {feature_columns(new_real)}, the anchor has {features}")
+    if (new_real[SOURCE] != REAL).any():
         raise AnchorIntegrityError("only real records may be appended to the anchor")
+    fresh = new_real if keep_repeated else new_real[~repeats_of(anchor, new_real)]
+    fresh = fresh.assign(**{RECORD_ID: occurrence_ids(fresh[features], existing=anchor[RECORD_ID])})
     return pd.concat([anchor, fresh[anchor.columns]], ignore_index=True), len(fresh)
+
+
+def repeats_of(anchor: pd.DataFrame, new_real: pd.DataFrame) -> np.ndarray:
+    """Per new record: its values equal an anchor record's (or an earlier new record's)."""
+    features = list(feature_columns(anchor))
+    seen = set(anchor[RECORD_ID].astype(str).str.slice(0, 56))
+    base = content_hashes(new_real[features]).str.slice(0, 56)
+    return (base.isin(seen) | base.duplicated()).to_numpy()
 
 
 def holdout_mask(frame: pd.DataFrame, fraction: float) -> np.ndarray:

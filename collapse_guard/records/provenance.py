@@ -64,6 +64,66 @@ def content_hashes(features: pd.DataFrame) -> pd.Series:
     return pd.Series(ids, index=features.index, name=RECORD_ID, dtype=object)
 
 
+# Two real records with equal values are two records (two respondents who gave the same answers): the
+# first keeps its content hash as id, the k-th repeat (k >= 1) gets the hash's first 56 hex digits followed by
+# k in 8 hex digits. Ids stay unique and 64 hex digits long, integrity is still checked by the content hash
+# (the first 56 digits, 224 bits), and the first 8 digits (which pick the held-out split) are shared, so equal
+# records always fall on the same side of the split. A synthetic record is numbered by its generation (>= 1):
+# equal values made by two generations are two records; curation compares payloads (``payload_keys``).
+_BASE_DIGITS = 56
+
+
+def payload_keys(features: pd.DataFrame) -> pd.Series:
+    """What equal payloads share whatever their id's number: the content hash's first 56 hex digits."""
+    return content_hashes(features).str.slice(0, _BASE_DIGITS)
+
+
+def id_payload_keys(record_ids: pd.Series) -> pd.Series:
+    return record_ids.astype(str).str.slice(0, _BASE_DIGITS)
+
+
+def generation_ids(features: pd.DataFrame, generation: int) -> pd.Series:
+    """Synthetic record ids: the content hash numbered by the generation that made the record."""
+    hashes = content_hashes(features)
+    if generation < 1:
+        return hashes
+    return (hashes.str.slice(0, _BASE_DIGITS) + f"{generation:08x}").rename(RECORD_ID)
+
+
+def occurrence_ids(features: pd.DataFrame, existing: pd.Series | None = None) -> pd.Series:
+    """Record ids unique per record: the content hash, numbered by how often the same values came before
+    (in ``existing`` ids, then earlier in ``features``)."""
+    hashes = content_hashes(features)
+    base = hashes.str.slice(0, _BASE_DIGITS)
+    before = existing.astype(str).str.slice(0, _BASE_DIGITS).value_counts() if existing is not None else None
+    offset = base.map(before).fillna(0).astype(np.int64) if before is not None else 0
+    occurrence = (base.groupby(base).cumcount() + offset).to_numpy()
+    ids = [h if k == 0 else f"{h[:_BASE_DIGITS]}{k:08x}" for h, k in zip(hashes, occurrence, strict=True)]
+    return pd.Series(ids, index=features.index, name=RECORD_ID, dtype=object)
+
+
+def ids_match_payload(record_ids: pd.Series, features: pd.DataFrame) -> np.ndarray:
+    """Per record: its id is its content hash, or that hash numbered as a repeat (see ``occurrence_ids``)."""
+    ids = record_ids.astype(str).to_numpy()
+    hashes = content_hashes(features).to_numpy()
+    exact = ids == hashes
+    repeat = np.array(
+        [
+            len(i) == 64 and i[:_BASE_DIGITS] == h[:_BASE_DIGITS] and _is_repeat_number(i[_BASE_DIGITS:])
+            for i, h in zip(ids, hashes, strict=True)
+        ],
+        dtype=bool,
+    )
+    return exact | repeat
+
+
+def _is_repeat_number(digits: str) -> bool:
+    try:
+        return int(digits, 16) >= 1
+    except ValueError:
+        return False
+
+
 def utc_now() -> pd.Timestamp:
     return pd.Timestamp(datetime.now(UTC))
 
@@ -78,11 +138,14 @@ def stamp(
     created_at: pd.Timestamp | None = None,
     labels: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Return ``features`` with the provenance columns in front (and ``labels``, e.g. the text columns)."""
+    """Return ``features`` with the provenance columns in front (and ``labels``, e.g. the text columns).
+
+    Real records are numbered when their values repeat (each is a record), synthetic ones by their generation
+    (see ``occurrence_ids`` and ``generation_ids``)."""
     created = created_at if created_at is not None else utc_now()
     stamped = pd.DataFrame(
         {
-            RECORD_ID: content_hashes(features),
+            RECORD_ID: occurrence_ids(features) if source == REAL else generation_ids(features, generation),
             SOURCE: source,
             GENERATION: np.int64(generation),
             MODEL_ID: model_id,
@@ -114,9 +177,7 @@ def provenance_flags(frame: pd.DataFrame) -> pd.DataFrame:
     features = frame[feature_columns(frame)]
     flags = pd.DataFrame(index=frame.index)
     if RECORD_ID in frame:
-        flags["_record_id_matches_payload"] = (
-            frame[RECORD_ID].astype(str).to_numpy() == content_hashes(features).to_numpy()
-        )
+        flags["_record_id_matches_payload"] = ids_match_payload(frame[RECORD_ID], features)
     else:
         flags["_record_id_matches_payload"] = False
     numeric = features.select_dtypes("number")

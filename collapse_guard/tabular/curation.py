@@ -18,7 +18,9 @@ from collapse_guard.records.provenance import (
     RECORD_ID,
     categorical_columns,
     feature_columns,
+    id_payload_keys,
     numeric_columns,
+    payload_keys,
     provenance_flags,
     stamp_synthetic,
 )
@@ -39,8 +41,9 @@ def curate(
         raise DataError(f"generator {model_id} returned columns {list(raw.columns)}, the anchor has {expected}")
     stamped = stamp_synthetic(raw, generation=generation, model_id=model_id, run_id=run_id)
     valid = provenance_flags(stamped)["_features_finite"].to_numpy()
-    duplicate = stamped[RECORD_ID].duplicated().to_numpy() & valid
-    anchor_copy = stamped[RECORD_ID].isin(anchor[RECORD_ID]).to_numpy() & valid & ~duplicate
+    payload = payload_keys(stamped[expected])  # equal values, whatever number an id carries
+    duplicate = payload.duplicated().to_numpy() & valid
+    anchor_copy = payload.isin(id_payload_keys(anchor[RECORD_ID])).to_numpy() & valid & ~duplicate
     keep = valid & ~duplicate & ~anchor_copy
     near_dup, near_anchor = _near_copies(stamped, anchor, keep, near_copy_radius)
     keep &= ~near_dup & ~near_anchor

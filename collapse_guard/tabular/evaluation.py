@@ -1,6 +1,7 @@
 """Evaluation of a freshly trained tabular generator against real data it never saw.
 
-The numbers that show collapse coming: tail coverage (early collapse), variance ratio (late
+The numbers that show collapse coming: tail coverage and rare-mode retention (early collapse; the named
+``evaluation.rare_slices`` too), variance ratio (late
 collapse), the held-out real loss (fidelity), and the distribution metrics against held-out real
 records (precision/recall, density/coverage, Wasserstein, MMD², Vendi). Definitions are in
 collapse_guard.tabular.metrics.
@@ -14,8 +15,9 @@ from collapse_guard.config import EvaluationParams
 from collapse_guard.generator import Generator
 from collapse_guard.modality.base import EVALUATION_DECODING, Evaluation
 from collapse_guard.records.provenance import categorical_columns, numeric_columns
-from collapse_guard.tabular.metrics.categorical import categorical_metrics
+from collapse_guard.tabular.metrics.categorical import categorical_metrics, rare_levels
 from collapse_guard.tabular.metrics.distance import distribution_metrics
+from collapse_guard.tabular.metrics.modes import ModeMap, anchor_modes, rare_mode_metrics, slice_retention
 from collapse_guard.tabular.metrics.tails import TailRegion, tail_coverage, tail_region, variance_ratio
 
 HEADLINE = ("tail_coverage", "variance_ratio")
@@ -28,6 +30,20 @@ def anchor_tail(anchor_features: pd.DataFrame, settings: EvaluationParams) -> Ta
     )
 
 
+def named_slices(
+    samples: pd.DataFrame, anchor_train: pd.DataFrame, held_out: pd.DataFrame, settings: EvaluationParams
+) -> dict[str, float]:
+    """``slice_retention_<column>`` for every ``evaluation.rare_slices`` entry: the named level, or ("") the
+    column's rare levels, in samples relative to held-out real records."""
+    metrics = {}
+    for column, level in settings.rare_slices.items():
+        if column not in anchor_train:
+            continue
+        levels = {level} if level else rare_levels(anchor_train[column], settings.tail_quantile)
+        metrics[f"slice_retention_{column}"] = slice_retention(samples, held_out, column, levels)
+    return metrics
+
+
 def evaluate(
     model: Generator,
     anchor_train: pd.DataFrame,
@@ -35,6 +51,7 @@ def evaluate(
     settings: EvaluationParams,
     seed: int,
     region: TailRegion | None = None,
+    modes: ModeMap | None = None,
 ) -> tuple[Evaluation, pd.DataFrame]:
     """Returns the numbers and the samples they were computed on (for the drift report).
 
@@ -50,8 +67,12 @@ def evaluate(
         if settings.distribution_metrics
         else {}
     )
+    if modes is None and numeric:
+        modes = anchor_modes(anchor_train[numeric])
     metrics = {
         **distribution,
+        **(rare_mode_metrics(modes, samples[numeric], held_out[numeric]) if modes is not None else {}),
+        **named_slices(samples, anchor_train, held_out, settings),
         **categorical_metrics(samples, anchor_train, held_out, categorical, settings.tail_quantile),
         "tail_coverage": tail_coverage(region, samples[numeric], held_out[numeric]),
         "variance_ratio": variance_ratio(samples[numeric], anchor_train[numeric]),

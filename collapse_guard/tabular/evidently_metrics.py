@@ -15,7 +15,9 @@ import pandas as pd
 from evidently.core.metric_types import SingleValueCalculation, SingleValueMetric
 
 from collapse_guard.config import EvaluationParams
+from collapse_guard.records.provenance import numeric_columns
 from collapse_guard.reports.drift import DriftSummary, run_report
+from collapse_guard.tabular.column_kinds import column_kinds
 from collapse_guard.tabular.metrics.tails import tail_coverage, tail_region, variance_ratio
 
 
@@ -57,4 +59,13 @@ def drift_report(
 
     tail = tail or EvaluationParams()
     tail_metric = TailCoverage(k=tail.knn_k, tail_quantile=tail.tail_quantile, rarity_mass=tail.rarity_mass)
-    return run_report(tail_metric, VarianceRatio(), DataDriftPreset(), samples, reference, html_path)
+    preset = DataDriftPreset(per_column_method=discrete_drift_methods(reference) or None)
+    return run_report(tail_metric, VarianceRatio(), preset, samples, reference, html_path)
+
+
+def discrete_drift_methods(reference: pd.DataFrame) -> dict[str, str]:
+    """Discrete numeric columns (integer, boolean, few values) get a distance between their value frequencies
+    (Jensen-Shannon, drifted above 0.1), not a test for continuous data: with thousands of samples a
+    significance test flags differences too small to matter, and a rating is not a continuous quantity."""
+    kinds = column_kinds(reference[numeric_columns(reference)])
+    return {column: "jensenshannon" for column, kind in kinds.items() if kind["discrete"] or kind["kind"] != "float"}

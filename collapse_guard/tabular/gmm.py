@@ -7,6 +7,11 @@ first, then the variances shrink (Shumailov et al. 2024, section 3).
 Categorical columns (anything non-numeric) get a categorical distribution per component, so a rare
 level that lives in a rare mode is modelled with it: p(x) = Σₖ wₖ · N(x_num | μₖ, σₖ²) · Πc πₖ,c(x_c).
 
+Integer and boolean columns with few values (a 1-5 rating, a yes/no answer) are modelled as levels too and
+come back as numbers of their type; wider integer columns are rounded and clipped to their observed range, and
+a share (a column within [0, 1]) or a non-negative column is clipped to that bound
+(collapse_guard.tabular.column_kinds), so samples keep the real data's types and ranges.
+
 Decoding controls: ``temperature`` T sharpens the component weights and every categorical
 distribution (logits / T) and scales every variance by T (so T < 1 is the sampling bias λ of the
 theory); ``top_p`` keeps the smallest set of components holding at least that much weight (nucleus
@@ -28,6 +33,7 @@ from collapse_guard.config import DecodingParams
 from collapse_guard.errors import DataError
 from collapse_guard.generator import Generator
 from collapse_guard.records.runtime import deterministic_torch
+from collapse_guard.tabular.column_kinds import column_kinds, restore_kinds
 
 SAVE_FORMAT = "collapse-guard-gmm/1"
 
@@ -66,7 +72,9 @@ class GaussianMixtureGenerator(Generator):
         import torch
 
         self.columns = list(features.columns)
-        numeric = [c for c in self.columns if pd.api.types.is_numeric_dtype(features[c])]
+        kinds = column_kinds(features)
+        discrete = [c for c, kind in kinds.items() if kind["discrete"]]
+        numeric = [c for c in self.columns if pd.api.types.is_numeric_dtype(features[c]) and c not in discrete]
         categorical = [c for c in self.columns if c not in numeric]
         raw = features[numeric].to_numpy(dtype=np.float64)
         centre, scale = raw.mean(axis=0), raw.std(axis=0) + 1e-9
@@ -78,7 +86,11 @@ class GaussianMixtureGenerator(Generator):
         means = torch.nn.Parameter(_kmeans_plus_plus(x, k, generator))
         log_scales = torch.nn.Parameter(torch.full((k, x.shape[1]), math.log(0.3)))
         logits = torch.nn.Parameter(torch.zeros(k))
-        level_logits = [torch.nn.Parameter(torch.zeros(k, len(levels[c]))) for c in categorical]
+        # every component starts from the levels' overall frequencies, so a rare level starts rare
+        level_logits = [
+            torch.nn.Parameter(_frequency_logits(code, len(levels[c]), k))
+            for c, code in zip(categorical, codes, strict=True)
+        ]
         optimiser = torch.optim.Adam([means, log_scales, logits, *level_logits], lr=self.learning_rate)
         for _ in range(self.epochs):
             optimiser.zero_grad()
@@ -95,6 +107,7 @@ class GaussianMixtureGenerator(Generator):
             "log_scales": log_scales.detach().numpy().astype(np.float64),
             "logits": logits.detach().numpy().astype(np.float64),
             "levels": levels,
+            "kinds": kinds,  # integer, boolean and bounded columns keep their type and range in samples
             "level_logits": {
                 c: p.detach().numpy().astype(np.float64) for c, p in zip(categorical, level_logits, strict=True)
             },
@@ -104,9 +117,10 @@ class GaussianMixtureGenerator(Generator):
         # Rare modes live in the smallest components: their weight is the first thing collapse takes.
         weights = self._weights()
         variances = np.exp(2 * self.state["log_scales"]) * self.state["scale"] ** 2
+        mixed = (weights[:, None] * variances).sum(axis=0)
         return {
             "min_component_weight": float(weights.min()),
-            "mean_component_variance": float((weights[:, None] * variances).sum(axis=0).mean()),
+            "mean_component_variance": float(mixed.mean()) if mixed.size else 0.0,  # 0: every column discrete
         }
 
     def _weights(self, temperature: float = 1.0, top_p: float = 1.0) -> np.ndarray:
@@ -136,7 +150,7 @@ class GaussianMixtureGenerator(Generator):
             frame[column] = np.asarray(self.state["levels"][column], dtype=object)[
                 np.minimum(picks, logits.shape[1] - 1)
             ]
-        return frame[self.columns]
+        return restore_kinds(frame, self.state.get("kinds", {}))[self.columns]
 
     def loss(self, features: pd.DataFrame) -> float:
         with deterministic_torch(self.threads):
@@ -227,6 +241,13 @@ def _codes(values: pd.Series, levels: list[str]) -> np.ndarray:
     return np.array([lookup.get(v, -1) for v in values.astype(str)], dtype=np.int64)
 
 
+def _frequency_logits(codes, levels: int, components: int):
+    import torch
+
+    counts = torch.bincount(codes, minlength=levels).to(torch.float32) + 0.5
+    return torch.log(counts / counts.sum()).repeat(components, 1)
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)
@@ -236,6 +257,8 @@ def _kmeans_plus_plus(x, k: int, generator):
     """Spread the initial means (Arthur & Vassilvitskii 2007) so isolated rare modes get a component."""
     import torch
 
+    if x.shape[1] == 0:  # every column is discrete: the components differ by their level tables only
+        return torch.zeros(k, 0)
     chosen = [int(torch.randint(len(x), (1,), generator=generator))]
     distance = ((x - x[chosen[0]]) ** 2).sum(1)
     for _ in range(1, k):

@@ -8,6 +8,7 @@ coverage and the variance ratio; drift by Evidently's per-column tests.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,11 @@ from collapse_guard.records.provenance import feature_columns, numeric_columns, 
 from collapse_guard.records.versioning import file_origin
 from collapse_guard.reports import figures
 from collapse_guard.reports.drift import DriftSummary
+from collapse_guard.tabular.column_kinds import column_kinds, kind_flags
 from collapse_guard.tabular.curation import curate, select_diverse
 from collapse_guard.tabular.default_data import sample_default
 from collapse_guard.tabular.evaluation import HEADLINE, anchor_tail, evaluate
+from collapse_guard.tabular.metrics.modes import anchor_modes
 from collapse_guard.tabular.metrics.tails import TailRegion, inside_tail
 
 FIGURE_METRICS = {
@@ -36,6 +39,19 @@ FIGURE_METRICS = {
 }
 
 
+def in_anchor_layout(frame: pd.DataFrame, anchor: pd.DataFrame) -> pd.DataFrame:
+    """New real rows with the anchor's feature columns in the anchor's order and of its types (the door has
+    checked that names and values fit), so that equal values hash to equal ids."""
+    features = feature_columns(anchor)
+    if set(frame.columns) != set(features):
+        return frame  # anchor.append names the difference
+    ordered = frame[features].copy()
+    for column in features:
+        if ordered[column].dtype != anchor[column].dtype:
+            ordered[column] = ordered[column].astype(anchor[column].dtype)
+    return ordered
+
+
 class TabularModality(Modality):
     """Numeric and categorical columns; the embedded default is a 2-D mixture with rare modes."""
 
@@ -43,6 +59,7 @@ class TabularModality(Modality):
     headline = HEADLINE
     headline_labels = ("tail cov", "var ratio")
     figure_metrics = FIGURE_METRICS
+    door_checks_tables = True
 
     def __init__(self, params) -> None:
         super().__init__(params)
@@ -57,7 +74,8 @@ class TabularModality(Modality):
         return as_real_records(read_records(source), origin=file_origin(data.source, source))
 
     def incoming(self, path: Path, anchor: pd.DataFrame) -> Incoming:
-        return Incoming(as_real_records(read_records(path), origin=file_origin(Path(path).name, path)))
+        frame = in_anchor_layout(read_records(path), anchor)
+        return Incoming(as_real_records(frame, origin=file_origin(Path(path).name, path)))
 
     def synthesize(
         self,
@@ -87,9 +105,11 @@ class TabularModality(Modality):
         features = feature_columns(anchor.train)
         train, held_out = anchor.train[features], anchor.held_out[features]
         region = self.tail_region(anchor)
+        numeric = numeric_columns(anchor.train)
+        modes = anchor_modes(anchor.train[numeric]) if numeric else None  # once per anchor version
 
         def run(model: Generator, seed: int) -> tuple[Evaluation, pd.DataFrame]:
-            return evaluate(model, train, held_out, self.params.evaluation, seed, region=region)
+            return evaluate(model, train, held_out, self.params.evaluation, seed, region=region, modes=modes)
 
         return run
 
@@ -111,6 +131,10 @@ class TabularModality(Modality):
             return inside_tail(region, frame[features])
 
         return [figures.rare_event_scatter(samples, in_tail, out_dir / "rare_events.png")]
+
+    def gate_flags(self, anchor: AnchorSplit) -> Callable[[pd.DataFrame], pd.DataFrame]:
+        """``_kind_breach``: the first column whose value breaks the anchor's column kinds (types suite)."""
+        return kind_flags(column_kinds(anchor.frame[feature_columns(anchor.frame)]))
 
     def drift(self, samples: pd.DataFrame, reference: pd.DataFrame, html_path: Path) -> DriftSummary:
         from collapse_guard.tabular.evidently_metrics import drift_report  # Evidently: slow to import

@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from collapse_guard.pipeline import gate
+from collapse_guard.pipeline import door, gate
 from collapse_guard.pipeline.mixing import FILE_COLUMN, Accumulate, MixContext
 from collapse_guard.records.anchor import AnchorRecord, describe
 from collapse_guard.records.provenance import content_hashes, feature_columns, stamp_real, stamp_synthetic
+from collapse_guard.tabular.column_kinds import column_kinds, kind_flags
 from collapse_guard.tabular.default_data import sample_default
 from collapse_guard.text.labels import REAL_TEXT_LABELS
 from tests.conftest import REPO
@@ -137,7 +138,7 @@ CASES: dict[tuple[str, int], tuple[Case, Callable | None, str]] = {
     ("mixture", 2): (
         on_mixture(lambda m: m.assign(extra=1.0)),
         None,
-        "[mixture] the columns match the anchor's schema exactly: observed ['_features_finite', '_file', '_record_id_matches_payload', 'created_at', 'extra', 'generation', 'model_id', 'origin', 'record_id', 'source', 'x0', 'x1'] against column_set=['record_id', 'source', 'generation', 'model_id', 'created_at', 'origin', 'x0', 'x1', '_record_id_matches_payload', '_features_finite', '_file'] (in generations/gen_001/mixture.parquet)",
+        "[mixture] the columns match the anchor's schema exactly: observed ['_features_finite', '_file', '_kind_breach', '_record_id_matches_payload', 'created_at', 'extra', 'generation', 'model_id', 'origin', 'record_id', 'source', 'x0', 'x1'] against column_set=['record_id', 'source', 'generation', 'model_id', 'created_at', 'origin', 'x0', 'x1', '_record_id_matches_payload', '_features_finite', '_kind_breach', '_file'] (in generations/gen_001/mixture.parquet)",
     ),
     ("provenance", 0): (
         on_mixture(lambda m: m.drop(columns="record_id")),
@@ -272,6 +273,87 @@ CASES: dict[tuple[str, int], tuple[Case, Callable | None, str]] = {
 }
 
 
+def with_rating(anchor: pd.DataFrame, mixture: pd.DataFrame, settings: dict):
+    """A whole-number 1-5 column in anchor and mixture, and a fraction in one synthetic record's."""
+    rating = np.arange(len(mixture)) % 5 + 1
+    mixture = mixture.assign(rating=rating.astype(float))
+    mixture.loc[45, "rating"] = 2.5
+    return anchor.assign(rating=rating[: len(anchor)]), mixture, settings
+
+
+CASES[("types", 0)] = (
+    with_rating,
+    None,
+    "[types] every value keeps its anchor column's type and range (whole numbers stay whole, bounded columns in bounds): 1 of 50 checked rows fail (2.0%); e.g. column 'rating'; records 189835205bcf (in generations/gen_001/synthetic.parquet)",
+)
+
+
+def incoming_table() -> pd.DataFrame:
+    """New real data at the door: the default's two features for 40 records, and a 1-5 rating."""
+    features = sample_default(40, 0.025, np.random.default_rng(5))
+    return features.assign(rating=np.arange(40) % 5 + 1)
+
+
+def at(row: int, column: str, value: object) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    def change(frame: pd.DataFrame) -> pd.DataFrame:
+        frame[column] = frame[column].astype(object) if isinstance(value, str) else frame[column]
+        frame.loc[row, column] = value
+        return frame
+
+    return change
+
+
+# (suite, expectation index) -> (change to the incoming table, checked against the anchor's features (ingest)
+# or not (init), the exact failure the operator reads). The door counts rows from 1 (no record ids yet).
+INCOMING_CASES: dict[tuple[str, int], tuple[Callable[[pd.DataFrame], pd.DataFrame], bool, str]] = {
+    ("incoming", 0): (
+        lambda f: f.head(0),
+        False,
+        "[incoming] the table has the rows the holdout split and the metrics need (a first anchor: 20 held-out records): observed 0 against min_value=100 (in new.csv)",
+    ),
+    ("incoming", 1): (
+        lambda f: f.rename(columns={"x1": "x2"}),
+        True,
+        "[incoming] the columns are the anchor's features, in any order: observed ['_constant_column', '_empty_column', '_index_column', '_missing_in', '_mistyped_in', '_nonfinite_in', '_provenance_column', 'rating', 'x0', 'x2'] against column_set=['x0', 'x1', 'rating', '_missing_in', '_nonfinite_in', '_mistyped_in', '_empty_column', '_constant_column', '_index_column', '_provenance_column'] (in new.csv)",
+    ),
+    ("incoming", 2): (
+        at(4, "x1", np.nan),
+        True,
+        "[incoming] no value is missing: 1 of 40 checked rows fail (2.5%); e.g. column 'x1'; rows 5 (in new.csv)",
+    ),
+    ("incoming", 3): (
+        at(6, "x0", -np.inf),
+        True,
+        "[incoming] no number is infinite: 1 of 40 checked rows fail (2.5%); e.g. column 'x0'; rows 7 (in new.csv)",
+    ),
+    ("incoming", 4): (
+        at(2, "x0", "n/a"),
+        True,
+        "[incoming] every value has its column's type (no text in a number column, no fraction in a whole-number one): 1 of 40 checked rows fail (2.5%); e.g. column 'x0'; rows 3 (in new.csv)",
+    ),
+    ("incoming", 5): (
+        lambda f: f.assign(x1=np.nan),
+        True,
+        "[incoming] no column is empty (all values missing): 40 of 40 checked rows fail (100.0%); e.g. column 'x1'; rows 1, 2, 3 (in new.csv)",
+    ),
+    ("incoming", 6): (
+        lambda f: f.assign(x1=1.0),
+        False,
+        "[incoming] no column of a first anchor holds a single value: 40 of 40 checked rows fail (100.0%); e.g. column 'x1'; rows 1, 2, 3 (in new.csv)",
+    ),
+    ("incoming", 7): (
+        lambda f: f.reset_index().rename(columns={"index": "Unnamed: 0"}),
+        False,
+        "[incoming] no column is a row index left by a CSV writer (save with index=False): 40 of 40 checked rows fail (100.0%); e.g. column 'Unnamed: 0'; rows 1, 2, 3 (in new.csv)",
+    ),
+    ("incoming", 8): (
+        lambda f: f.assign(source="real"),
+        False,
+        "[incoming] the table carries no provenance columns of its own (they are stamped at the door): 40 of 40 checked rows fail (100.0%); e.g. column 'source'; rows 1, 2, 3 (in new.csv)",
+    ),
+}
+
+
 def suite_expectations() -> list[tuple[str, int, dict]]:
     found = []
     for path in sorted(SUITES.glob("*.json")):
@@ -281,7 +363,7 @@ def suite_expectations() -> list[tuple[str, int, dict]]:
 
 
 def test_every_expectation_has_a_case():
-    assert {(suite, i) for suite, i, _ in suite_expectations()} == set(CASES)
+    assert {(suite, i) for suite, i, _ in suite_expectations()} == set(CASES) | set(INCOMING_CASES)
 
 
 @pytest.mark.parametrize(("suite", "index"), sorted(CASES), ids=lambda v: str(v))
@@ -300,7 +382,7 @@ def test_each_expectation_fails_on_its_corrupted_frame_with_its_sentence(suite: 
         anchor_path=ANCHOR_FILE,
         mixture_path=MIXTURE_FILE,
         modality="text" if text_flags else "tabular",
-        extra_flags=text_flags,
+        extra_flags=text_flags or kind_flags(column_kinds(anchor_frame[feature_columns(anchor_frame)])),
         extra_parameters=TEXT_PARAMETERS if text_flags else None,
     )
     description = next(e for s, i, e in suite_expectations() if (s, i) == (suite, index))["meta"]["description"]
@@ -319,7 +401,26 @@ def test_the_clean_frames_pass_every_suite():
             expectations_dir=SUITES,
             anchor_path=ANCHOR_FILE,
             modality=modality,
-            extra_flags=text_flags,
+            extra_flags=text_flags or kind_flags(column_kinds(real[feature_columns(real)])),
             extra_parameters=TEXT_PARAMETERS,
         )
         assert verdict.passed, [str(f) for f in verdict.failures]
+
+
+@pytest.mark.parametrize(("suite", "index"), sorted(INCOMING_CASES), ids=lambda v: str(v))
+def test_each_door_expectation_fails_on_its_bad_table_with_its_sentence(suite: str, index: int):
+    change, against_anchor, expected = INCOMING_CASES[(suite, index)]
+    clean = incoming_table()
+    anchor_features = clean if against_anchor else None
+    failures = door.incoming_failures(
+        change(clean.copy()), anchor_features, 100 if index == 0 else 1, SUITES, "new.csv"
+    )
+    description = next(e for s, i, e in suite_expectations() if (s, i) == (suite, index))["meta"]["description"]
+    mine = [str(f) for f in failures if str(f).startswith(f"[{suite}] {description}:")]
+    assert mine == [expected], "\n".join(str(f) for f in failures)
+
+
+def test_a_clean_table_passes_the_door():
+    clean = incoming_table()
+    assert door.incoming_failures(clean, None, 40, SUITES, "new.csv") == []
+    assert door.incoming_failures(clean[["rating", "x1", "x0"]], clean, 1, SUITES, "new.csv") == []

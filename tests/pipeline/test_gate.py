@@ -7,7 +7,8 @@ import pytest
 from collapse_guard.pipeline import gate
 from collapse_guard.pipeline.mixing import FILE_COLUMN, Accumulate, MixContext
 from collapse_guard.records import anchor
-from collapse_guard.records.provenance import stamp_real
+from collapse_guard.records.provenance import feature_columns, stamp_real
+from collapse_guard.tabular.column_kinds import column_kinds, kind_flags
 from collapse_guard.tabular.curation import curate
 from collapse_guard.tabular.default_data import sample_default
 from tests.conftest import REPO
@@ -38,6 +39,7 @@ def run_gate(anchor_frame, mixture, recorded=None, min_real_fraction=0.5):
         min_real_fraction=min_real_fraction,
         expectations_dir=SUITES,
         anchor_path="data/anchor/real.parquet",
+        extra_flags=kind_flags(column_kinds(anchor_frame[feature_columns(anchor_frame)])),
     )
 
 
@@ -49,7 +51,7 @@ def test_a_clean_mixture_passes(clean):
     real, mixture = clean
     verdict = run_gate(real, mixture, anchor.describe(real))
     assert verdict.passed, messages(verdict)
-    assert set(verdict.results) == {"anchor", "mixture", "provenance"}
+    assert set(verdict.results) == {"anchor", "mixture", "provenance", "types"}
 
 
 def test_missing_provenance_is_blocked_and_the_file_named(clean):
@@ -102,7 +104,7 @@ def test_an_edited_value_breaks_its_record_id(clean):
 def test_every_suite_file_is_valid_json_with_a_target_and_plain_descriptions():
     suites = gate.load_suites(SUITES)
     for suite in suites.values():
-        assert suite["_applies_to"] in ("anchor", "mixture")
+        assert suite["_applies_to"] in ("anchor", "mixture", "incoming")
         assert all(e["meta"]["description"] for e in suite["expectations"])
 
 

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from collapse_guard.errors import DataError
 from collapse_guard.records import anchor
-from collapse_guard.records.provenance import stamp_real, stamp_synthetic
+from collapse_guard.records.provenance import provenance_flags, stamp_real, stamp_synthetic
 from collapse_guard.tabular.default_data import sample_default
 
 
@@ -29,10 +29,15 @@ def test_growth_passes_and_every_kind_of_shrink_or_edit_fails():
     assert "a.parquet" in anchor.check_append_only(edited, recorded, "a.parquet")[0]
 
 
-def test_append_skips_records_already_present_and_refuses_synthetic():
+def test_append_keeps_records_equal_to_existing_ones_unless_told_otherwise_and_refuses_synthetic():
     base = make_anchor()
-    grown, added = anchor.append(base, base.head(10))
-    assert added == 0 and len(grown) == len(base)
+    again = stamp_real(base.head(10)[["x0", "x1"]], origin="again")
+    grown, added = anchor.append(base, again)
+    assert added == 10 and len(grown) == len(base) + 10
+    assert grown["record_id"].is_unique and provenance_flags(grown)["_record_id_matches_payload"].all()
+    assert anchor.repeats_of(base, again).sum() == 10
+    kept, added = anchor.append(base, again, keep_repeated=False)
+    assert added == 0 and len(kept) == len(base)
     synthetic = stamp_synthetic(
         sample_default(5, 0.025, np.random.default_rng(3)), generation=1, model_id="m", run_id="r"
     )
@@ -73,3 +78,20 @@ def test_user_data_without_provenance_is_stamped_real():
     assert (stamped["source"] == "real").all() and (stamped["origin"] == "mine.csv").all()
     with pytest.raises(DataError, match="only part"):
         anchor.as_real_records(pd.DataFrame({"a": [1.0], "source": ["real"]}), origin="half.csv")
+
+
+def test_a_table_with_repeated_rows_is_an_anchor_the_gate_accepts_and_that_grows():
+    """Two respondents with the same answers are two records: unique ids, each still bound to its values."""
+    rows = pd.DataFrame({"rating": [3, 3, 3, 5, 1, 5], "region": ["n", "n", "n", "s", "e", "s"]})
+    first = stamp_real(rows, origin="survey.csv")
+    assert first["record_id"].is_unique
+    assert first["record_id"].str.len().eq(64).all()
+    assert provenance_flags(first)["_record_id_matches_payload"].all()
+    grown, added = anchor.append(first, stamp_real(rows.head(2), origin="more.csv"))
+    assert added == 2 and grown["record_id"].is_unique
+    assert grown["record_id"].iloc[-2:].str.slice(56).tolist() == ["00000003", "00000004"]
+    same_split = anchor.holdout_mask(grown, 0.5)
+    assert len(set(same_split[[0, 1, 2, 6, 7]])) == 1  # equal records fall on one side of the held-out split
+    edited = grown.copy()
+    edited.loc[7, "rating"] = 4
+    assert provenance_flags(edited)["_record_id_matches_payload"].tolist() == [True] * 7 + [False]

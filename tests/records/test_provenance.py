@@ -1,12 +1,14 @@
 import numpy as np
 import pandas as pd
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collapse_guard.records.provenance import (
     PROVENANCE_COLUMNS,
     content_hashes,
     feature_columns,
+    ids_match_payload,
+    occurrence_ids,
     provenance_flags,
     stamp_real,
     stamp_synthetic,
@@ -57,3 +59,24 @@ def test_flags_catch_edited_values_and_non_finite_features():
 
 def test_column_names_are_part_of_the_id():
     assert content_hashes(pd.DataFrame({"a": [1.0]}))[0] != content_hashes(pd.DataFrame({"b": [1.0]}))[0]
+
+
+def test_repeated_real_values_get_numbered_ids_and_synthetic_copies_share_one():
+    features = pd.DataFrame({"a": [1.0, 1.0, 2.0, 1.0]})
+    real = stamp_real(features, origin="t")
+    base = content_hashes(features)
+    assert real["record_id"].tolist() == [base[0], base[0][:56] + "00000001", base[2], base[0][:56] + "00000002"]
+    synthetic = stamp_synthetic(features, generation=3, model_id="m", run_id="r")
+    assert synthetic["record_id"].tolist() == [h[:56] + "00000003" for h in base]  # numbered by generation
+    assert provenance_flags(synthetic)["_record_id_matches_payload"].all()
+
+
+@settings(deadline=None, max_examples=50)
+@given(st.lists(st.integers(0, 3), min_size=1, max_size=40), st.lists(st.integers(0, 3), max_size=20))
+def test_occurrence_ids_are_unique_and_bound_to_their_payload(first, more):
+    existing = occurrence_ids(pd.DataFrame({"a": first}))
+    new = occurrence_ids(pd.DataFrame({"a": more}), existing=existing)
+    both = pd.concat([existing, new], ignore_index=True)
+    assert both.is_unique
+    assert ids_match_payload(both, pd.DataFrame({"a": first + more})).all()
+    assert not ids_match_payload(both, pd.DataFrame({"a": [v + 1 for v in first + more]})).any()

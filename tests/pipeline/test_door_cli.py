@@ -1,0 +1,160 @@
+"""Validation at the door, through the command line: a table that must not become anchor is refused by
+``init`` and ``ingest`` with exit 3, a message naming the file, the rule, the column and the first offending
+rows, and nothing written (no anchor, no ledger, no repository; on ingest the anchor unchanged byte for byte).
+No Prefect flow runs here: ``init`` and ``ingest`` do not start one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from collapse_guard.cli import app
+from collapse_guard.errors import DataError
+from tests.conftest import sha256_of, write_params
+
+ANCHOR = Path("data/anchor/real.parquet")
+
+
+def table(rows: int = 120, seed: int = 0) -> pd.DataFrame:
+    """A small survey-like table: two measurements, a 1-5 rating and a text category."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "height": rng.normal(170, 10, rows).round(1),
+            "weight": rng.normal(70, 8, rows).round(1),
+            "rating": rng.integers(1, 6, rows),
+            "region": rng.choice(["north", "south", "east"], rows),
+        }
+    )
+
+
+def cli(workspace: Path, *args: str):
+    result = CliRunner().invoke(app, [*args, "--params", str(workspace / "params.yaml"), "--json"])
+    return result, json.loads(result.stdout) if result.stdout.strip() else {}
+
+
+def source_workspace(tmp_path: Path, frame: pd.DataFrame | None, csv_text: str | None = None) -> Path:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    path = workspace / "survey.csv"
+    if csv_text is not None:
+        path.write_text(csv_text)
+    else:
+        frame.to_csv(path, index=False)
+    write_params(workspace, data={"source": "survey.csv"})
+    return workspace
+
+
+def with_value(frame: pd.DataFrame, row: int, column: str, value: object) -> pd.DataFrame:
+    frame = frame.copy()
+    if isinstance(value, str):
+        frame[column] = frame[column].astype(object)
+    elif isinstance(value, float):
+        frame[column] = frame[column].astype(float)
+    frame.loc[row, column] = value
+    return frame
+
+
+# name -> (the table, fragments the refusal must contain)
+REFUSED_AT_INIT = {
+    "header only": (None, "height,weight\n", ["the table has the rows", "observed 0 against min_value=100"]),
+    "a single row": (table(1), None, ["observed 1 against min_value=100"]),
+    "an all-NaN column": (table().assign(weight=np.nan), None, ["no column is empty", "column 'weight'"]),
+    "an infinite value": (with_value(table(), 6, "height", np.inf), None, ["no number is infinite", "rows 7"]),
+    "a string in a number column": (
+        with_value(table(), 3, "weight", "heavy"),
+        None,
+        ["every value has its column's type", "e.g. column 'weight'; rows 4"],
+    ),
+    "a missing value": (
+        with_value(table(), 9, "region", None),
+        None,
+        ["no value is missing", "column 'region'; rows 10"],
+    ),
+    "a constant column": (table().assign(weight=70.0), None, ["no column of a first anchor holds a single value"]),
+    "a CSV writer's index": (None, table().to_csv(), ["row index left by a CSV writer", "column 'Unnamed: 0'"]),
+    "its own provenance": (
+        table().assign(source="real", record_id="made-up"),
+        None,
+        ["carries no provenance columns of its own", "column 'source'"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED_AT_INIT))
+def test_init_refuses_a_bad_table_and_writes_nothing(tmp_path: Path, case: str):
+    frame, csv_text, fragments = REFUSED_AT_INIT[case]
+    workspace = source_workspace(tmp_path, frame, csv_text)
+    before = sorted(p.name for p in workspace.iterdir())
+    result, payload = cli(workspace, "init")
+    assert result.exit_code == DataError.exit_code, result.output
+    message = payload["error"]["message"]
+    assert "survey.csv" in message and "refused at the door" in message
+    for fragment in fragments:
+        assert fragment in message, message
+    assert sorted(p.name for p in workspace.iterdir()) == before  # no anchor, ledger, git, DVC or MLflow store
+
+
+def test_init_refuses_duplicated_column_names(tmp_path: Path):
+    workspace = source_workspace(tmp_path, None, "a,b,a\n" + "\n".join(f"{i},{i % 7},{i % 5}" for i in range(150)))
+    result, payload = cli(workspace, "init")
+    assert result.exit_code == DataError.exit_code
+    assert "column names appear more than once: ['a']" in payload["error"]["message"]
+
+
+@pytest.fixture
+def initialised(tmp_path: Path) -> Path:
+    workspace = source_workspace(tmp_path, table())
+    result, _ = cli(workspace, "init")
+    assert result.exit_code == 0, result.output
+    return workspace
+
+
+def ingest(workspace: Path, frame: pd.DataFrame | None, csv_text: str | None = None):
+    path = workspace / "new.csv"
+    if csv_text is not None:
+        path.write_text(csv_text)
+    else:
+        frame.to_csv(path, index=False)
+    return cli(workspace, "ingest", str(path))
+
+
+REFUSED_AT_INGEST = {
+    "an all-NaN column": (table(30, 1).assign(weight=np.nan), ["no column is empty", "column 'weight'"]),
+    "an infinite value": (with_value(table(30, 1), 2, "weight", -np.inf), ["no number is infinite", "rows 3"]),
+    "its own provenance": (table(30, 1).assign(source="real"), ["carries no provenance columns", "column 'source'"]),
+    "a missing column": (table(30, 1).drop(columns="rating"), ["the columns are the anchor's features"]),
+    "a fraction in a whole-number column": (
+        with_value(table(30, 1), 5, "rating", 2.5),
+        ["no fraction in a whole-number one", "column 'rating'; rows 6"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED_AT_INGEST))
+def test_ingest_refuses_a_bad_table_and_leaves_the_anchor(initialised: Path, case: str):
+    frame, fragments = REFUSED_AT_INGEST[case]
+    anchor_before, ledger_before = sha256_of(initialised / ANCHOR), sha256_of(initialised / "ledger/ledger.jsonl")
+    result, payload = ingest(initialised, frame)
+    assert result.exit_code == DataError.exit_code, result.output
+    message = payload["error"]["message"]
+    assert "new.csv" in message
+    for fragment in fragments:
+        assert fragment in message, message
+    assert sha256_of(initialised / ANCHOR) == anchor_before
+    assert sha256_of(initialised / "ledger/ledger.jsonl") == ledger_before
+
+
+def test_ingest_takes_the_same_columns_in_another_order(initialised: Path):
+    rows_before = len(pd.read_parquet(initialised / ANCHOR))
+    result, payload = ingest(initialised, table(30, 1)[["region", "rating", "weight", "height"]])
+    assert result.exit_code == 0, result.output
+    assert payload["rows"] == rows_before + 30
+    anchor = pd.read_parquet(initialised / ANCHOR)
+    assert list(anchor.columns[-4:]) == ["height", "weight", "rating", "region"]
+    assert pd.api.types.is_integer_dtype(anchor["rating"])
