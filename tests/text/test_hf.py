@@ -64,7 +64,7 @@ def test_curation_keeps_the_hf_models_marked_text(hf_model, split):
     kept, report = curate_text(
         raw, AnchorIndex(split[0]["text"].iloc[:50].tolist()), labels, screen, generation=1, model_id="hf", run_id="r"
     )
-    assert report.kept >= 5 and report.kept + report.dropped_unwatermarked <= 8
+    assert report.kept >= 5 and report.kept + report.dropped["unwatermarked"] <= 8
 
 
 def test_save_and_load_give_the_same_model(hf_model, split, tmp_path: Path):
