@@ -15,12 +15,26 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def _default_mode() -> int:
+    """What ``open`` would give a new file under this process's umask (mkstemp's temp files are 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+DEFAULT_MODE = _default_mode()  # read once: os.umask is process-wide, so not touched again while threads run
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temp path beside ``target``; rename it over ``target`` only if the block succeeds."""
+    """Yield a temp path beside ``target``; rename it over ``target`` only if the block succeeds.
+
+    The file gets the mode a plain write would give it (reports and data are readable by the team); a secret
+    chmods its temp file to 0600 inside the block, which this keeps."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.fchmod(fd, DEFAULT_MODE)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
