@@ -59,8 +59,8 @@ def main() -> None:
     from collapse_guard.records import anchor, tracking, versioning
     from collapse_guard.records.provenance import feature_columns
     from collapse_guard.records.workspace import generation_paths, pipeline_state
-    from collapse_guard.reports.drift import drift_report
     from collapse_guard.tabular.evaluation import evaluate
+    from collapse_guard.tabular.evidently_metrics import drift_report
 
     root = Path(tempfile.mkdtemp(prefix="cg-bench-"))
     try:
@@ -103,7 +103,7 @@ def main() -> None:
                 anchor_path="anchor",
             ),
             "collapse metrics": lambda: evaluate(model, real, held_out[features], params.evaluation, 3),
-            "Evidently drift report": lambda: drift_report(samples, real, out / "drift.html"),
+            "Evidently drift report": lambda: drift_report(samples, real, out / "drift.html", params.evaluation),
             "MLflow logging (metrics + artifacts)": lambda: tracking.log(
                 params.tracking_uri,
                 state_run,
