@@ -5,6 +5,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from collapse_guard.config import Params
+from collapse_guard.errors import DataError
 from collapse_guard.modality.base import Modality
 from collapse_guard.pipeline.outcome import GenerationOutcome
 from collapse_guard.pipeline.promotion import Decision, decide
@@ -29,7 +30,16 @@ def promote_or_hold(params: Params, modality: Modality, outcome: GenerationOutco
         mixture["rows"],
     )
     current = registry.champion(uri, name)
-    champion_metrics = _recorded(params, current.generation)["metrics"] if current else None
+    champion_metrics = None
+    if current is not None:
+        champion_body = _recorded(params, current.generation) if current.generation is not None else None
+        if champion_body is None:
+            raise DataError(
+                f"the champion of the registered model {name!r} (version {current.version}) is not a generation this "
+                "workspace's ledger records: another workspace uses the same promotion.model_name; give each its own",
+                path=str(params.ledger_path),
+            )
+        champion_metrics = champion_body["metrics"]
     tail, spread = modality.headline
     decision = decide(
         outcome.metrics,
@@ -67,6 +77,6 @@ def promote_or_hold(params: Params, modality: Modality, outcome: GenerationOutco
     return decision
 
 
-def _recorded(params: Params, generation: int) -> dict:
+def _recorded(params: Params, generation: int) -> dict | None:
     entries = [e for e in ledger.read(params.ledger_path) if e["kind"] == "generation_recorded"]
-    return next(e["body"] for e in reversed(entries) if e["body"]["generation"] == generation)
+    return next((e["body"] for e in reversed(entries) if e["body"]["generation"] == generation), None)

@@ -25,7 +25,7 @@ from collapse_guard.errors import DataError
 from collapse_guard.pipeline import gate
 from collapse_guard.records.provenance import PROVENANCE_COLUMNS
 
-MIN_HELD_OUT_ROWS = 20  # the held-out split must hold this many records for the held-out metrics to mean anything
+MIN_HELD_OUT_ROWS = 10  # the held-out split must hold this many records for the held-out metrics to mean anything
 _WRITER_INDEX = re.compile(r"^(Unnamed: \d+|index|level_\d+)$")
 FLAGS: tuple[str, ...] = (
     "_missing_in",

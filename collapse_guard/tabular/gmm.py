@@ -194,7 +194,11 @@ class GaussianMixtureGenerator(Generator):
         try:
             saved = torch.load(Path(path), weights_only=True)
         except Exception as exc:  # torch raises many types for a truncated, foreign or pickle-carrying file
-            raise DataError(f"cannot load the model safely ({type(exc).__name__}: {exc})", path=str(path)) from exc
+            raise DataError(
+                f"cannot load the model safely: the file is truncated or corrupt, or carries code "
+                f"({type(exc).__name__}: {exc}). Restore it from DVC (`dvc checkout`) or start a fresh workspace",
+                path=str(path),
+            ) from exc
         if not isinstance(saved, dict) or saved.get("format") != SAVE_FORMAT:
             raise DataError(f"not a {SAVE_FORMAT} file", path=str(path))
         model = cls(**saved["options"])

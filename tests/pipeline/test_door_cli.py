@@ -62,8 +62,8 @@ def with_value(frame: pd.DataFrame, row: int, column: str, value: object) -> pd.
 
 # name -> (the table, fragments the refusal must contain)
 REFUSED_AT_INIT = {
-    "header only": (None, "height,weight\n", ["the table has the rows", "observed 0 against min_value=100"]),
-    "a single row": (table(1), None, ["observed 1 against min_value=100"]),
+    "header only": (None, "height,weight\n", ["the table has the rows", "observed 0 against min_value=50"]),
+    "a single row": (table(1), None, ["observed 1 against min_value=50"]),
     "an all-NaN column": (table().assign(weight=np.nan), None, ["no column is empty", "column 'weight'"]),
     "an infinite value": (with_value(table(), 6, "height", np.inf), None, ["no number is infinite", "rows 7"]),
     "a string in a number column": (

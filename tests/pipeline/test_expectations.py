@@ -309,7 +309,7 @@ INCOMING_CASES: dict[tuple[str, int], tuple[Callable[[pd.DataFrame], pd.DataFram
     ("incoming", 0): (
         lambda f: f.head(0),
         False,
-        "[incoming] the table has the rows the holdout split and the metrics need (a first anchor: 20 held-out records): observed 0 against min_value=100 (in new.csv)",
+        "[incoming] the table has the rows the holdout split and the metrics need (a first anchor: 10 held-out records): observed 0 against min_value=100 (in new.csv)",
     ),
     ("incoming", 1): (
         lambda f: f.rename(columns={"x1": "x2"}),
