@@ -452,8 +452,9 @@ def detect(
     params_file: ParamsOption = Path("params.yaml"),
     as_json: JsonOption = False,
 ) -> None:
-    """Look for our watermark in texts, with every known key (`text.watermark`): per document the green
-    count, tokens scored, z-score, exact p-value, the best sliding window's z, and the verdict. Read-only."""
+    """Look for our watermark in texts, with every key and scheme the workspace recorded (`text.watermark`): per
+    document the units scored, the whole-text z, the best window's z and its calibrated false-positive bound,
+    the marked span, the key and scheme, and the verdict (marked / uncertain / clean). Read-only."""
     params = _load(params_file, as_json)
     from collapse_guard.text.corpus import read_corpus
     from collapse_guard.text.modality import TextModality
@@ -471,19 +472,22 @@ def detect(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"watermark detection (z > {params.text.watermark.z_threshold:g})")
-    for column in ("doc", "scored", "green", "z", "p-value", "window z", "key id", "watermarked"):
+    watermark = params.text.watermark
+    table = Table(title=f"watermark detection (marked: false-positive bound <= {watermark.fpr:g} per document)")
+    for column in ("doc", "scored", "z", "best window z", "bound", "span", "key id", "scheme", "verdict"):
         table.add_column(column, justify="right")
     for row in scores.itertuples():
+        found = row.verdict != "clean"
         table.add_row(
             str(row.document),
             str(row.scored),
-            str(row.green),
             f"{row.z:.2f}",
-            f"{row.p_value:.2e}",
             f"{row.window_z:.2f}",
-            row.key_id if row.detected else "",
-            "yes" if row.detected else "no",
+            f"{row.window_p:.1e}",
+            f"{row.span_start}-{row.span_end}" if found else "",
+            row.key_id if found else "",
+            row.scheme if found else "",
+            row.verdict,
         )
     Console().print(table)
 
