@@ -57,13 +57,18 @@ def check_writable(params: Params) -> None:
         params.anchor_path.parent,
     ]
     for folder in folders:
-        probe = folder / f".collapse-guard-probe-{os.getpid()}"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            probe.write_bytes(b"")
-            probe.unlink()
+            _probe_write(folder)
         except OSError as error:
             raise unwritable(folder, error) from error
+
+
+def _probe_write(folder: Path) -> None:
+    """Create ``folder`` if needed and write and remove an empty file in it: raises OSError if it cannot."""
+    probe = folder / f".collapse-guard-probe-{os.getpid()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    probe.write_bytes(b"")
+    probe.unlink()
 
 
 def unwritable(path: Path | str, error: OSError) -> WorkspaceUnwritable:
@@ -127,11 +132,8 @@ def check_dvc_remote(params: Params) -> None:
     if not params.tracking.dvc_track_outputs or "://" in remote:
         return
     folder = params.resolve(remote)
-    probe = folder / f".collapse-guard-probe-{os.getpid()}"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
+        _probe_write(folder)
     except OSError as error:
         raise ServiceUnavailable(
             f"the DVC remote cannot be written: {error.strerror or error}. Make it writable or set "

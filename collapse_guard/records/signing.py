@@ -22,6 +22,7 @@ from pathlib import Path
 
 from collapse_guard.errors import CollapseGuardError, ConfigError
 from collapse_guard.records import atomic
+from collapse_guard.records.versioning import file_digest
 
 KEY_ENV = "COLLAPSE_GUARD_SIGNING_KEY"
 KEY_DIR = ".collapse-guard"
@@ -156,11 +157,7 @@ def sorted_ids_digest(record_ids: Iterable[str]) -> str:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def _hashing(target: Path, signature: Path, ignore: Iterable[str]):

@@ -107,13 +107,18 @@ def recorded_md5(path: Path) -> str:
     return str(outs[0].get("md5", ""))
 
 
-def file_md5(path: Path) -> str:
-    """What DVC would record for a single file: the md5 of its bytes."""
-    digest = hashlib.md5()
+def file_digest(path: Path, algorithm: str) -> str:
+    """The hex digest of a file's bytes, read in 1 MB chunks (files may be larger than memory)."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def file_md5(path: Path) -> str:
+    """What DVC would record for a single file: the md5 of its bytes."""
+    return file_digest(path, "md5")
 
 
 def file_origin(label: str, path: Path) -> str:
