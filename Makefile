@@ -34,9 +34,12 @@ demo-text: setup  ## the same on text: the Python manual's prose, a GRU language
 experiment-text: setup  ## replace vs accumulate on text: the rare words go first (about 10 minutes)
 	$(BIN)/collapse-guard experiment --params params-text.yaml
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), a test file per worker at a time: each worker has its
+# own Prefect test server and tmp workspaces. 2 = the CI machine's cores; TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: setup  ## lint, then the whole test suite
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check collapse_guard tasks flows

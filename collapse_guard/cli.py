@@ -17,8 +17,9 @@ import typer
 from collapse_guard.errors import EXIT_CODES, CollapseGuardError
 from collapse_guard.offline import apply_offline_defaults
 
-# Prefect's per-task INFO lines belong in its UI; the terminal gets a progress bar and a summary.
-apply_offline_defaults(PREFECT_LOGGING_LEVEL="WARNING")
+# Prefect's per-task INFO lines belong in its UI; the terminal gets a progress bar and a summary. Its temporary
+# server gets 90 s to start (Prefect's 20 s default is too short on a busy 2-core machine); an explicit setting wins.
+apply_offline_defaults(PREFECT_LOGGING_LEVEL="WARNING", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="90")
 
 _EXIT_CODE_HELP = "Exit codes: " + "; ".join(f"{code} = {meaning}" for code, meaning in EXIT_CODES.items())
 

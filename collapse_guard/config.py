@@ -115,6 +115,8 @@ class EvaluationParams(_Strict):
     max_kernel_rows: int = Field(1000, ge=50, le=100_000)  # subsample for the quadratic kernel metrics (MMD², Vendi)
     # anchor rows the tail region is built from (subsampled above)
     max_tail_rows: int = Field(20_000, ge=100, le=10_000_000)
+    # a wider table's drift report covers a fixed sample of this many columns (Evidently draws one chart per column)
+    max_drift_columns: int = Field(60, ge=1, le=100_000)
     # column -> level to track per generation ("" = the column's rare levels): a slice the user names
     rare_slices: dict[str, str] = Field(default_factory=dict)
 

@@ -37,6 +37,12 @@ def _explain(error: BaseException, params: Params) -> CollapseGuardError | None:
         return error
     if isinstance(error, OSError) and error.errno in UNWRITABLE:
         return unwritable(params.workspace, error)
+    if isinstance(error, RuntimeError) and "ephemeral Prefect API server" in str(error):
+        return ServiceUnavailable(
+            f"Prefect's temporary local server did not start in time ({error}). Start a persistent one "
+            "(`make server`) and set PREFECT_API_URL=http://127.0.0.1:4200/api, or give the temporary one longer "
+            "with PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+        )
     if module.startswith("prefect") or (module.startswith(NETWORK_MODULES) and _mentions_prefect(error)):
         return ServiceUnavailable(
             f"the Prefect API did not answer or refused the run ({type(error).__name__}: {error}). Check that the "

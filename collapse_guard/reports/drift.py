@@ -21,6 +21,7 @@ class DriftSummary:
     column_scores: dict[str, float]
     report_tail_coverage: float
     report_variance_ratio: float
+    drift_columns_checked: int = 0  # columns the drift preset covered (a wide table's are a sample of them)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,4 +52,5 @@ def run_report(tail_metric, spread_metric, drift_preset, current, reference, htm
         column_scores=scores,
         report_tail_coverage=float(by_name[type(tail_metric).__name__]),
         report_variance_ratio=float(by_name[type(spread_metric).__name__]),
+        drift_columns_checked=len(scores),
     )

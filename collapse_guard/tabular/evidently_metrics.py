@@ -8,9 +8,11 @@ estimate the same quantity, defined in collapse_guard.metrics.tails).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from evidently.core.metric_types import SingleValueCalculation, SingleValueMetric
 
@@ -59,8 +61,24 @@ def drift_report(
 
     tail = tail or EvaluationParams()
     tail_metric = TailCoverage(k=tail.knn_k, tail_quantile=tail.tail_quantile, rarity_mass=tail.rarity_mass)
-    preset = DataDriftPreset(per_column_method=discrete_drift_methods(reference) or None)
+    columns = drift_columns(list(reference.columns), tail.max_drift_columns)
+    methods = {c: m for c, m in discrete_drift_methods(reference).items() if c in columns}
+    preset = DataDriftPreset(columns=columns, per_column_method=methods or None)
     return run_report(tail_metric, VarianceRatio(), preset, samples, reference, html_path)
+
+
+def drift_columns(columns: list[str], limit: int) -> list[str]:
+    """The columns the drift preset covers: all of them, or for a wide table a fixed sample of ``limit``.
+
+    Evidently renders a chart per column while it computes (about 0.3-1 s each here), so a 500-column table
+    spent minutes in the report with no output. The sample is seeded by the column names, so every generation
+    of one table checks the same columns; its drift share estimates the whole table's."""
+    if len(columns) <= limit:
+        return columns
+    names = sorted(columns)
+    seed = int.from_bytes(hashlib.sha256("\n".join(names).encode()).digest()[:8], "big")
+    chosen = {names[i] for i in np.random.default_rng(seed).choice(len(names), size=limit, replace=False)}
+    return [column for column in columns if column in chosen]
 
 
 def discrete_drift_methods(reference: pd.DataFrame) -> dict[str, str]:

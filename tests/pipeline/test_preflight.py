@@ -89,6 +89,16 @@ def test_a_read_only_ledger_folder_is_named(workspace: Path):
     assert isinstance(cause, WorkspaceUnwritable) and "ledger.jsonl" in str(cause) and cause.exit_code == 10
 
 
+def test_a_temporary_prefect_server_that_does_not_start_is_named(workspace: Path):
+    """Prefect raises a bare RuntimeError when its temporary server misses its start-up deadline (seen on a
+    loaded machine): the operator gets the service, the exit code and what to do, not a traceback."""
+    params = load_params(workspace / "params.yaml")
+    timeout = RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server.")
+    cause = named_cause(timeout, params)
+    assert isinstance(cause, ServiceUnavailable) and cause.exit_code == 9
+    assert "make server" in str(cause) and "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in str(cause)
+
+
 def test_a_truncated_model_file_is_a_data_error_naming_it(tmp_path: Path):
     import pandas as pd
 

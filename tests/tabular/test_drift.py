@@ -1,9 +1,14 @@
 """The Evidently report, for real: drift plus the collapse metrics as Evidently metrics."""
 
 import numpy as np
+import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
+
+from collapse_guard.config import EvaluationParams
 
 from collapse_guard.tabular.default_data import sample_default
-from collapse_guard.tabular.evidently_metrics import drift_report
+from collapse_guard.tabular.evidently_metrics import drift_columns, drift_report
 
 
 def test_report_flags_a_collapsed_model_and_not_a_healthy_one(tmp_path):
@@ -17,3 +22,23 @@ def test_report_flags_a_collapsed_model_and_not_a_healthy_one(tmp_path):
     html = (tmp_path / "collapsed.html").read_text()
     assert "Tail coverage" in html and "Variance ratio" in html
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, no temp file left behind
+
+
+def test_a_wide_tables_drift_covers_a_fixed_sample_of_its_columns(tmp_path):
+    """500 columns made the first run sit in Evidently for minutes (a chart per column): a wide table's report
+    covers ``max_drift_columns`` of them, and a table that drifted everywhere still reads as drifted."""
+    rng = np.random.default_rng(1)
+    columns = [f"c{i}" for i in range(40)]
+    reference = pd.DataFrame(rng.normal(size=(600, 40)), columns=columns)
+    shifted = pd.DataFrame(rng.normal(loc=2.0, size=(600, 40)), columns=columns)
+    summary = drift_report(shifted, reference, tmp_path / "wide.html", EvaluationParams(max_drift_columns=8))
+    assert summary.drift_columns_checked == 8 and summary.drift_share == 1.0
+    assert set(summary.column_scores) == set(drift_columns(columns, 8))
+
+
+@given(st.integers(1, 60), st.integers(1, 80), st.randoms(use_true_random=False))
+def test_the_sampled_columns_do_not_depend_on_column_order(limit, width, random):
+    columns = [f"feature_{i}" for i in range(width)]
+    shuffled = random.sample(columns, len(columns))
+    chosen = drift_columns(columns, limit)
+    assert len(chosen) == min(limit, width) and set(chosen) == set(drift_columns(shuffled, limit))
