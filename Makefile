@@ -25,6 +25,7 @@ demo: setup  ## initialise the workspace and run three guarded generations on th
 	$(BIN)/collapse-guard init
 	$(BIN)/collapse-guard run --generations 3
 	$(BIN)/collapse-guard audit verify
+	$(BIN)/collapse-guard audit report
 
 demo-text: setup  ## the same on text: the Python manual's prose, a GRU language model, watermark and dedup
 	$(BIN)/collapse-guard init --params params-text.yaml
@@ -34,7 +35,7 @@ demo-text: setup  ## the same on text: the Python manual's prose, a GRU language
 experiment-text: setup  ## replace vs accumulate on text: the rare words go first (about 10 minutes)
 	$(BIN)/collapse-guard experiment --params params-text.yaml
 
-test: setup  ## lint, then the whole test suite
+test: setup browser  ## lint, then the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -68,6 +69,16 @@ server: setup  ## a persistent Prefect server on 127.0.0.1:4200 (state in .prefe
 serve: setup  ## serve the schedule in params.yaml as a Prefect deployment (needs `make server` running)
 	$(BIN)/collapse-guard init
 	PREFECT_API_URL=http://127.0.0.1:4200/api $(BIN)/collapse-guard serve
+
+# The audit page's browser test (tests/reports/test_audit_page_browser.py) opens it in headless Chromium from
+# the OS packages (Debian's `chromium`); CI runs as root on a clean machine.
+.PHONY: browser audit-page
+browser:  ## headless Chromium for the audit page's browser test
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+audit-page: setup  ## write the audit page and serve reports/ at http://127.0.0.1:8000/audit.html (for a team)
+	$(BIN)/collapse-guard audit report
+	$(BIN)/python -m http.server --bind 127.0.0.1 --directory reports 8000
 
 mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root mlartifacts
