@@ -37,12 +37,12 @@ from collapse_guard.reports.forecast import forecast
 REPO = Path(__file__).resolve().parents[1]
 
 
-def small_params(rows: int, temperature: float) -> Params:
-    """params.yaml, shrunk so a chain of a dozen generations takes seconds (the tests' TINY sizes)."""
+def small_params(rows: int, temperature: float, sample_size: int) -> Params:
+    """params.yaml (its model, forecast and alert settings), with a smaller anchor and evaluation so a chain of a
+    dozen generations takes seconds."""
     overrides = {
         "tabular.embedded.rows": rows,
-        "model.options": {"components": 8, "epochs": 60, "learning_rate": 0.05, "threads": 1},
-        "evaluation.sample_size": 600,
+        "evaluation.sample_size": sample_size,
         "evaluation.distribution_metrics": False,
         "experiment.decoding.temperature": temperature,
     }
@@ -152,14 +152,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=600, help="embedded anchor rows")
     parser.add_argument("--per-generation", type=int, default=150, help="synthetic records per generation")
     parser.add_argument("--temperature", type=float, default=0.9, help="the sampling bias under study")
+    parser.add_argument("--sample-size", type=int, default=2000, help="model samples drawn to measure collapse")
     parser.add_argument("--metric", default="tail_coverage")
+    parser.add_argument("--floor", type=float, default=None, help="default: the metric's floor in forecast.floors")
     parser.add_argument("--out", type=Path, default=None, help="also save the replayed forecasts as CSV")
     parser.add_argument(
         "--chains", type=Path, default=None, help="CSV of the chains: read if it exists (re-score only), else written"
     )
     args = parser.parse_args()
-    params = small_params(args.rows, args.temperature)
-    floor = params.forecast.floors[args.metric]
+    params = small_params(args.rows, args.temperature, args.sample_size)
+    floor = params.forecast.floors[args.metric] if args.floor is None else args.floor
     started = time.perf_counter()
     print(f"chains: replace and accumulate x {args.seeds} seeds x {args.generations} generations", flush=True)
     if args.chains and args.chains.is_file():
@@ -174,7 +176,8 @@ def main() -> None:
     print(
         f"\nforecast of {args.metric} < {floor:g} (window {params.forecast.window}, level {params.forecast.level},"
         f" alert within {params.alerts.forecast_generations:g}); anchor {args.rows} rows, "
-        f"{args.per_generation} synthetic/generation, temperature {args.temperature}; "
+        f"{args.per_generation} synthetic/generation, {args.sample_size} evaluation samples, temperature "
+        f"{args.temperature}; "
         f"{time.perf_counter() - started:.0f} s"
     )
     for name, value in score(forecasts, params.alerts.forecast_generations).items():
