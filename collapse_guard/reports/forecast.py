@@ -28,6 +28,7 @@ from collapse_guard.config import ForecastParams
 from collapse_guard.records.alerts import COLLAPSE_FORECAST, Alert
 
 Direction = Literal["below", "above"]
+NOT_FORECAST = 1e6  # what MLflow logs as "generations until the floor" when no crossing is forecast
 
 
 @dataclass(frozen=True)
@@ -179,12 +180,12 @@ def for_history(history: Sequence[tuple[int, dict[str, float]]], settings: Forec
 
 
 def tracked_metrics(made: list[Forecast]) -> dict[str, float]:
-    """What MLflow gets per generation: generations until each floor (the horizon's end +1 stands for "not
-    forecast", so the series stays plottable), and the slope."""
+    """What MLflow gets per generation: generations until each floor (``NOT_FORECAST`` when no crossing is
+    forecast: MLflow metrics are numbers, and a large one keeps the series plottable), and the slope."""
     logged: dict[str, float] = {}
     for item in made:
-        horizon_end = 1e6 if item.generations_until is None else item.generations_until
-        logged[f"forecast_{item.metric}_generations"] = horizon_end
+        until = NOT_FORECAST if item.generations_until is None else item.generations_until
+        logged[f"forecast_{item.metric}_generations"] = until
         logged[f"forecast_{item.metric}_slope"] = item.slope
     return logged
 
