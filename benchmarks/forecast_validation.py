@@ -130,11 +130,14 @@ def score(forecasts: pd.DataFrame, within: float) -> dict[str, str]:
     )
     chains_alarmed = false_alarm.groupby(accumulate["seed"]).any()
     replace_chains = replace.groupby("seed")["actual"].first()
+    before = crossed[crossed["origin"] < crossed["actual"]]
+    warned = before.groupby("seed")["alerts"].any()
     return {
         "replace chains that crossed the floor": f"{int(replace_chains.notna().sum())} of {len(replace_chains)} "
         f"(at generations {sorted(int(g) for g in replace_chains.dropna())})",
         "hit rate, forecast made exactly 2 generations ahead": _rate(hit_two),
         "hit rate, every forecast made >= 2 generations ahead": _rate(hit),
+        "replace chains alerted before their crossing (from gen 2)": _rate(warned),
         "false alarms, accumulate forecasts": _rate(false_alarm),
         "false alarms, accumulate chains with any": _rate(chains_alarmed),
     }
@@ -181,7 +184,7 @@ def main() -> None:
         f"{time.perf_counter() - started:.0f} s"
     )
     for name, value in score(forecasts, params.alerts.forecast_generations).items():
-        print(f"  {name:<55} {value}")
+        print(f"  {name:<58} {value}")
     per_chain = table.pivot_table(index="generation", columns=["policy", "seed"], values=args.metric)
     print(f"\n{args.metric} by generation (columns: policy, seed)\n{per_chain.round(2).to_string()}")
 

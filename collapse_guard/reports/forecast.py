@@ -50,8 +50,10 @@ class Forecast:
         return None if self.generations_until is None else self.last_generation + self.generations_until
 
     def warns_within(self, generations: float) -> bool:
-        """The point forecast says the floor is crossed within ``generations`` (the alert's rule)."""
-        return self.generations_until is not None and self.generations_until <= generations
+        """The alert's rule: the point forecast crosses the floor within ``generations``, and the trend is more
+        than noise (even the interval's far bound crosses within the horizon). Without the second condition a
+        healthy but noisy series raised an alert on one chain in two (benchmarks/forecast_validation.py)."""
+        return self.generations_until is not None and self.generations_until <= generations and self.latest is not None
 
     def describe(self) -> str:
         side = "below" if self.direction == "below" else "above"
