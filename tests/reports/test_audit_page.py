@@ -148,3 +148,27 @@ def test_an_unreadable_ledger_line_is_a_red_page_not_a_crash(tmp_path: Path):
     view = audit_page.gather(params, ledger.verify(params.ledger_path), LABELS)
     assert not view.verification.ok and 15 in view.verification.broken_lines
     assert "does NOT verify" in audit_page.render(view, tmp_path / "audit.html")
+
+
+def test_audit_report_and_the_run_summary_from_the_command_line(tmp_path: Path, capsys):
+    from typer.testing import CliRunner
+
+    from collapse_guard.cli import _summarise, app
+
+    params = _workspace(tmp_path)
+    out = tmp_path / "elsewhere" / "page.html"
+    result = CliRunner().invoke(app, ["audit", "report", "--out", str(out), "--json", "--params", params.source_file])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["page"] == str(out) and summary["verified"] and summary["champion"] == 1
+    assert 'href="../generations/' not in out.read_text()  # no generation files here, so no dead links
+
+    _summarise(params, [], as_json=True)  # `run`'s summary carries the forecast
+    forecast = json.loads(capsys.readouterr().out)["forecast"]
+    assert [f["metric"] for f in forecast] == ["tail_coverage"] and forecast[0]["generations_until"] == 2
+
+    params.ledger_path.write_text(
+        params.ledger_path.read_text().replace('"tail_coverage": 0.85', '"tail_coverage": 0.99')
+    )
+    result = CliRunner().invoke(app, ["audit", "report", "--out", str(out), "--params", params.source_file])
+    assert result.exit_code == 7 and "Broken entry: ledger line 6" in out.read_text()
