@@ -16,7 +16,7 @@ import html
 import io
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -121,7 +121,7 @@ class AuditView:
             "broken_lines": self.verification.broken_lines,
             "entries": self.verification.entries,
             "champion": self.champion,
-            "generations": [{k: v for k, v in g.__dict__.items() if k not in ("metrics",)} for g in self.generations],
+            "generations": [asdict(g) for g in self.generations],
             "forecast": [f.to_dict() for f in self.forecasts],
             "alerts": self.alerts,
         }
