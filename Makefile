@@ -12,7 +12,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo demo-text experiment-text test lint bench bench-metrics bench-text bench-watermark repro mlflow-ui clean
+.PHONY: setup demo demo-text experiment-text test lint bench bench-metrics bench-text bench-watermark bench-forecast repro mlflow-ui clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,7 @@ demo: setup  ## initialise the workspace and run three guarded generations on th
 	$(BIN)/collapse-guard init
 	$(BIN)/collapse-guard run --generations 3
 	$(BIN)/collapse-guard audit verify
+	$(BIN)/collapse-guard audit report
 
 demo-text: setup  ## the same on text: the Python manual's prose, a GRU language model, watermark and dedup
 	$(BIN)/collapse-guard init --params params-text.yaml
@@ -37,7 +38,7 @@ experiment-text: setup  ## replace vs accumulate on text: the rare words go firs
 # The suite runs in TEST_WORKERS processes (pytest-xdist), a test file per worker at a time: each worker has its
 # own Prefect test server and tmp workspaces. 2 = the CI machine's cores; TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
-test: setup  ## lint, then the whole test suite
+test: setup browser  ## lint, then the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
@@ -57,6 +58,9 @@ bench-text: setup  ## watermark quality and detection speed; near-duplicate thro
 bench-watermark: setup  ## watermark TPR by length x attack x scheme, FPR on unseen docstrings, speed (4-10 minutes)
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/watermark_robustness.py --samples 400 --epochs 6 --real-tokens 2000000 --fpr-keys 10
 
+bench-forecast: setup  ## the collapse forecast against replace and accumulate chains: hit rate, false alarms (~20 minutes)
+	$(BIN)/python benchmarks/forecast_validation.py --seeds 10 --generations 15 --rows 2000 --per-generation 500 --sample-size 2000
+
 repro: setup  ## one more guarded generation through DVC's pipeline (dvc.yaml)
 	$(BIN)/collapse-guard init
 	$(BIN)/dvc repro
@@ -71,6 +75,17 @@ server: setup  ## a persistent Prefect server on 127.0.0.1:4200 (state in .prefe
 serve: setup  ## serve the schedule in params.yaml as a Prefect deployment (needs `make server` running)
 	$(BIN)/collapse-guard init
 	PREFECT_API_URL=http://127.0.0.1:4200/api $(BIN)/collapse-guard serve
+
+# The audit page's browser test (tests/reports/test_audit_page_browser.py) opens it in headless Chromium from
+# the OS packages (Debian's `chromium`); CI runs as root on a clean machine.
+.PHONY: browser audit-page
+browser:  ## headless Chromium for the audit page's browser test
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium) \
+		|| echo "chromium could not be installed (not root?): the audit page's browser test will skip"
+
+audit-page: setup  ## write the audit page and serve reports/ at http://127.0.0.1:8000/audit.html (for a team)
+	$(BIN)/collapse-guard audit report
+	$(BIN)/python -m http.server --bind 127.0.0.1 --directory reports 8000
 
 mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root mlartifacts

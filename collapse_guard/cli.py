@@ -189,7 +189,7 @@ def run(
 
         try:
             with (
-                alerts.on_failure(params.alerts),
+                alerts.on_failure(params.alerts, journal=alerts.journal_path(params.ledger_path)),
                 _holding(params, "collapse-guard run", as_json),
                 _named_causes(params),
             ):
@@ -276,7 +276,15 @@ def _hide_expected_tracebacks(params=None) -> None:
 
 
 def _summarise(params, outcomes, as_json: bool) -> None:
-    summary = {"status": "completed", "generations": [o.to_dict() for o in outcomes]}
+    from collapse_guard.records import ledger
+    from collapse_guard.reports import forecast
+
+    forecasts = forecast.for_history(forecast.recorded_history(ledger.read(params.ledger_path)), params.forecast)
+    summary = {
+        "status": "completed",
+        "generations": [o.to_dict() for o in outcomes],
+        "forecast": [f.to_dict() for f in forecasts],
+    }
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
         return
@@ -304,6 +312,8 @@ def _summarise(params, outcomes, as_json: bool) -> None:
         )
     console = Console()
     console.print(table)
+    for item in forecasts:
+        console.print(f"Forecast:       {item.describe()}", highlight=False)
     console.print(f"MLflow UI:      mlflow ui --backend-store-uri {params.tracking.mlflow_tracking_uri}")
     if outcomes:
         console.print(f"Drift report:   {outcomes[-1].drift_report}")
@@ -425,7 +435,7 @@ def ingest(
 
     try:
         with (
-            alerts.on_failure(params.alerts),
+            alerts.on_failure(params.alerts, journal=alerts.journal_path(params.ledger_path)),
             _holding(params, "collapse-guard ingest", as_json),
             _named_causes(params),
             _working(f"reading and screening {path}", as_json),
@@ -568,7 +578,7 @@ def audit_verify(
     problems += audit_problems(params) if not problems else []
     if problems:
         error = LedgerTampered("; ".join(problems), path=params.paths.ledger)
-        alerts.send(params.alerts, alerts.for_error(error))
+        alerts.send(params.alerts, alerts.for_error(error), alerts.journal_path(params.ledger_path))
         _fail(error, as_json)
     entries = len(ledger.read(params.ledger_path))
     typer.echo(json.dumps({"ok": True, "entries": entries}) if as_json else f"ledger intact: {entries} entries")
@@ -611,6 +621,41 @@ def audit_export(
     else:
         generations = len(summary["generations"])
         typer.echo(f"wrote {target}: {summary['ledger_entries']} ledger entries, {generations} generations")
+
+
+@audit_app.command("report")
+def audit_report(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Where to write the page (default: reports/audit.html).")
+    ] = None,
+    params_file: ParamsOption = Path("params.yaml"),
+    as_json: JsonOption = False,
+) -> None:
+    """Write the audit trail as one self-contained HTML page (no server, nothing fetched): the verification
+    result, the lineage with each step's signature, gate and promotion, mixtures, collapse metrics with their
+    forecast, promotions and alerts. On a trail that does not verify the page is still written, with a red
+    banner naming the broken entry, and the command exits 7."""
+    params = _load(params_file, as_json)
+    from collapse_guard.errors import LedgerTampered
+    from collapse_guard.modality.registry import modality_for
+    from collapse_guard.pipeline.trust import audit_problems
+    from collapse_guard.records import atomic, ledger
+    from collapse_guard.reports import audit_page
+
+    page = out if out is not None else params.resolve(params.paths.reports_dir) / "audit.html"
+    problems = ledger.verify(params.ledger_path)
+    problems += audit_problems(params) if not problems else []
+    with _working("writing the audit page", as_json):
+        view = audit_page.gather(params, problems, modality_for(params).figure_metrics)
+        atomic.write_text(page, audit_page.render(view, page))
+    summary = {"page": str(page), **view.to_dict()}
+    if problems:
+        _fail(
+            LedgerTampered(f"{'; '.join(problems)} (the page shows it: {page})", path=params.paths.ledger),
+            as_json,
+            summary,
+        )
+    typer.echo(json.dumps(summary, indent=2, default=str) if as_json else f"audit page: {page}")
 
 
 @audit_app.command("show")

@@ -181,6 +181,19 @@ class AlertsParams(_Strict):
     timeout_seconds: float = Field(5, gt=0, le=120)  # per notification service
     # a recorded generation whose metric falls below its floor raises an alert (it is not blocked)
     metric_floors: dict[str, Annotated[float, Field(ge=-1e9, le=1e9)]] = Field(default_factory=dict)
+    # the collapse forecast (``forecast:``) says a floor is crossed within this many generations: alert (0 = off)
+    forecast_generations: float = Field(3, ge=0, le=1000)
+
+
+class ForecastParams(_Strict):
+    """Collapse forecast (collapse_guard/reports/forecast.py): a line through the last ``window`` generations of
+    each metric with a floor (crossed below) or a ceiling (crossed above), with a prediction interval."""
+
+    window: int = Field(5, ge=3, le=1000)  # generations the trend is fitted on (at least 3: a line and its error)
+    level: float = Field(0.95, gt=0, lt=1)  # coverage of the prediction interval (an alert needs its far bound)
+    horizon: int = Field(50, ge=1, le=10_000)  # generations ahead looked at; beyond is "not forecast"
+    floors: dict[str, Annotated[float, Field(ge=-1e9, le=1e9)]] = Field(default_factory=dict)
+    ceilings: dict[str, Annotated[float, Field(ge=-1e9, le=1e9)]] = Field(default_factory=dict)
 
 
 class Params(_Strict):
@@ -200,6 +213,7 @@ class Params(_Strict):
     alerts: AlertsParams = AlertsParams()  # collapse_guard/records/alerts.py
     promotion: PromotionParams = PromotionParams()  # MLflow Model Registry alias `champion`
     schedule: ScheduleParams = ScheduleParams()  # `collapse-guard serve` (flows/scheduled.py)
+    forecast: ForecastParams = ForecastParams()  # collapse_guard/reports/forecast.py
     workspace: Path = Path(".")
     source_file: str = "params.yaml"
 

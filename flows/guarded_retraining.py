@@ -17,6 +17,7 @@ from collapse_guard.records.workspace import synthetic_batches
 from collapse_guard.tasks.alerts import alert_metric_floors
 from collapse_guard.tasks.bookkeeping import close_run, open_generation, open_run
 from collapse_guard.tasks.evaluate import evaluate_model
+from collapse_guard.tasks.forecast import forecast_collapse
 from collapse_guard.tasks.gate import gate_mixture
 from collapse_guard.tasks.generate import generate_and_curate
 from collapse_guard.tasks.mix import mix
@@ -70,6 +71,7 @@ def guarded_retraining(
         for generation in range(start, last + 1):
             outcomes.append(guarded_generation(params, modality, run, generation))
             alert_metric_floors(params, outcomes[-1])
+            forecast_collapse(params, outcomes[-1])
             promote_or_hold(params, modality, outcomes[-1])
             if on_generation:
                 on_generation(outcomes[-1])

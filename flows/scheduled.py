@@ -20,7 +20,7 @@ def scheduled_retraining(params_file: str, generations: int = 1) -> dict:
     """``generations`` guarded generations in the workspace of ``params_file``; returns the run's summary."""
     params = load_params(params_file)
     with (
-        alerts.on_failure(params.alerts),
+        alerts.on_failure(params.alerts, journal=alerts.journal_path(params.ledger_path)),
         workspace_lock(params.workspace, "scheduled-retraining (Prefect)", params.run.lock_wait_seconds),
     ):
         check_services(params)

@@ -16,5 +16,5 @@ def alert_metric_floors(params: Params, outcome: GenerationOutcome) -> int:
     metrics_file = relative(params, generation_paths(params, outcome.generation).metrics)
     raised = alerts.below_floors(params.alerts, outcome.generation, outcome.metrics, metrics_file)
     for alert in raised:
-        alerts.send(params.alerts, alert)
+        alerts.send(params.alerts, alert, alerts.journal_path(params.ledger_path))
     return len(raised)

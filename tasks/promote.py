@@ -72,7 +72,9 @@ def promote_or_hold(params: Params, modality: Modality, outcome: GenerationOutco
     if not decision.promote:
         model_file = relative(params, generation_paths(params, outcome.generation).model)
         alerts.send(
-            params.alerts, alerts.Alert(alerts.PROMOTION_REFUSED, outcome.generation, decision.summary, model_file)
+            params.alerts,
+            alerts.Alert(alerts.PROMOTION_REFUSED, outcome.generation, decision.summary, model_file),
+            alerts.journal_path(params.ledger_path),
         )
     return decision
 

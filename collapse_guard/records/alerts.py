@@ -1,17 +1,24 @@
 """Tell someone: a gate blocked, the anchor shrank or changed, the ledger failed verification, a promotion
-was refused, or a collapse metric fell below its floor.
+was refused, a collapse metric fell below its floor, or the collapse forecast says one soon will.
 
 Notifications go through Apprise (the library Prefect's own notification blocks build on) to every URL in
 ``alerts.urls`` (a webhook ``json://host/path``, Slack, e-mail, ...). With none configured the alert is only
 logged. An alert never fails a run: a notification service that is down is logged and the run goes on.
+
+Every alert is also kept in a journal beside the ledger (``ledger/<ledger name>.alerts.jsonl``, one JSON object a
+line, with its time) so the audit page can list them. It is not hash-chained on purpose: the alert that says the
+ledger is broken must still be writable.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 
 from collapse_guard.config import AlertsParams
 from collapse_guard.errors import AnchorIntegrityError, CollapseGuardError, GateBlocked, LedgerTampered
@@ -23,6 +30,7 @@ ANCHOR_CHANGED = "anchor shrank or was altered"
 LEDGER_FAILED = "ledger failed verification"
 PROMOTION_REFUSED = "promotion refused"
 METRIC_BELOW_FLOOR = "collapse metric below its floor"
+COLLAPSE_FORECAST = "collapse forecast"
 
 
 @dataclass(frozen=True)
@@ -48,9 +56,42 @@ class Alert:
         return "\n".join(lines)
 
 
-def send(settings: AlertsParams, alert: Alert) -> bool:
-    """Notify every configured URL; True when all of them took it (or there are none)."""
+def journal_path(ledger_path: Path) -> Path:
+    """Where a workspace's alerts are kept: beside its ledger, named after it."""
+    return Path(ledger_path).with_name(Path(ledger_path).stem + ".alerts.jsonl")
+
+
+def keep(journal: Path, alert: Alert) -> None:
+    """Append the alert, with its time, to the journal (one short line; a failure to write is logged, never
+    raised: the alert is still sent)."""
+    line = json.dumps({"at": datetime.now(UTC).isoformat(), **asdict(alert)}) + "\n"
+    try:
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        with open(journal, "a", encoding="utf-8") as handle:
+            handle.write(line)
+    except OSError as exc:
+        log.error("could not keep the alert in %s: %s", journal, exc)
+
+
+def kept(journal: Path) -> list[dict]:
+    """The alerts kept in the journal, oldest first (a line torn by a crash is skipped)."""
+    if not Path(journal).is_file():
+        return []
+    found = []
+    for line in Path(journal).read_text(encoding="utf-8").splitlines():
+        try:
+            found.append(json.loads(line))
+        except ValueError:
+            continue
+    return found
+
+
+def send(settings: AlertsParams, alert: Alert, journal: Path | None = None) -> bool:
+    """Notify every configured URL; True when all of them took it (or there are none). With ``journal``, the
+    alert is kept there too (``journal_path``)."""
     log.warning("%s: %s", alert.title, alert.cause)
+    if journal is not None:
+        keep(journal, alert)
     if not settings.urls:
         return True
     import apprise
@@ -88,14 +129,14 @@ def for_error(error: CollapseGuardError, generation: int | None = None) -> Alert
 
 
 @contextlib.contextmanager
-def on_failure(settings: AlertsParams, generation: int | None = None) -> Iterator[None]:
+def on_failure(settings: AlertsParams, generation: int | None = None, journal: Path | None = None) -> Iterator[None]:
     """Send the alert a CollapseGuardError stands for (once, however many blocks it passes), then re-raise."""
     try:
         yield
     except CollapseGuardError as error:
         alert = None if getattr(error, "alerted", False) else for_error(error, generation)
         if alert is not None:
-            send(settings, alert)
+            send(settings, alert, journal)
             error.alerted = True
         raise
 

@@ -1,0 +1,174 @@
+"""The audit page's view and HTML, from a ledger written by hand (no pipeline run: fast)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from collapse_guard.config import load_params
+from collapse_guard.records import alerts, ledger
+from collapse_guard.reports import audit_page
+from tests.conftest import write_params
+
+LABELS = {"tail_coverage": "tail coverage", "variance_ratio": "variance ratio"}
+
+
+def _recorded(generation: int, tail: float, real: int, synthetic: int) -> dict:
+    return {
+        "run": "r1",
+        "generation": generation,
+        "model_id": f"gen{generation:03d}-abc",
+        "model_class": "m",
+        "model_path": f"generations/gen_{generation:03d}/model.pt",
+        "parent_model_id": f"gen{generation - 1:03d}-abc" if generation else "",
+        "anchor": {"rows": 600, "digest": "d" * 64, "dvc_md5": "m" * 32},
+        "mixture": {
+            "policy": "accumulate",
+            "rows": real + synthetic,
+            "real": real,
+            "synthetic": synthetic,
+            "real_fraction": real / (real + synthetic),
+            "file": f"generations/gen_{generation:03d}/mixture.parquet",
+            "digest": "x" * 64,
+        },
+        "curation": {"generated": 150, "kept": 140, "dropped_duplicate": 6, "dropped_anchor_copy": 4}
+        if generation
+        else None,
+        "metrics": {"tail_coverage": tail, "variance_ratio": 1.0},
+        "dvc_md5": "",
+        "mlflow_run_id": f"run{generation}",
+    }
+
+
+def _workspace(tmp_path: Path):
+    write_params(tmp_path)
+    params = load_params(tmp_path / "params.yaml")
+    path = params.ledger_path
+    ledger.append(path, "anchor_initialised", {"anchor": {"rows": 600, "digest": "d" * 64, "dvc_md5": "m" * 32}})
+    for generation, tail in enumerate([0.95, 0.85, 0.75, 0.65]):
+        synthetic = 140 * generation
+        mixture = {
+            "policy": "accumulate",
+            "rows": 480 + synthetic,
+            "real": 480,
+            "synthetic": synthetic,
+            "real_fraction": 480 / (480 + synthetic),
+        }
+        ledger.append(
+            path,
+            "gate_verdict",
+            {
+                "generation": generation,
+                "verdict": "passed",
+                "failures": [],
+                "mixture": mixture,
+                "mlflow_run_id": f"run{generation}",
+            },
+        )
+        ledger.append(path, "generation_recorded", _recorded(generation, tail, 480, synthetic))
+        role = "champion" if generation < 2 else "candidate"
+        ledger.append(
+            path,
+            "model_promoted" if role == "champion" else "promotion_refused",
+            {
+                "generation": generation,
+                "version": str(generation + 1),
+                "role": role,
+                "reasons": ["tail_coverage fell"],
+                "by": "check",
+            },
+        )
+    blocked = {"policy": "accumulate", "rows": 1000, "real": 200, "synthetic": 800, "real_fraction": 0.2}
+    ledger.append(
+        path,
+        "gate_verdict",
+        {
+            "generation": 4,
+            "verdict": "blocked",
+            "failures": ["[mixture] real fraction 0.20 < 0.25"],
+            "mixture": blocked,
+        },
+    )
+    alerts.send(
+        params.alerts,
+        alerts.Alert(alerts.GATE_BLOCKED, 4, "real fraction 0.20 < 0.25", "gate.json"),
+        alerts.journal_path(path),
+    )
+    return params
+
+
+def test_the_view_answers_what_the_champion_was_trained_on_and_whether_each_step_was_gated(tmp_path: Path):
+    params = _workspace(tmp_path)
+    view = audit_page.gather(params, ledger.verify(params.ledger_path), LABELS)
+    assert view.verification.ok and "verified: 14 ledger entries" in view.verification.headline
+    assert [g.generation for g in view.generations] == [0, 1, 2, 3, 4]
+    assert view.champion == 1
+    assert [g.promotion for g in view.generations] == ["former champion", "champion", "candidate", "candidate", ""]
+    assert [g.gate for g in view.generations] == ["passed"] * 4 + ["blocked"]
+    assert view.generations[4].status == "blocked" and "0.20 < 0.25" in view.generations[4].gate_failures[0]
+    assert view.generations[3].curation == {"duplicate": 6, "anchor_copy": 4}
+    # no mixture file on disk: the ledger's real/synthetic counts stand in for the origins
+    assert view.generations[3].composition == {"real": 480, "synthetic": 420}
+    assert {g.signature for g in view.generations} == {"unsigned"}
+    assert [f.metric for f in view.forecasts] == ["tail_coverage"] and view.forecasts[0].generations_until == 2
+    assert [a["event"] for a in view.alerts] == [alerts.GATE_BLOCKED]
+    json.dumps(view.to_dict(), default=str)  # the --json output
+
+
+def test_the_page_is_self_contained_and_names_the_broken_line(tmp_path: Path):
+    params = _workspace(tmp_path)
+    page = tmp_path / "reports" / "audit.html"
+    html = audit_page.render(audit_page.gather(params, [], LABELS), page)
+    assert 'class="banner ok"' in html
+    # nothing to fetch: no script, no stylesheet or image from elsewhere, no link that leaves the workspace
+    assert "<script" not in html and "<link" not in html and "<img" not in html
+    assert re.findall(r'(?:src|href)="([a-z]+:[^"]*)"', html) == []
+    assert html.count("<svg") >= 3  # lineage, composition, metrics
+    assert "mixture composition by generation of origin" in html and "real fraction vs the gate" in html
+    assert "gen001-abc" in html and "former champion" in html
+
+    lines = params.ledger_path.read_text().splitlines()
+    edited = json.loads(lines[5])
+    edited["body"]["metrics"]["tail_coverage"] = 0.99  # a reviewer's worst case: a metric quietly improved
+    lines[5] = json.dumps(edited, sort_keys=True)
+    params.ledger_path.write_text("\n".join(lines) + "\n")
+    problems = ledger.verify(params.ledger_path)
+    view = audit_page.gather(params, problems, LABELS)
+    assert not view.verification.ok and view.verification.broken_lines == [6]
+    html = audit_page.render(view, page)
+    assert 'class="banner broken"' in html and "Broken entry: ledger line 6" in html
+    assert "line 6: content does not match its hash" in html
+
+
+def test_an_unreadable_ledger_line_is_a_red_page_not_a_crash(tmp_path: Path):
+    params = _workspace(tmp_path)
+    with params.ledger_path.open("a") as handle:
+        handle.write("{not json\n")
+    view = audit_page.gather(params, ledger.verify(params.ledger_path), LABELS)
+    assert not view.verification.ok and 15 in view.verification.broken_lines
+    assert "does NOT verify" in audit_page.render(view, tmp_path / "audit.html")
+
+
+def test_audit_report_and_the_run_summary_from_the_command_line(tmp_path: Path, capsys):
+    from typer.testing import CliRunner
+
+    from collapse_guard.cli import _summarise, app
+
+    params = _workspace(tmp_path)
+    out = tmp_path / "elsewhere" / "page.html"
+    result = CliRunner().invoke(app, ["audit", "report", "--out", str(out), "--json", "--params", params.source_file])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["page"] == str(out) and summary["verified"] and summary["champion"] == 1
+    assert 'href="../generations/' not in out.read_text()  # no generation files here, so no dead links
+
+    _summarise(params, [], as_json=True)  # `run`'s summary carries the forecast
+    forecast = json.loads(capsys.readouterr().out)["forecast"]
+    assert [f["metric"] for f in forecast] == ["tail_coverage"] and forecast[0]["generations_until"] == 2
+
+    params.ledger_path.write_text(
+        params.ledger_path.read_text().replace('"tail_coverage": 0.85', '"tail_coverage": 0.99')
+    )
+    result = CliRunner().invoke(app, ["audit", "report", "--out", str(out), "--params", params.source_file])
+    assert result.exit_code == 7 and "Broken entry: ledger line 6" in out.read_text()

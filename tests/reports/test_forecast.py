@@ -1,0 +1,103 @@
+"""The collapse forecast: a straight line with its uncertainty, checked on series whose answer is known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collapse_guard.config import AlertsParams, ForecastParams
+from collapse_guard.records import alerts
+from collapse_guard.reports.forecast import (
+    for_history,
+    forecast,
+    forecast_alerts,
+    recorded_history,
+    tracked_metrics,
+)
+
+levels = st.floats(min_value=-5, max_value=5, allow_nan=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(value=levels, margin=st.floats(min_value=1e-3, max_value=3), points=st.integers(3, 12))
+def test_a_flat_series_above_its_floor_never_forecasts_a_crossing(value: float, margin: float, points: int):
+    made = forecast("m", range(points), [value] * points, value - margin, window=points)
+    assert made is not None
+    assert made.generations_until is None and made.soonest is None and made.latest is None
+    assert made.slope == 0 and not made.warns_within(1000)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    start=st.floats(min_value=0.5, max_value=2),
+    drop=st.floats(min_value=0.01, max_value=0.3),
+    observed=st.integers(3, 8),
+    ahead=st.integers(1, 20),
+)
+def test_a_linear_fall_forecasts_the_generation_it_crosses(start: float, drop: float, observed: int, ahead: int):
+    # values start - drop*g; place the floor so the line crosses it strictly inside generation (observed-1+ahead)
+    last = observed - 1
+    floor = start - drop * (last + ahead - 0.5)
+    values = [start - drop * g for g in range(observed)]
+    made = forecast("m", range(observed), values, floor, window=observed)
+    assert made is not None
+    assert made.generations_until == ahead
+    assert made.crossing_generation == last + ahead
+    # a perfect line has no residual error: the interval collapses onto the point
+    assert made.soonest == made.latest == ahead
+    assert math.isclose(made.slope, -drop, rel_tol=1e-9, abs_tol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    slope=st.floats(min_value=0.02, max_value=0.3),
+    noise=st.floats(min_value=0.001, max_value=0.05),
+    seed=st.integers(0, 10_000),
+)
+def test_the_interval_holds_the_point_forecast(slope: float, noise: float, seed: int):
+    rng = np.random.default_rng(seed)
+    generations = np.arange(6)
+    values = 1 - slope * generations + rng.normal(0, noise, 6)
+    made = forecast("m", generations, values, 0.2, window=6, horizon=500)
+    assert made is not None and made.generations_until is not None
+    assert made.soonest is not None and made.soonest <= made.generations_until
+    assert made.latest is None or made.generations_until <= made.latest
+
+
+def test_a_rising_loss_crosses_its_ceiling_and_a_series_past_its_floor_says_zero():
+    rising = forecast("heldout_real_loss", range(4), [3.0, 3.1, 3.2, 3.3], 3.55, direction="above")
+    assert rising is not None and rising.generations_until == 3 and rising.slope > 0
+    past = forecast("tail_coverage", range(4), [0.9, 0.7, 0.5, 0.3], 0.4)
+    assert past is not None and past.generations_until == 0 and "already below" in past.describe()
+
+
+def test_fewer_than_three_points_is_no_forecast_and_the_window_keeps_the_latest():
+    assert forecast("m", [0, 1], [1.0, 0.9], 0.5) is None
+    # an old collapse and recovery outside the window does not count
+    made = forecast("m", range(8), [1.0, 0.1, 0.1, 1.0, 1.0, 1.0, 1.0, 1.0], 0.5, window=5)
+    assert made is not None and made.generations_until is None and made.points == 5
+
+
+def test_history_from_the_ledger_and_what_mlflow_and_the_alerts_get():
+    entries = [
+        {"kind": "run_started", "body": {}},
+        *(
+            {"kind": "generation_recorded", "body": {"generation": g, "metrics": {"tail_coverage": 1 - 0.1 * g}}}
+            for g in range(5)
+        ),
+        {"kind": "generation_recorded", "body": {"generation": 4, "metrics": {"tail_coverage": 0.6}}},
+    ]
+    history = recorded_history(entries)
+    assert [g for g, _ in history] == [0, 1, 2, 3, 4] and history[-1][1]["tail_coverage"] == 0.6
+    made = for_history(history, ForecastParams(floors={"tail_coverage": 0.45, "absent": 1.0}))
+    assert [m.metric for m in made] == ["tail_coverage"]
+    assert made[0].generations_until == 2
+    logged = tracked_metrics(made)
+    assert logged["forecast_tail_coverage_generations"] == 2 and logged["forecast_tail_coverage_slope"] < 0
+    raised = forecast_alerts(made, AlertsParams().forecast_generations, "generations/gen_004/metrics.json")
+    assert [a.event for a in raised] == [alerts.COLLAPSE_FORECAST] and raised[0].generation == 4
+    assert "tail_coverage" in raised[0].cause and "in 2 generation" in raised[0].cause
+    assert forecast_alerts(made, 1) == [] and forecast_alerts(made, 0) == []
