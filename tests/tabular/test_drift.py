@@ -6,7 +6,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from collapse_guard.config import EvaluationParams
-
 from collapse_guard.tabular.default_data import sample_default
 from collapse_guard.tabular.evidently_metrics import drift_columns, drift_report
 
