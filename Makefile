@@ -54,6 +54,10 @@ bench-text: setup  ## watermark quality and detection speed; near-duplicate thro
 bench-watermark: setup  ## watermark TPR by length x attack x scheme, FPR on unseen docstrings, speed (4-10 minutes)
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/watermark_robustness.py --samples 400 --epochs 6 --real-tokens 2000000 --fpr-keys 10
 
+.PHONY: bench-scale
+bench-scale: setup  ## issue 13 at scale: one guarded tabular generation at 100k and 1M anchor rows, seconds per step
+	$(BIN)/python benchmarks/scale_tabular.py
+
 repro: setup  ## one more guarded generation through DVC's pipeline (dvc.yaml)
 	$(BIN)/collapse-guard init
 	$(BIN)/dvc repro
