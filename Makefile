@@ -61,6 +61,10 @@ bench-watermark: setup  ## watermark TPR by length x attack x scheme, FPR on uns
 bench-forecast: setup  ## the collapse forecast against replace and accumulate chains: hit rate, false alarms (~20 minutes)
 	$(BIN)/python benchmarks/forecast_validation.py --seeds 10 --generations 15 --rows 2000 --per-generation 500 --sample-size 2000
 
+.PHONY: bench-scale
+bench-scale: setup  ## at scale: one guarded tabular generation at 100k and 1M anchor rows, seconds per step
+	$(BIN)/python benchmarks/scale_tabular.py
+
 repro: setup  ## one more guarded generation through DVC's pipeline (dvc.yaml)
 	$(BIN)/collapse-guard init
 	$(BIN)/dvc repro

@@ -119,6 +119,9 @@ class EvaluationParams(_Strict):
     max_drift_columns: int = Field(60, ge=1, le=100_000)
     # column -> level to track per generation ("" = the column's rare levels): a slice the user names
     rare_slices: dict[str, str] = Field(default_factory=dict)
+    # real rows (train and held-out split each) a tabular evaluation and its drift report compare against: a bigger
+    # split is subsampled once per anchor version with a fixed seed, so the metrics' cost stops growing with the anchor
+    max_reference_rows: int = Field(50_000, ge=100, le=100_000_000)
 
 
 class SweepParams(_Strict):

@@ -16,6 +16,8 @@ GMM = "collapse_guard.tabular.gmm:GaussianMixtureGenerator"
         ({"model": {"options": {"epochs": -5}}}, "model.options.epochs"),
         ({"model": {"options": {"components": 0}}}, "model.options.components"),
         ({"model": {"options": {"learning_rate": 0}}}, "model.options.learning_rate"),
+        ({"model": {"options": {"batch_rows": 10}}}, "model.options.batch_rows"),
+        ({"evaluation": {"max_reference_rows": 10}}, "evaluation.max_reference_rows"),
         ({"model": {"options": {"epochs": "many"}}}, "model.options.epochs"),
         ({"model": {"options": {"epochz": 5}}}, "model.options.epochz: unknown option"),
         ({"model": {"class": "collapse_guard.tabular.gmm:NoSuchModel"}}, "model.class"),

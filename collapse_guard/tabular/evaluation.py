@@ -9,6 +9,7 @@ collapse_guard.tabular.metrics.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from collapse_guard.config import EvaluationParams
@@ -28,6 +29,17 @@ def anchor_tail(anchor_features: pd.DataFrame, settings: EvaluationParams) -> Ta
     return tail_region(
         anchor_features, settings.knn_k, settings.tail_quantile, settings.rarity_mass, settings.max_tail_rows
     )
+
+
+def reference_rows(frame: pd.DataFrame, max_rows: int, seed: int = 0) -> pd.DataFrame:
+    """At most ``max_rows`` of a real split, in their order: the k-NN metrics, the mode clustering and Evidently's
+    drift tests cost at least linear time in the reference, and 50k rows estimate them as well as 800k. The seed is
+    fixed, so every generation of one anchor version is measured against the same rows; a split at or under the cap
+    is returned whole (the default anchor's metrics do not change)."""
+    if len(frame) <= max_rows:
+        return frame
+    keep = np.sort(np.random.default_rng(seed).choice(len(frame), size=max_rows, replace=False))
+    return frame.iloc[keep].reset_index(drop=True)
 
 
 def named_slices(

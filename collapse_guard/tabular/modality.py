@@ -25,8 +25,8 @@ from collapse_guard.reports.drift import DriftSummary
 from collapse_guard.tabular.column_kinds import column_kinds, kind_flags
 from collapse_guard.tabular.curation import curate, select_diverse
 from collapse_guard.tabular.default_data import sample_default
-from collapse_guard.tabular.evaluation import HEADLINE, anchor_tail, evaluate
-from collapse_guard.tabular.metrics.modes import anchor_modes
+from collapse_guard.tabular.evaluation import HEADLINE, anchor_tail, evaluate, reference_rows
+from collapse_guard.tabular.metrics.modes import ModeMap, anchor_modes
 from collapse_guard.tabular.metrics.tails import TailRegion, inside_tail
 
 FIGURE_METRICS = {
@@ -64,6 +64,7 @@ class TabularModality(Modality):
     def __init__(self, params) -> None:
         super().__init__(params)
         self._tails: dict[str, TailRegion] = {}  # anchor digest -> its tail region (quadratic to build)
+        self._modes: dict[str, ModeMap | None] = {}  # anchor digest -> its clustered modes
 
     def initial_anchor(self) -> pd.DataFrame:
         data, embedded = self.params.data, self.params.tabular.embedded
@@ -103,10 +104,13 @@ class TabularModality(Modality):
 
     def evaluator(self, anchor: AnchorSplit) -> Evaluator:
         features = feature_columns(anchor.train)
-        train, held_out = anchor.train[features], anchor.held_out[features]
+        cap = self.params.evaluation.max_reference_rows
+        train, held_out = reference_rows(anchor.train[features], cap), reference_rows(anchor.held_out[features], cap)
         region = self.tail_region(anchor)
         numeric = numeric_columns(anchor.train)
-        modes = anchor_modes(anchor.train[numeric]) if numeric else None  # once per anchor version
+        if anchor.digest not in self._modes:  # clustering the anchor is linear in its rows: once per anchor version
+            self._modes[anchor.digest] = anchor_modes(train[numeric]) if numeric else None
+        modes = self._modes[anchor.digest]
 
         def run(model: Generator, seed: int) -> tuple[Evaluation, pd.DataFrame]:
             return evaluate(model, train, held_out, self.params.evaluation, seed, region=region, modes=modes)
@@ -139,4 +143,5 @@ class TabularModality(Modality):
     def drift(self, samples: pd.DataFrame, reference: pd.DataFrame, html_path: Path) -> DriftSummary:
         from collapse_guard.tabular.evidently_metrics import drift_report  # Evidently: slow to import
 
-        return drift_report(samples, reference, html_path, self.params.evaluation)
+        capped = reference_rows(reference, self.params.evaluation.max_reference_rows)
+        return drift_report(samples, capped, html_path, self.params.evaluation)
