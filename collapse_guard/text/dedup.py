@@ -498,7 +498,11 @@ class ScreeningStream:
 
     def screen(self, texts: Sequence[str]) -> pd.DataFrame:
         """``find_duplicates`` of the next batch; ``duplicate_of`` in the batch counts rows of the stream."""
-        hashes = DocumentHashes.of(list(texts), self.settings)
+        return self.screen_hashed(DocumentHashes.of(list(texts), self.settings))
+
+    def screen_hashed(self, hashes: DocumentHashes) -> pd.DataFrame:
+        """``screen`` of a batch hashed elsewhere (hashing, the costly part, is independent per batch and can
+        run in parallel: collapse_guard.flows.crawl_screening); batches must come in stream order."""
         report = screen_hashes(hashes, self.anchor, self.settings, self.earlier)
         near_candidates = (report.reason == "") & hashes.has_shingles
         self.earlier.add(replace(hashes, has_shingles=near_candidates))
