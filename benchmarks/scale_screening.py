@@ -12,7 +12,9 @@ near-duplicates within it, and reports:
   the document they were matched with reaches t (and t - 0.1: MinHash near t is a coin flip);
 - the growth exponent b of time ∝ n^b between the smallest and largest size.
 
-Engines: ``collapse-guard`` = collapse_guard.text.dedup.find_duplicates; ``datasketch`` = ``MinHash.bulk``
+Engines: ``collapse-guard`` = collapse_guard.text.dedup.find_duplicates on the whole batch;
+``collapse-guard-stream`` = the same documents through ``ScreeningStream`` 100,000 at a time (what
+``ingest`` does: the same drops, the hashing's working memory bounded by the batch); ``datasketch`` = ``MinHash.bulk``
 over the same 3-word shingles (as bytes) then ``MinHashLSH`` query-then-insert per document, as its docs
 show (a query hit is a drop, unverified: datasketch's docs do not verify). Both on one core.
 
@@ -32,6 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -39,9 +42,10 @@ sys.path.insert(0, str(HERE))
 
 from text_dedup import synthetic_documents, true_jaccard  # noqa: E402
 
-from collapse_guard.text.dedup import DedupSettings, find_duplicates  # noqa: E402
+from collapse_guard.text.dedup import DedupSettings, ScreeningStream, find_duplicates  # noqa: E402
 
-ENGINES = ("collapse-guard", "datasketch")
+ENGINES = ("collapse-guard", "collapse-guard-stream", "datasketch")
+STREAM_BATCH = 100_000
 PRECISION_SAMPLE = 2_000
 
 
@@ -75,8 +79,13 @@ def run_one(engine: str, n: int) -> dict:
     texts, copy_of = synthetic_documents(n, seed=n)
     find_duplicates(["warm up the imports"], None, settings)
     start = time.perf_counter()
-    if engine == "collapse-guard":
-        report = find_duplicates(texts, None, settings)
+    if engine.startswith("collapse-guard"):
+        if engine == "collapse-guard":
+            report = find_duplicates(texts, None, settings)
+        else:
+            stream = ScreeningStream(None, settings)
+            parts = [stream.screen(texts[i : i + STREAM_BATCH]) for i in range(0, n, STREAM_BATCH)]
+            report = pd.concat(parts, ignore_index=True)
         drop = report["reason"].to_numpy() == "near_duplicate_in_batch"
         partner = report["duplicate_of"].to_numpy()
     else:
@@ -119,7 +128,7 @@ def main() -> None:
         f"permutations, Jaccard {settings.threshold}; 10-40 word documents, 5 % planted near-copies; one core\n"
     )
     print(
-        f"{'engine':>15} {'documents':>10} {'seconds':>8} {'doc/s':>8} {'peak MB':>8} {'recall J>=t':>11} "
+        f"{'engine':>21} {'documents':>10} {'seconds':>8} {'doc/s':>8} {'peak MB':>8} {'recall J>=t':>11} "
         f"{'J>=t+.1':>8} {'precision J>=t':>14} {'J>=t-.1':>8}"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -130,12 +139,12 @@ def main() -> None:
                 [sys.executable, __file__, "--one", engine, str(n)], capture_output=True, text=True, env=env
             )
             if out.returncode:
-                print(f"{engine:>15} {n:>10,} failed: {out.stderr.strip().splitlines()[-1:]}")
+                print(f"{engine:>21} {n:>10,} failed: {out.stderr.strip().splitlines()[-1:]}")
                 continue
             row = json.loads(out.stdout.strip().splitlines()[-1])
             times.append((n, row["seconds"]))
             print(
-                f"{engine:>15} {n:>10,} {row['seconds']:>8.1f} {row['docs_per_s']:>8,.0f} {row['peak_mb']:>8,.0f} "
+                f"{engine:>21} {n:>10,} {row['seconds']:>8.1f} {row['docs_per_s']:>8,.0f} {row['peak_mb']:>8,.0f} "
                 f"{row['recall']:>11.1%} {row['recall_clear']:>8.1%} {row['precision']:>14.1%} "
                 f"{row['precision_loose']:>8.1%}",
                 flush=True,
@@ -143,7 +152,7 @@ def main() -> None:
         if len(times) > 1:
             (n0, t0), (n1, t1) = times[0], times[-1]
             exponent = math.log(t1 / t0) / math.log(n1 / n0)
-            print(f"{engine:>15} growth exponent b (time ∝ n^b) {n0:,} -> {n1:,}: {exponent:.2f}")
+            print(f"{engine:>21} growth exponent b (time ∝ n^b) {n0:,} -> {n1:,}: {exponent:.2f}")
 
 
 if __name__ == "__main__":
