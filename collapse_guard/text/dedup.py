@@ -74,10 +74,10 @@ class DedupSettings:
 
 @functools.lru_cache(maxsize=16)
 def _band_layout(threshold: float, num_perm: int, false_negative_weight: float) -> tuple[int, int]:
-    from datasketch.lsh import _optimal_param
+    from datasketch import MinHashLSH
 
-    bands, rows = _optimal_param(threshold, num_perm, 1.0 - false_negative_weight, false_negative_weight)
-    return int(bands), int(rows)
+    layout = MinHashLSH(threshold, num_perm, weights=(1.0 - false_negative_weight, false_negative_weight))
+    return int(layout.b), int(layout.r)
 
 
 # -- per-document hashes ------------------------------------------------------------------------------------------
