@@ -12,7 +12,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo demo-text experiment-text test lint bench bench-metrics bench-text bench-watermark bench-forecast repro mlflow-ui clean
+.PHONY: setup demo demo-text experiment-text test lint bench bench-metrics bench-text bench-scale bench-watermark bench-forecast repro mlflow-ui clean
 
 setup: $(STAMP)
 
@@ -55,15 +55,15 @@ bench-text: setup  ## watermark quality and detection speed; near-duplicate thro
 	$(BIN)/python benchmarks/text_watermark.py
 	$(BIN)/python benchmarks/text_dedup.py
 
+bench-scale: setup  ## at scale: screening 100k and 1M documents against datasketch's bulk path; one guarded tabular generation at 100k and 1M anchor rows (about 45 minutes)
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/scale_screening.py --sizes 100000 1000000
+	$(BIN)/python benchmarks/scale_tabular.py
+
 bench-watermark: setup  ## watermark TPR by length x attack x scheme, FPR on unseen docstrings, speed (4-10 minutes)
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/watermark_robustness.py --samples 400 --epochs 6 --real-tokens 2000000 --fpr-keys 10
 
 bench-forecast: setup  ## the collapse forecast against replace and accumulate chains: hit rate, false alarms (~20 minutes)
 	$(BIN)/python benchmarks/forecast_validation.py --seeds 10 --generations 15 --rows 2000 --per-generation 500 --sample-size 2000
-
-.PHONY: bench-scale
-bench-scale: setup  ## at scale: one guarded tabular generation at 100k and 1M anchor rows, seconds per step
-	$(BIN)/python benchmarks/scale_tabular.py
 
 repro: setup  ## one more guarded generation through DVC's pipeline (dvc.yaml)
 	$(BIN)/collapse-guard init

@@ -103,6 +103,11 @@ class Modality(abc.ABC):
     def incoming(self, path: Path, anchor: pd.DataFrame) -> Incoming:
         """Read new real data from ``path`` (all or nothing: a malformed file raises DataError naming it)."""
 
+    def anchor_written(self, anchor: pd.DataFrame) -> list[Path]:
+        """Files derived from the anchor (e.g. text's near-duplicate index), brought up to the anchor just
+        written; they are versioned with it. None by default."""
+        return []
+
     @abc.abstractmethod
     def synthesize(
         self,

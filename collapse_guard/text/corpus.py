@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -70,6 +71,80 @@ def read_corpus(path: Path) -> pd.DataFrame:
     if path.suffix.lower() in (".parquet", ".pq"):
         return _read_parquet(path)
     return _read_jsonl(path)
+
+
+def iter_corpus(path: Path, batch_documents: int) -> Iterator[pd.DataFrame]:
+    """``read_corpus`` in batches of up to ``batch_documents`` (Parquet read with pyarrow's ``iter_batches``,
+    JSONL line by line, a folder file by file), so a crawl of any size is read in bounded memory. Each
+    batch has ``text`` and ``line`` (the 1-based line, row or file number). The same checks: a malformed
+    document raises DataError naming it, possibly after earlier batches were yielded, so a caller that
+    writes must write to a temporary place until the last batch is through."""
+    path = Path(path)
+    if path.is_dir():
+        yield from _batched(_read_txt_folder(path), batch_documents)
+        return
+    if not path.is_file():
+        raise DataError("corpus file or folder not found", path=str(path))
+    if path.suffix.lower() in (".parquet", ".pq"):
+        yield from _iter_parquet(path, batch_documents)
+        return
+    yield from _iter_jsonl(path, batch_documents)
+
+
+def _batched(frame: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
+    frame = frame.assign(line=range(1, len(frame) + 1))
+    for start in range(0, len(frame), size):
+        yield frame.iloc[start : start + size].reset_index(drop=True)
+
+
+def _iter_jsonl(path: Path, size: int) -> Iterator[pd.DataFrame]:
+    texts: list[str] = []
+    lines: list[int] = []
+    documents = 0
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                reason = f"line {number}: not UTF-8 text ({exc.reason} at byte {exc.start} of the line)"
+                raise DataError(reason, path=str(path)) from exc
+            if line.strip():
+                texts.append(_jsonl_text(line, number, path))
+                lines.append(number)
+                documents += 1
+            if len(texts) >= size:
+                yield pd.DataFrame({TEXT: texts, "line": lines})
+                texts, lines = [], []
+    if texts:
+        yield pd.DataFrame({TEXT: texts, "line": lines})
+    if not documents:
+        raise DataError("no documents in the file", path=str(path))
+
+
+def _iter_parquet(path: Path, size: int) -> Iterator[pd.DataFrame]:
+    import pyarrow.parquet as pq
+
+    try:
+        source = pq.ParquetFile(path)
+        if TEXT not in source.schema_arrow.names:
+            raise DataError(
+                f"Parquet file has no '{TEXT}' column (columns: {source.schema_arrow.names})", path=str(path)
+            )
+        batches = source.iter_batches(batch_size=size, columns=[TEXT])
+        first = 1
+        for batch in batches:
+            texts = batch.column(0).to_pylist()
+            for row, text in enumerate(texts, start=first):
+                if not isinstance(text, str) or not text.strip():
+                    raise DataError(f"row {row}: missing, empty or non-string text", path=str(path))
+            yield pd.DataFrame({TEXT: texts, "line": range(first, first + len(texts))})
+            first += len(texts)
+    except DataError:
+        raise
+    except Exception as exc:  # pyarrow raises many exception types for a corrupt file
+        raise DataError(f"cannot read Parquet ({type(exc).__name__}: {exc})", path=str(path)) from exc
+    if first == 1:
+        raise DataError("no documents in the file", path=str(path))
 
 
 def _decoded_lines(path: Path) -> list[str]:

@@ -5,25 +5,35 @@ narrows what the next model learns — the same loss of diversity that recursive
 2022, "Deduplicating Training Data Makes Language Models Better"; Shumailov et al. 2024). A synthetic
 document that nearly copies a real one adds nothing but that narrowing.
 
-Exact duplicates share the hash of their normalised text (lowercased word-level tokens). Near-duplicates
-share at least ``threshold`` of their word ``shingle_size``-grams (Jaccard similarity), found with MinHash
-(Broder 1997) and locality-sensitive hashing (the ``datasketch`` MinHashLSH index, which picks the band
-layout for the threshold). Signatures are computed for the whole batch at once in numpy, bit-for-bit what
-``datasketch.MinHash(scheme="affine32")`` computes from the same 32-bit shingle hashes; LSH candidates are
-then confirmed with the signatures' estimated Jaccard similarity, so a chance band collision drops nothing.
+Exact duplicates share a 64-bit hash of their normalised token sequence (lowercased word-level tokens).
+Near-duplicates share at least ``threshold`` of their word ``shingle_size``-grams (Jaccard similarity),
+found with MinHash (Broder 1997) and locality-sensitive hashing. Everything runs on whole batches in numpy,
+the way datatrove's MinHash pipeline does it at crawl scale (one hash pass, band keys, then sorting rather
+than a Python dict per document):
+
+- signatures are bit-for-bit what ``datasketch.MinHash(scheme="affine32")`` computes from the same 32-bit
+  shingle hashes: one (shingles x permutations) multiply-add pass, then a per-document ``minimum.reduceat``;
+- the band layout is datasketch's (``MinHashLSH``'s optimal bands x rows for the threshold and weights); a
+  band key is a 64-bit hash of the band's rows, and documents sharing a band key are found by sorting the
+  keys (within a batch) or by binary search in the anchor's sorted keys;
+- every candidate pair is then confirmed with the signatures' estimated Jaccard similarity, so a chance
+  band collision drops nothing.
+
+Within a batch the first document is kept and a later one dropped when it nearly copies an earlier *kept*
+one; that last step is a short loop over the confirmed pairs only (a few per duplicate document).
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from collapse_guard.text.hashing import hash_rows
-from collapse_guard.text.tokenizer import token_ids, words
+from collapse_guard.text.hashing import GOLDEN_GAMMA, hash_rows, splitmix64
+from collapse_guard.text.tokenizer import batch_token_ids
 
 EXACT_DUPLICATE = "exact_duplicate"
 NEAR_DUPLICATE_IN_BATCH = "near_duplicate_in_batch"
@@ -31,6 +41,7 @@ NEAR_DUPLICATE_OF_ANCHOR = "near_duplicate_of_anchor"
 IN_BATCH, IN_ANCHOR = "batch", "anchor"
 _SIGNATURE_CELLS_PER_CHUNK = 1 << 23  # shingles x permutations per numpy pass (32 MB of uint32)
 _EMPTY_SLOT = np.uint32(0xFFFFFFFF)
+_BUCKET_CAP = 256  # partners taken from one LSH bucket: bounds the pairs a boilerplate bucket can produce
 
 
 @dataclass(frozen=True)
@@ -55,37 +66,64 @@ class DedupSettings:
         if not 0.0 <= self.false_negative_weight <= 1.0:
             raise ValueError("false_negative_weight is in [0, 1]")
 
+    def band_layout(self) -> tuple[int, int]:
+        """(bands, rows per band) of the LSH index: datasketch ``MinHashLSH``'s optimum for the threshold and
+        weights, so recall and candidate counts match the index this module used before."""
+        return _band_layout(self.threshold, self.num_perm, self.false_negative_weight)
 
-def normalised_hash(text: str) -> str:
-    """BLAKE2b of the text's lowercased tokens joined by single spaces: case and spacing do not matter."""
-    return hashlib.blake2b(" ".join(words(text)).encode("utf-8"), digest_size=16).hexdigest()
+
+@functools.lru_cache(maxsize=16)
+def _band_layout(threshold: float, num_perm: int, false_negative_weight: float) -> tuple[int, int]:
+    from datasketch import MinHashLSH
+
+    layout = MinHashLSH(threshold, num_perm, weights=(1.0 - false_negative_weight, false_negative_weight))
+    return int(layout.b), int(layout.r)
 
 
-# -- MinHash signatures -------------------------------------------------------------------------------------------
+# -- per-document hashes ------------------------------------------------------------------------------------------
 def shingle_hashes(texts: Sequence[str], shingle_size: int) -> tuple[np.ndarray, np.ndarray]:
     """32-bit hashes of every document's word ``shingle_size``-grams, concatenated, and which document each
     belongs to. A document shorter than one shingle is one shingle of all its tokens; an empty one has none."""
-    documents = [token_ids(words(t)) for t in texts]
-    lengths = np.fromiter((len(d) for d in documents), dtype=np.int64, count=len(documents))
+    ids, lengths = batch_token_ids(texts)
+    return _shingles(ids, lengths, shingle_size)
+
+
+def _shingles(ids: np.ndarray, lengths: np.ndarray, shingle_size: int) -> tuple[np.ndarray, np.ndarray]:
+    token_owner = np.repeat(np.arange(len(lengths)), lengths)
     hashes, owners = [np.zeros(0, np.uint64)], [np.zeros(0, np.int64)]
-    long_enough = lengths >= shingle_size
-    if long_enough.any():
-        stream = np.concatenate([documents[i] for i in np.flatnonzero(long_enough)])
-        owner = np.repeat(np.flatnonzero(long_enough), lengths[long_enough])
-        windows = np.lib.stride_tricks.sliding_window_view(stream, shingle_size)
-        inside = owner[: len(windows)] == owner[shingle_size - 1 :]
+    if len(ids) >= shingle_size:
+        windows = np.lib.stride_tricks.sliding_window_view(ids, shingle_size)
+        inside = token_owner[: len(windows)] == token_owner[shingle_size - 1 :]
         hashes.append(hash_rows(windows[inside]))
-        owners.append(owner[: len(windows)][inside])
-    short = np.flatnonzero((lengths > 0) & ~long_enough)
-    if len(short):
+        owners.append(token_owner[: len(windows)][inside])
+    short = np.flatnonzero((lengths > 0) & (lengths < shingle_size))
+    if len(short):  # zero-padded to one shingle
+        starts = np.cumsum(lengths) - lengths
+        row = np.repeat(np.arange(len(short)), lengths[short])
+        column = np.arange(len(row)) - np.repeat(np.cumsum(lengths[short]) - lengths[short], lengths[short])
         padded = np.zeros((len(short), shingle_size), dtype=np.uint64)
-        for row, i in enumerate(short):
-            padded[row, : lengths[i]] = documents[i]
+        padded[row, column] = ids[np.repeat(starts[short], lengths[short]) + column]
         hashes.append(hash_rows(padded))
         owners.append(short)
     hashes_64, owner = np.concatenate(hashes), np.concatenate(owners)
-    order = np.argsort(owner, kind="stable")
-    return (hashes_64[order] >> np.uint64(32)).astype(np.uint32), owner[order]
+    if len(short):
+        order = np.argsort(owner, kind="stable")
+        hashes_64, owner = hashes_64[order], owner[order]
+    return (hashes_64 >> np.uint64(32)).astype(np.uint32), owner
+
+
+def _exact_keys(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each document's whole token sequence (position-keyed, so order matters): equal for
+    texts that differ only in case and spacing. 64 bits: a chance collision among 10M documents is ~3e-6."""
+    starts = np.cumsum(lengths) - lengths
+    position = (np.arange(len(ids)) - np.repeat(starts, lengths)).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        mixed = splitmix64(ids ^ splitmix64(position + GOLDEN_GAMMA))
+        sums = np.zeros(len(lengths), dtype=np.uint64)
+        present = lengths > 0
+        if present.any():
+            sums[present] = np.add.reduceat(mixed, starts[present])
+        return splitmix64(sums ^ splitmix64(lengths.astype(np.uint64)))
 
 
 def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -104,6 +142,31 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint32(16))
 
 
+def _signatures_of(hashes: np.ndarray, owner: np.ndarray, documents: int, settings: DedupSettings) -> np.ndarray:
+    """Documents with the same number of shingles go together: their permuted hashes form a dense
+    (documents, shingles, permutations) block whose minimum over the middle axis is one vectorised pass
+    (a ``minimum.reduceat`` over ragged rows is several times slower). Blocks are cut to a bounded size."""
+    a, b = _permutations(settings.num_perm, settings.seed)
+    signatures = np.full((documents, settings.num_perm), _EMPTY_SLOT, dtype=np.uint32)
+    mixed = _fmix32(hashes)
+    counts = np.bincount(owner, minlength=documents)
+    starts = np.cumsum(counts) - counts
+    for count in np.unique(counts[counts > 0]):
+        same = np.flatnonzero(counts == count)
+        step = max(1, _SIGNATURE_CELLS_PER_CHUNK // (int(count) * settings.num_perm))
+        for first in range(0, len(same), step):
+            rows = same[first : first + step]
+            block = mixed[starts[rows, None] + np.arange(count)]  # (rows, count)
+            minimum = np.full((len(rows), settings.num_perm), _EMPTY_SLOT, dtype=np.uint32)
+            permuted = np.empty_like(minimum)
+            for column in range(count):  # one (rows x permutations) multiply-add-min per shingle position
+                np.multiply(block[:, column, None], a, out=permuted)
+                np.add(permuted, b, out=permuted)
+                np.minimum(minimum, permuted, out=minimum)
+            signatures[rows] = minimum
+    return signatures
+
+
 def minhash_signatures(texts: Sequence[str], settings: DedupSettings) -> np.ndarray:
     """(documents, num_perm) uint32 MinHash signatures; an empty document's row is all 0xFFFFFFFF.
 
@@ -111,75 +174,219 @@ def minhash_signatures(texts: Sequence[str], settings: DedupSettings) -> np.ndar
     document i's 32-bit shingle hashes, computed for all documents at once.
     """
     hashes, owner = shingle_hashes(texts, settings.shingle_size)
-    a, b = _permutations(settings.num_perm, settings.seed)
-    signatures = np.full((len(texts), settings.num_perm), _EMPTY_SLOT, dtype=np.uint32)
-    mixed = _fmix32(hashes)
-    step = max(1, _SIGNATURE_CELLS_PER_CHUNK // settings.num_perm)
-    for start in range(0, len(mixed), step):
-        chunk_owner = owner[start : start + step]
-        permuted = mixed[start : start + step, None] * a[None, :] + b[None, :]
-        firsts = np.flatnonzero(np.concatenate([[True], chunk_owner[1:] != chunk_owner[:-1]]))
-        rows = chunk_owner[firsts]
-        # a document cut by the chunk boundary gets the minimum of both parts
-        signatures[rows] = np.minimum(signatures[rows], np.minimum.reduceat(permuted, firsts, axis=0))
-    return signatures
+    return _signatures_of(hashes, owner, len(texts), settings)
 
 
-def _lean(signature: np.ndarray, seed: int):
-    from datasketch import LeanMinHash
-
-    return LeanMinHash(seed=seed, hashvalues=signature, scheme="affine32")
-
-
-def _new_lsh(settings: DedupSettings):
-    from datasketch import MinHashLSH
-
-    weights = (1.0 - settings.false_negative_weight, settings.false_negative_weight)
-    return MinHashLSH(threshold=settings.threshold, num_perm=settings.num_perm, weights=weights)
+def band_keys(signatures: np.ndarray, settings: DedupSettings) -> np.ndarray:
+    """(documents, bands) uint64: a hash of each band's rows of the signature. Two documents are LSH
+    candidates when any band key is equal."""
+    bands, rows = settings.band_layout()
+    keys = np.empty((len(signatures), bands), dtype=np.uint64)
+    for band in range(bands):
+        keys[:, band] = hash_rows(signatures[:, band * rows : (band + 1) * rows])
+    return keys
 
 
-def _best_match(signature: np.ndarray, candidates: list[int], pool: np.ndarray, threshold: float) -> tuple[int, float]:
-    """The candidate whose signature agrees most with ``signature``, if it reaches ``threshold``."""
-    if not candidates:
-        return -1, 0.0
-    keys = np.asarray(candidates)
-    similarity = (pool[keys] == signature).mean(axis=1)
-    best = int(np.argmax(similarity))
-    return (int(keys[best]), float(similarity[best])) if similarity[best] >= threshold else (-1, 0.0)
+@dataclass(frozen=True)
+class DocumentHashes:
+    """What screening needs of a batch of documents; a row per document, independent of the other rows."""
+
+    exact: np.ndarray  # (n,) uint64 exact-copy key
+    signatures: np.ndarray  # (n, num_perm) uint32 MinHash
+    bands: np.ndarray  # (n, bands) uint64 LSH band keys
+    has_shingles: np.ndarray  # (n,) bool: False for empty documents, which are never near-duplicates
+
+    @classmethod
+    def of(cls, texts: Sequence[str], settings: DedupSettings) -> DocumentHashes:
+        ids, lengths = batch_token_ids(texts)
+        hashes, owner = _shingles(ids, lengths, settings.shingle_size)
+        signatures = _signatures_of(hashes, owner, len(lengths), settings)
+        has_shingles = np.bincount(owner, minlength=len(lengths)) > 0
+        return cls(_exact_keys(ids, lengths), signatures, band_keys(signatures, settings), has_shingles)
+
+    @classmethod
+    def concat(cls, parts: Sequence[DocumentHashes]) -> DocumentHashes:
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in _HASH_FIELDS))
+
+    def __len__(self) -> int:
+        return len(self.exact)
+
+
+_HASH_FIELDS = ("exact", "signatures", "bands", "has_shingles")
+
+
+# -- candidate pairs ----------------------------------------------------------------------------------------------
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each i, the positions starts[i] .. starts[i] + counts[i] - 1: (which i, position), flattened."""
+    owner = np.repeat(np.arange(len(counts)), counts)
+    offset = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return owner, starts[owner] + offset
+
+
+def _similarity(left: np.ndarray, right: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Estimated Jaccard similarity of the signature pairs (left[a[k]], right[b[k]]), in bounded chunks."""
+    out = np.empty(len(a))
+    step = max(1, _SIGNATURE_CELLS_PER_CHUNK // max(left.shape[1], 1))
+    for start in range(0, len(a), step):
+        sl = slice(start, start + step)
+        out[sl] = np.count_nonzero(left[a[sl]] == right[b[sl]], axis=1) / left.shape[1]
+    return out
+
+
+def _unique_pairs(first: list[np.ndarray], second: list[np.ndarray], span: int) -> tuple[np.ndarray, np.ndarray]:
+    if not first:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    packed = np.unique(np.concatenate(first).astype(np.int64) * span + np.concatenate(second))
+    return packed // span, packed % span
+
+
+def _pairs_within(bands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(later, earlier) rows sharing a band key, later > earlier; at most ``_BUCKET_CAP`` earliest partners
+    per bucket, so a huge bucket (boilerplate) costs linear, not quadratic, time."""
+    rows = len(bands)
+    later, earlier = [], []
+    for band in range(bands.shape[1]):
+        order = np.argsort(bands[:, band], kind="stable")  # ties keep row order: earlier rows first
+        keys = bands[order, band]
+        group_start = np.maximum.accumulate(
+            np.where(np.concatenate([[True], keys[1:] != keys[:-1]]), np.arange(rows), 0)
+        )
+        counts = np.minimum(np.arange(rows) - group_start, _BUCKET_CAP)
+        if not counts.any():
+            continue
+        position, partner = _ranges(group_start, counts)
+        later.append(order[position])
+        earlier.append(order[partner])
+    return _unique_pairs(later, earlier, max(rows, 1))
+
+
+def _best_per_query(
+    query: np.ndarray, match: np.ndarray, similarity: np.ndarray, queries: int, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per query, the confirmed match of highest similarity (ties: the lowest row); -1 and 0 if none."""
+    best, best_similarity = np.full(queries, -1, dtype=np.int64), np.zeros(queries)
+    confirmed = similarity >= threshold
+    query, match, similarity = query[confirmed], match[confirmed], similarity[confirmed]
+    order = np.lexsort((match, -similarity, query))
+    query, first = np.unique(query[order], return_index=True)
+    best[query], best_similarity[query] = match[order][first], similarity[order][first]
+    return best, best_similarity
 
 
 # -- the anchor ---------------------------------------------------------------------------------------------------
+class _Segment:
+    """A run of consecutive rows with its sorted look-up tables: exact keys, and per band the band keys of
+    the rows that can be near-duplicates (``has_shingles``)."""
+
+    def __init__(self, offset: int, hashes: DocumentHashes) -> None:
+        self.offset, self.hashes = offset, hashes
+        self.exact_rows = np.argsort(hashes.exact, kind="stable")  # the first row of each key comes first
+        self.exact_sorted = hashes.exact[self.exact_rows]
+        near = np.flatnonzero(hashes.has_shingles)
+        order = np.argsort(hashes.bands[near], axis=0, kind="stable")  # per band; ties keep row order
+        self.band_rows = near[order].T.copy()  # (bands, rows with shingles)
+        self.band_sorted = np.take_along_axis(hashes.bands[near], order, axis=0).T.copy()
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    def exact_match(self, keys: np.ndarray) -> np.ndarray:
+        if not len(self.exact_sorted):
+            return np.full(len(keys), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.exact_sorted, keys), len(self.exact_sorted) - 1)
+        return np.where(self.exact_sorted[at] == keys, self.exact_rows[at] + self.offset, -1)
+
+    def near_candidates(self, signatures: np.ndarray, bands: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(query, row, estimated similarity) of every query sharing a band key with a row of the segment."""
+        queries, rows = [], []
+        for band, sorted_keys in enumerate(self.band_sorted):
+            low = np.searchsorted(sorted_keys, bands[:, band], side="left")
+            high = np.searchsorted(sorted_keys, bands[:, band], side="right")
+            query, position = _ranges(low, np.minimum(high - low, _BUCKET_CAP))
+            queries.append(query)
+            rows.append(self.band_rows[band][position])
+        query, row = _unique_pairs(queries, rows, max(len(self), 1))
+        return query, row + self.offset, _similarity(signatures, self.hashes.signatures, query, row)
+
+
 class AnchorIndex:
-    """The anchor's exact hashes and an LSH index of its MinHashes: built once, queried by every batch."""
+    """The anchor's exact keys, MinHash signatures and LSH band keys with sorted look-up tables: built once
+    (or loaded: collapse_guard.text.index_file), grown with new rows only, queried by every batch.
+
+    Rows live in a few segments of geometrically growing size (a log-structured merge): adding rows sorts
+    only the new ones, and merges the newest segments when they reach the size of the one before, so a
+    crawl screened batch by batch against everything kept so far costs O(n log n), not O(n^2)."""
 
     def __init__(self, texts: Sequence[str], settings: DedupSettings | None = None) -> None:
         self.settings = settings or DedupSettings()
-        self.exact: dict[str, int] = {}
-        for row, text in enumerate(texts):
-            self.exact.setdefault(normalised_hash(text), row)
-        self.signatures = minhash_signatures(texts, self.settings)
-        self.lsh = _new_lsh(self.settings)
-        with self.lsh.insertion_session() as session:
-            for row in np.flatnonzero((self.signatures != _EMPTY_SLOT).any(axis=1)):
-                session.insert(int(row), _lean(self.signatures[row], self.settings.seed), check_duplication=False)
+        self._segments: list[_Segment] = []
+        self.add(DocumentHashes.of(list(texts), self.settings))
+
+    @classmethod
+    def from_hashes(cls, hashes: DocumentHashes, settings: DedupSettings) -> AnchorIndex:
+        index = cls([], settings)
+        index.add(hashes)
+        return index
+
+    def add(self, hashes: DocumentHashes) -> None:
+        """Append rows (in place): the new rows are numbered after the existing ones."""
+        if len(hashes):
+            self._segments.append(_Segment(len(self), hashes))
+        while len(self._segments) >= 2 and len(self._segments[-2]) <= 2 * len(self._segments[-1]):
+            newest, previous = self._segments.pop(), self._segments.pop()
+            self._segments.append(_Segment(previous.offset, DocumentHashes.concat([previous.hashes, newest.hashes])))
+
+    def extended(self, texts: Sequence[str]) -> AnchorIndex:
+        """A new index: this one with ``texts`` appended as the next rows (only they are hashed)."""
+        grown = AnchorIndex([], self.settings)
+        grown._segments = list(self._segments)  # segments are never changed, only replaced
+        grown.add(DocumentHashes.of(list(texts), self.settings))
+        return grown
+
+    @property
+    def hashes(self) -> DocumentHashes:
+        parts = [s.hashes for s in self._segments]
+        return DocumentHashes.concat(parts) if parts else DocumentHashes.of([], self.settings)
+
+    @property
+    def signatures(self) -> np.ndarray:
+        return self.hashes.signatures
 
     def __len__(self) -> int:
-        return len(self.signatures)
+        return sum(len(s) for s in self._segments)
+
+    def exact_match(self, keys: np.ndarray) -> np.ndarray:
+        """The first row with each exact key, or -1."""
+        found = np.full(len(keys), -1, dtype=np.int64)
+        for segment in self._segments:  # in row order: the first segment that has a key has its first row
+            missing = np.flatnonzero(found < 0)
+            found[missing] = segment.exact_match(keys[missing])
+        return found
+
+    def near_match(self, signatures: np.ndarray, bands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per query signature, the most similar row reaching the threshold (-1 if none; ties: the lowest
+        row), and that similarity. Candidates: rows sharing a band key (binary search in sorted keys)."""
+        found = [s.near_candidates(signatures, bands) for s in self._segments]
+        if not found:
+            return np.full(len(signatures), -1, dtype=np.int64), np.zeros(len(signatures))
+        query, row, similarity = (np.concatenate(parts) for parts in zip(*found, strict=True))
+        return _best_per_query(query, row, similarity, len(signatures), self.settings.threshold)
 
 
 # -- the batch ----------------------------------------------------------------------------------------------------
-class _Report:
-    """Per-document verdicts, filled in as the checks run."""
+class DuplicateReport:
+    """Per-document verdicts, filled in as the checks run; ``first_row`` numbers the batch in its stream."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, first_row: int = 0) -> None:
+        self.first_row = first_row
         self.reason = np.full(size, "", dtype=object)
         self.matched_in = np.full(size, "", dtype=object)
         self.duplicate_of = np.full(size, -1, dtype=np.int64)
         self.similarity = np.zeros(size)
 
-    def mark(self, row: int, reason: str, matched_in: str, duplicate_of: int, similarity: float) -> None:
-        self.reason[row], self.matched_in[row] = reason, matched_in
-        self.duplicate_of[row], self.similarity[row] = duplicate_of, similarity
+    def mark(self, rows: np.ndarray, reason: str, matched_in: str, duplicate_of, similarity) -> None:
+        self.reason[rows], self.matched_in[rows] = reason, matched_in
+        self.duplicate_of[rows], self.similarity[rows] = duplicate_of, similarity
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(
@@ -206,44 +413,100 @@ def find_duplicates(
     if anchor is not None and settings is not None and settings != anchor.settings:
         raise ValueError("a batch is compared with an anchor under the anchor's settings; do not pass others")
     settings = anchor.settings if anchor is not None else (settings or DedupSettings())
-    texts = list(texts)
-    report = _Report(len(texts))
-    _mark_exact(texts, anchor, report)
-    _mark_near(minhash_signatures(texts, settings), anchor, settings, report)
-    return report.frame()
+    return screen_hashes(DocumentHashes.of(list(texts), settings), anchor, settings).frame()
 
 
-def _mark_exact(texts: list[str], anchor: AnchorIndex | None, report: _Report) -> None:
-    first_in_batch: dict[str, int] = {}
-    for row, text in enumerate(texts):
-        digest = normalised_hash(text)
-        if anchor is not None and digest in anchor.exact:
-            report.mark(row, EXACT_DUPLICATE, IN_ANCHOR, anchor.exact[digest], 1.0)
-        elif digest in first_in_batch:
-            report.mark(row, EXACT_DUPLICATE, IN_BATCH, first_in_batch[digest], 1.0)
-        else:
-            first_in_batch[digest] = row
+def screen_hashes(
+    batch: DocumentHashes,
+    anchor: AnchorIndex | None,
+    settings: DedupSettings,
+    earlier: AnchorIndex | None = None,
+) -> DuplicateReport:
+    """``find_duplicates`` on a batch already hashed. With ``earlier`` (every document of the same stream
+    before this batch, ``has_shingles`` set only on those kept: see ``ScreeningStream``), this batch is
+    checked against them too, and batch rows are numbered after them: screening a stream batch by batch
+    gives the verdicts of screening it whole."""
+    first_row = len(earlier) if earlier is not None else 0
+    report = DuplicateReport(len(batch), first_row)
+    _mark_exact(batch.exact, anchor, earlier, report)
+    _mark_near(batch, anchor, earlier, settings, report)
+    return report
 
 
-def _mark_near(signatures: np.ndarray, anchor: AnchorIndex | None, settings: DedupSettings, report: _Report) -> None:
-    """Check documents in order against the anchor, then against the earlier documents kept so far."""
-    batch_lsh = _new_lsh(settings)
-    for row in np.flatnonzero((report.reason == "") & (signatures != _EMPTY_SLOT).any(axis=1)):
-        lean = _lean(signatures[row], settings.seed)
-        if anchor is not None:
-            match, similarity = _near_match(lean, anchor.lsh, anchor.signatures, settings)
-            if match >= 0:
-                report.mark(row, NEAR_DUPLICATE_OF_ANCHOR, IN_ANCHOR, match, similarity)
-                continue
-        match, similarity = _near_match(lean, batch_lsh, signatures, settings)
-        if match >= 0:
-            report.mark(row, NEAR_DUPLICATE_IN_BATCH, IN_BATCH, match, similarity)
-        else:
-            batch_lsh.insert(int(row), lean, check_duplication=False)
+def _mark_exact(keys: np.ndarray, anchor: AnchorIndex | None, earlier: AnchorIndex | None, report) -> None:
+    remaining = np.ones(len(keys), dtype=bool)
+    for index, where in ((anchor, IN_ANCHOR), (earlier, IN_BATCH)):
+        if index is not None:
+            rows = np.flatnonzero(remaining)
+            first = index.exact_match(keys[rows])
+            hit = first >= 0
+            report.mark(rows[hit], EXACT_DUPLICATE, where, first[hit], 1.0)
+            remaining[rows[hit]] = False
+    rows = np.flatnonzero(remaining)
+    _, first_index, inverse = np.unique(keys[rows], return_index=True, return_inverse=True)
+    first_row = rows[first_index][inverse.reshape(-1)]
+    copies = first_row != rows
+    report.mark(rows[copies], EXACT_DUPLICATE, IN_BATCH, first_row[copies] + report.first_row, 1.0)
 
 
-def _near_match(lean, lsh, pool: np.ndarray, settings: DedupSettings) -> tuple[int, float]:
-    return _best_match(lean.hashvalues, lsh.query(lean), pool, settings.threshold)
+def _mark_near(
+    batch: DocumentHashes,
+    anchor: AnchorIndex | None,
+    earlier: AnchorIndex | None,
+    settings: DedupSettings,
+    report: DuplicateReport,
+) -> None:
+    """Near-copies of the anchor, then of earlier kept documents (all at once), then of documents of this
+    batch kept so far (greedy, in order)."""
+    rows = np.flatnonzero((report.reason == "") & batch.has_shingles)
+    for index, reason, where in (
+        (anchor, NEAR_DUPLICATE_OF_ANCHOR, IN_ANCHOR),
+        (earlier, NEAR_DUPLICATE_IN_BATCH, IN_BATCH),
+    ):
+        if index is not None and len(rows):
+            match, similarity = index.near_match(batch.signatures[rows], batch.bands[rows])
+            hit = match >= 0
+            report.mark(rows[hit], reason, where, match[hit], similarity[hit])
+            rows = rows[~hit]
+    later, earlier_row = _pairs_within(batch.bands[rows])
+    similarity = _similarity(batch.signatures, batch.signatures, rows[later], rows[earlier_row])
+    confirmed = similarity >= settings.threshold
+    later, earlier_row, similarity = later[confirmed], earlier_row[confirmed], similarity[confirmed]
+    order = np.lexsort((earlier_row, -similarity, later))  # per later row: most similar first
+    kept = np.ones(len(rows), dtype=bool)
+    dropped, partner, partner_similarity = [], [], []
+    for i, j, s in zip(later[order].tolist(), earlier_row[order].tolist(), similarity[order].tolist(), strict=True):
+        if kept[i] and kept[j]:  # j < i, so kept[j] is already final
+            kept[i] = False
+            dropped.append(i)
+            partner.append(j)
+            partner_similarity.append(s)
+    dropped_rows, partner_rows = rows[np.asarray(dropped, np.int64)], rows[np.asarray(partner, np.int64)]
+    report.mark(
+        dropped_rows, NEAR_DUPLICATE_IN_BATCH, IN_BATCH, partner_rows + report.first_row, np.asarray(partner_similarity)
+    )
+
+
+class ScreeningStream:
+    """Screens a stream of batches against the anchor and against everything earlier in the stream, with
+    the verdicts of screening the stream whole; only the hashes of earlier documents are kept."""
+
+    def __init__(self, anchor: AnchorIndex | None, settings: DedupSettings | None = None) -> None:
+        self.anchor = anchor
+        self.settings = anchor.settings if anchor is not None else (settings or DedupSettings())
+        self.earlier = AnchorIndex([], self.settings)
+
+    def screen(self, texts: Sequence[str]) -> pd.DataFrame:
+        """``find_duplicates`` of the next batch; ``duplicate_of`` in the batch counts rows of the stream."""
+        return self.screen_hashed(DocumentHashes.of(list(texts), self.settings))
+
+    def screen_hashed(self, hashes: DocumentHashes) -> pd.DataFrame:
+        """``screen`` of a batch hashed elsewhere (hashing, the costly part, is independent per batch and can
+        run in parallel: collapse_guard.flows.crawl_screening); batches must come in stream order."""
+        report = screen_hashes(hashes, self.anchor, self.settings, self.earlier)
+        near_candidates = (report.reason == "") & hashes.has_shingles
+        self.earlier.add(replace(hashes, has_shingles=near_candidates))
+        return report.frame()
 
 
 def drop_duplicates(

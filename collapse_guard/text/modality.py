@@ -14,6 +14,7 @@ collapse_guard.text.metrics.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import platform
 from collections.abc import Callable
@@ -37,8 +38,9 @@ from collapse_guard.modality.base import (
 from collapse_guard.records.anchor import AnchorSplit
 from collapse_guard.records.provenance import stamp_real
 from collapse_guard.reports.drift import DriftSummary, run_report
-from collapse_guard.text.corpus import TEXT, default_corpus, read_corpus
-from collapse_guard.text.dedup import AnchorIndex, DedupSettings
+from collapse_guard.text.corpus import TEXT, default_corpus, iter_corpus, read_corpus
+from collapse_guard.text.dedup import AnchorIndex, DedupSettings, ScreeningStream
+from collapse_guard.text.index_file import index_path, sync
 from collapse_guard.text.keyring import RETIRED, current_key, read_record, record_key, registry_path
 from collapse_guard.text.labels import DECODING, REAL_TEXT_LABELS, WATERMARK_KEY_ID
 from collapse_guard.text.metrics import effective_vocabulary_ratio, tail_vocabulary, text_metrics, tokens_of
@@ -52,6 +54,7 @@ from collapse_guard.text.watermark import (
     text_token_ids,
 )
 
+log = logging.getLogger("collapse_guard.text")
 DESCRIPTORS = ("tokens", "tail_token_share", "type_token_ratio")
 HEADLINE = ("rare_token_mass_retention", "effective_vocabulary_ratio")
 FIGURE_METRICS = {
@@ -182,26 +185,43 @@ class TextModality(Modality):
         other turns them away; the rest join the anchor as real, ``origin`` = the path and today's date."""
         from collapse_guard.records.provenance import utc_now
 
-        crawl = read_corpus(path)
-        clean, verdicts = triage_crawl(crawl[TEXT].tolist(), self._index_of(anchor), self.screen())
-        now = utc_now()
+        index = self._synced_index(anchor, write=False)
+        stream, screen, now = ScreeningStream(index), self.screen(), utc_now()
+        kept, turned_away = [], []
+        for batch in iter_corpus(path, self.params.text.dedup.batch_documents):
+            clean, verdicts = triage_crawl(batch[TEXT].tolist(), index, screen, stream)
+            kept.append(batch.loc[clean, [TEXT]])
+            rejected = pd.concat(
+                [batch[~clean].reset_index(drop=True), verdicts[~clean].reset_index(drop=True)], axis=1
+            )
+            turned_away.append(rejected[["line", *rejected.columns.drop("line")]])
         records = stamp_real(
-            crawl[clean].reset_index(drop=True), origin=f"{path}@{now.date().isoformat()}", labels=REAL_TEXT_LABELS
+            pd.concat(kept, ignore_index=True), origin=f"{path}@{now.date().isoformat()}", labels=REAL_TEXT_LABELS
         )
-        rejected = pd.concat([crawl[~clean].reset_index(drop=True), verdicts[~clean].reset_index(drop=True)], axis=1)
-        rejected.insert(0, "line", np.flatnonzero(~clean) + 1)
+        rejected = pd.concat(turned_away, ignore_index=True)
         return Incoming(records, rejected.assign(source_path=str(path), screened_at=now.isoformat()))
 
     def anchor_index(self, anchor: AnchorSplit) -> AnchorIndex:
-        """The anchor's near-duplicate index, built once per anchor version."""
+        """The anchor's near-duplicate index, once per anchor version: loaded from beside the anchor (written
+        where the anchor is versioned, ``anchor_written``); extended or rebuilt in memory if it lags."""
         if anchor.digest not in self._indexes:
-            self._indexes[anchor.digest] = self._index_of(anchor.frame)
+            self._indexes[anchor.digest] = self._synced_index(anchor.frame, write=False)
         return self._indexes[anchor.digest]
 
-    def _index_of(self, documents: pd.DataFrame) -> AnchorIndex:
+    def anchor_written(self, anchor: pd.DataFrame) -> list[Path]:
+        """Bring the on-disk index up to the anchor just written (new rows only) for DVC to version with it."""
+        self._synced_index(anchor, write=True)
+        return [index_path(self.params.anchor_path)]
+
+    def _synced_index(self, anchor: pd.DataFrame, write: bool) -> AnchorIndex:
+        synced = sync(index_path(self.params.anchor_path), anchor, self.dedup_settings(), write=write)
+        if synced.status == "rebuilt":
+            log.warning("near-duplicate index of the anchor rebuilt (%s)", synced.detail)
+        return synced.index
+
+    def dedup_settings(self) -> DedupSettings:
         dedup = self.params.text.dedup
-        settings = DedupSettings(dedup.shingle_size, dedup.num_perm, dedup.threshold)
-        return AnchorIndex(documents[TEXT].astype(str).tolist(), settings)
+        return DedupSettings(dedup.shingle_size, dedup.num_perm, dedup.threshold)
 
     def synthesize(
         self,

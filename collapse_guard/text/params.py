@@ -40,6 +40,8 @@ class DedupParams(_Section):
     shingle_size: int = Field(3, ge=1, le=64)
     num_perm: int = Field(128, ge=16, le=4096)
     threshold: float = Field(0.7, gt=0, le=1)  # estimated Jaccard similarity that makes a near-duplicate
+    batch_documents: int = Field(100_000, ge=1, le=10_000_000)  # crawl documents read and screened at a time
+    dask_workers: int = Field(2, ge=1, le=1024)  # local Dask cluster of `screen`; DASK_SCHEDULER_ADDRESS overrides
 
 
 class TextGateParams(_Section):

@@ -26,10 +26,19 @@ from collapse_guard.text.dedup import (
     NEAR_DUPLICATE_IN_BATCH,
     NEAR_DUPLICATE_OF_ANCHOR,
     AnchorIndex,
+    ScreeningStream,
     find_duplicates,
 )
 from collapse_guard.text.labels import DECODING, WATERMARK_KEY_ID
-from collapse_guard.text.watermark import DEFAULT_SCHEME, WatermarkKey, detect, p_values, scheme_of, text_token_ids
+from collapse_guard.text.watermark import (
+    DEFAULT_SCHEME,
+    WatermarkKey,
+    detect,
+    p_values,
+    scheme_of,
+    text_token_ids,
+    texts_token_ids,
+)
 from collapse_guard.text.winmax import CLEAN, MARKED, scan
 
 WATERMARKED = "watermarked"
@@ -74,7 +83,7 @@ class WatermarkScreen:
         texts = list(texts)
         tables = [_empty_scores(len(texts))]
         for tokenize in self._tokenizations().values():
-            ids = [tokenize(t) for t in texts]
+            ids = texts_token_ids(texts) if tokenize is text_token_ids else [tokenize(t) for t in texts]
             tables += [self._scores_of(ids, key_id, scheme) for key_id, scheme in self.pairs()]
         tables += [_external_scores(name, detector, texts) for name, detector in self.external.items()]
         strength = np.stack([t["window_p"].to_numpy() for t in tables])  # the smallest bound wins
@@ -306,11 +315,15 @@ def _recorded_scheme(decoding: object) -> str:
 
 
 def triage_crawl(
-    texts: Sequence[str], anchor_index: AnchorIndex, screen: WatermarkScreen | None
+    texts: Sequence[str],
+    anchor_index: AnchorIndex,
+    screen: WatermarkScreen | None,
+    stream: ScreeningStream | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Which crawled documents are clean real text, and a per-document verdict: ``reason`` ("" if clean:
-    ``watermarked`` first, then the duplicate reasons), ``z``, ``window_z``, ``key_id``, ``similarity``."""
-    verdicts = find_duplicates(list(texts), anchor_index)
+    ``watermarked`` first, then the duplicate reasons), ``z``, ``window_z``, ``key_id``, ``similarity``.
+    With ``stream`` (over ``anchor_index``), ``texts`` is the next batch of a crawl read batch by batch."""
+    verdicts = stream.screen(list(texts)) if stream is not None else find_duplicates(list(texts), anchor_index)
     scores = (screen or WatermarkScreen({}, 0.25)).scores(texts)
     reason = np.where(scores["detected"].to_numpy(), WATERMARKED, verdicts["reason"].to_numpy())
     table = pd.DataFrame(

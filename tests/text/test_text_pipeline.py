@@ -6,6 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -132,6 +133,10 @@ def test_ingest_appends_clean_crawl_text_and_quarantines_the_rest(text_workspace
     assert planted not in set(added["text"]) and (added["source"] == "real").all()
     assert added["origin"].str.startswith(str(crawl)).all()
     assert cli(text_workspace, "audit", "verify").exit_code == 0
+    index = text_workspace / ANCHOR.parent / "text.index.npz"  # grown with the anchor, versioned beside it
+    assert (text_workspace / ANCHOR.parent / "text.index.npz.dvc").exists()
+    with np.load(index) as stored:
+        assert json.loads(str(stored["meta"]))["rows"] == len(anchor_after) == len(stored["exact"])
 
 
 @pytest.mark.parametrize(
