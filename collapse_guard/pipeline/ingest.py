@@ -45,7 +45,9 @@ def ingest_real(params: Params, path: Path, keep_repeated: bool = True) -> dict:
     grown, added = anchor.append(current, incoming.records, keep_repeated=keep_repeated)
     quarantine = _quarantine(params, Path(path), incoming.rejected)
     anchor.write(params.anchor_path, grown)
-    md5 = versioning.track(params.workspace, [params.anchor_path])[relative(params, params.anchor_path)]
+    md5 = versioning.track(
+        params.workspace, [params.anchor_path], push_timeout=params.tracking.dvc_push_timeout_seconds
+    )[relative(params, params.anchor_path)]
     rejected = incoming.rejected["reason"].value_counts().to_dict() if len(incoming.rejected) else {}
     ledger.append(
         params.ledger_path,

@@ -32,7 +32,9 @@ def initialise(params: Params) -> list[str]:
         atomic.write_parquet(anchor_path, modality.initial_anchor())
         created.append(f"anchor {relative(params, anchor_path)}")
     current = anchor_mod.load(anchor_path)
-    md5 = versioning.track(params.workspace, [anchor_path])[relative(params, anchor_path)]
+    md5 = versioning.track(params.workspace, [anchor_path], push_timeout=params.tracking.dvc_push_timeout_seconds)[
+        relative(params, anchor_path)
+    ]
     if recorded is None:
         ledger.append(
             params.ledger_path,

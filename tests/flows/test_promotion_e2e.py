@@ -44,9 +44,10 @@ def test_models_are_registered_and_champion_follows_the_check_and_the_hand(works
             champion,
             tail="tail_coverage",
             spread="variance_ratio",
-            tail_drop=0,
-            spread_drift=0,
-            loss_rise=0,
+            settings=params.promotion,
+            expectations_dir=params.resolve(params.paths.expectations_dir),
+            modality="tabular",
+            model_file=f"generations/gen_{body['generation']:03d}/model.pt",
         )
         assert body["role"] == expected.role and body["reasons"] == expected.reasons
         assert versions[body["generation"]].tags["role"] == expected.role
