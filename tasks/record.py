@@ -1,11 +1,10 @@
-import tempfile
 from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import State
 
-from collapse_guard.config import DecodingParams, Params, TrackingParams
+from collapse_guard.config import Params, TrackingParams
 from collapse_guard.errors import ServiceUnavailable
 from collapse_guard.pipeline import payloads
 from collapse_guard.pipeline.handles import Batch, GenerationContext, Measured, MixtureHandle, TrainedModel
@@ -48,17 +47,6 @@ def version_outputs(
     )
 
 
-def log_mlflow_model(
-    tracking_uri: str, run_id: str, model_file: Path, class_path: str, decoding: DecodingParams
-) -> None:
-    """The model in MLflow's model format (collapse_guard/pipeline/served_model.py), the registry's source."""
-    from collapse_guard.pipeline import served_model  # imports mlflow.pyfunc: only when a model is logged
-
-    with tempfile.TemporaryDirectory(prefix="mlflow-model-") as scratch:
-        folder = served_model.save(Path(scratch) / served_model.MODEL_ARTIFACT, model_file, class_path, decoding)
-        tracking.log_folder(tracking_uri, run_id, folder, served_model.MODEL_ARTIFACT)
-
-
 @task(name="record", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
 def record_generation(
     params: Params,
@@ -91,7 +79,9 @@ def record_generation(
         ),
         artifacts=[published.drift_html, published.metrics],
     )
-    log_mlflow_model(uri, ctx.mlflow_run_id, published.model, params.model.class_path, params.decoding)
+    from collapse_guard.pipeline import served_model  # imports mlflow.pyfunc: only when a model is logged
+
+    served_model.log_model(uri, ctx.mlflow_run_id, published.model, params.model.class_path, params.decoding)
     tracking.finish(uri, ctx.mlflow_run_id)
     entry = payloads.generation_entry(
         run_uuid=ctx.run.run_uuid,
