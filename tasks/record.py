@@ -5,7 +5,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import State
 
 from collapse_guard.config import Params, TrackingParams
-from collapse_guard.errors import ServiceUnavailable
+from collapse_guard.errors import RemoteStalled
 from collapse_guard.pipeline import payloads
 from collapse_guard.pipeline.handles import Batch, GenerationContext, Measured, MixtureHandle, TrainedModel
 from collapse_guard.pipeline.outcome import GenerationOutcome
@@ -22,10 +22,9 @@ def publish_generation(ctx: GenerationContext) -> GenerationPaths:
     return ctx.published
 
 
-def _not_a_stalled_push(task: object, task_run: object, state: State) -> bool:
+def not_a_stalled_push(task: object, task_run: object, state: State) -> bool:
     """Retry a failed push, not one still running on its thread (it holds DVC's lock: a retry would wait on it)."""
-    error = state.result(raise_on_failure=False)
-    return not (isinstance(error, ServiceUnavailable) and "did not take the push within" in str(error))
+    return not isinstance(state.result(raise_on_failure=False), RemoteStalled)
 
 
 @task(
@@ -33,7 +32,7 @@ def _not_a_stalled_push(task: object, task_run: object, state: State) -> bool:
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=2,
-    retry_condition_fn=_not_a_stalled_push,
+    retry_condition_fn=not_a_stalled_push,
 )
 def version_outputs(
     ctx: GenerationContext, published: GenerationPaths, anchor_path: Path, tracking_params: TrackingParams

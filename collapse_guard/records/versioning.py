@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from collapse_guard.errors import ServiceUnavailable
+from collapse_guard.errors import RemoteStalled, ServiceUnavailable
 
 REMOTE_NAME = "local"
 PUSH_TIMEOUT_SECONDS = 120.0  # tracking.dvc_push_timeout_seconds
@@ -126,7 +126,7 @@ def _push_within(repo: Any, targets: list[str], timeout: float) -> bool:
     worker.join(timeout)
     remote = _remote_url(repo)
     if worker.is_alive():
-        raise ServiceUnavailable(
+        raise RemoteStalled(
             f"the DVC remote at {remote} did not take the push within {timeout:g} s "
             "(tracking.dvc_push_timeout_seconds): check that it is reachable and has space, or raise the timeout. "
             "The generation was not recorded; the next run redoes it",

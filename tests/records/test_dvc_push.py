@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from collapse_guard.errors import ServiceUnavailable
+from collapse_guard.errors import RemoteStalled, ServiceUnavailable
 from collapse_guard.records import versioning
 
 
@@ -56,3 +56,13 @@ def test_a_push_that_does_not_finish_in_time_stops_at_the_deadline(tmp_path: Pat
     assert time.monotonic() - started < 10
     assert "did not take the push within 0.5 s (tracking.dvc_push_timeout_seconds)" in str(raised.value)
     assert raised.value.exit_code == 9
+    assert isinstance(raised.value, RemoteStalled)
+
+
+def test_the_version_task_retries_a_refused_push_but_not_a_stalled_one():
+    from prefect.states import Failed
+
+    from collapse_guard.tasks.record import not_a_stalled_push
+
+    assert not not_a_stalled_push(None, None, Failed(data=RemoteStalled("still pushing")))
+    assert not_a_stalled_push(None, None, Failed(data=ServiceUnavailable("refused")))
