@@ -55,7 +55,7 @@ def main() -> None:
     from collapse_guard.flows.guarded_retraining import guarded_retraining
     from collapse_guard.generator import build_generator, load_generator
     from collapse_guard.modality.registry import modality_for
-    from collapse_guard.pipeline import gate, trust
+    from collapse_guard.pipeline import gate, promotion, served_model, trust
     from collapse_guard.pipeline.setup import initialise
     from collapse_guard.records import anchor, attestation, ledger, tracking, versioning
     from collapse_guard.records.provenance import feature_columns
@@ -109,7 +109,20 @@ def main() -> None:
                 state_run,
                 metrics={f"m{i}": i for i in range(12)},
                 step=1,
-                artifacts=[last.drift_html, last.model],
+                artifacts=[last.drift_html, last.metrics],
+            ),
+            "MLflow model (pyfunc save + log)": lambda: served_model.log_model(
+                params.tracking_uri, state_run, last.model, params.model.class_path, params.decoding
+            ),
+            "promotion check (GX suite, 1 row)": lambda: promotion.decide(
+                state.history[-1],
+                state.history[-2],
+                tail="tail_coverage",
+                spread="variance_ratio",
+                settings=params.promotion,
+                expectations_dir=params.resolve(params.paths.expectations_dir),
+                modality="tabular",
+                model_file="model.pt",
             ),
             "DVC add + push (anchor + generation)": lambda: versioning.track(
                 params.workspace, [params.anchor_path, last.dir]

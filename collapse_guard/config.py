@@ -43,6 +43,7 @@ class TrackingParams(_Strict):
     experiment_name: str = "collapse-guard"
     dvc_remote: str = ".dvc-remote"
     dvc_track_outputs: bool = True
+    dvc_push_timeout_seconds: float = Field(120, gt=0, le=86_400)  # a push not done by then: exit 9
 
 
 class RunParams(_Strict):

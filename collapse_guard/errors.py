@@ -76,6 +76,10 @@ class ServiceUnavailable(CollapseGuardError):
     exit_code = 9
 
 
+class RemoteStalled(ServiceUnavailable):
+    """A transfer (the DVC push) did not finish within its deadline and may still be running: not retried."""
+
+
 class WorkspaceUnwritable(CollapseGuardError):
     """A folder or file of the workspace cannot be written (read-only, permissions, disk full)."""
 

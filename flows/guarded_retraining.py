@@ -23,7 +23,7 @@ from collapse_guard.tasks.generate import generate_and_curate
 from collapse_guard.tasks.mix import mix
 from collapse_guard.tasks.prepare import prepare_generation, read_state
 from collapse_guard.tasks.promote import promote_or_hold
-from collapse_guard.tasks.record import record_generation, version_outputs
+from collapse_guard.tasks.record import publish_generation, record_generation, version_outputs
 from collapse_guard.tasks.reports import write_reports
 from collapse_guard.tasks.train import train
 from collapse_guard.tasks.trust import sign_generation, verify_inputs
@@ -50,8 +50,9 @@ def guarded_generation(params: Params, modality: Modality, run: RunContext, gene
     model = train(ctx, mixture, verdict, params.model)
     measured = evaluate_model(ctx, model)
     sign_generation(params, ctx, batch, mixture, model)
-    md5 = version_outputs(ctx, params.anchor_path, params.tracking.dvc_track_outputs)
-    return record_generation(params, ctx, md5, batch, mixture, model, measured)
+    published = publish_generation(ctx)
+    md5 = version_outputs(ctx, published, params.anchor_path, params.tracking)
+    return record_generation(params, ctx, published, md5, batch, mixture, model, measured)
 
 
 @flow(name="guarded-retraining", validate_parameters=False)

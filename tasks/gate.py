@@ -7,7 +7,7 @@ from collapse_guard.config import GateParams
 from collapse_guard.errors import GateBlocked
 from collapse_guard.pipeline import binding, gate, payloads
 from collapse_guard.pipeline.handles import GenerationContext, MixtureHandle
-from collapse_guard.records import atomic, ledger, tracking
+from collapse_guard.records import atomic, ledger, staging, tracking
 from collapse_guard.records.provenance import RECORD_ID
 
 
@@ -57,6 +57,8 @@ def gate_mixture(
         summary=mixture.summary,
         mlflow_run_id=ctx.mlflow_run_id,
     )
+    if not verdict.passed:  # the blocked mixture and its gate.json, visible where the message and ledger say
+        staging.publish(ctx.paths.dir, ctx.published.dir)
     ledger.append(ledger_path, "gate_verdict", entry)
     if not verdict.passed:
         tracking.log(tracking_uri, ctx.run.mlflow_parent_run_id, tags={"gate": "blocked"})
@@ -77,6 +79,8 @@ def gate_mixture(
 
 
 def generation_paths_upto(ctx: GenerationContext) -> list[Path]:
-    """The synthetic batch of every generation from 1 to this one (the earlier ones verified before use)."""
-    generations_dir = ctx.paths.dir.parent
-    return [generations_dir / f"gen_{g:03d}" / ctx.paths.synthetic.name for g in range(1, ctx.generation + 1)]
+    """The synthetic batch of every generation from 1 to this one (the earlier ones published and verified
+    before use, this one still in its staging folder)."""
+    generations_dir = ctx.published.dir.parent
+    earlier = [generations_dir / f"gen_{g:03d}" / ctx.paths.synthetic.name for g in range(1, ctx.generation)]
+    return earlier + ([ctx.paths.synthetic] if ctx.generation >= 1 else [])

@@ -41,17 +41,19 @@ def promote_or_hold(params: Params, modality: Modality, outcome: GenerationOutco
             )
         champion_metrics = champion_body["metrics"]
     tail, spread = modality.headline
+    model_file = relative(params, generation_paths(params, outcome.generation).model)
     decision = decide(
         outcome.metrics,
         champion_metrics,
         tail=tail,
         spread=spread,
-        tail_drop=settings.tail_drop,
-        spread_drift=settings.spread_drift,
-        loss_rise=settings.loss_rise,
+        settings=settings,
+        expectations_dir=params.resolve(params.paths.expectations_dir),
+        modality=modality.name,
+        model_file=model_file,
     )
     version = registry.register(
-        uri, name, outcome.mlflow_run_id, "model.pt", outcome.generation, {"model_id": outcome.model_id}
+        uri, name, outcome.mlflow_run_id, "model", outcome.generation, {"model_id": outcome.model_id}
     )
     registry.mark(uri, name, version, decision.role, decision.summary)
     tracking.log(uri, outcome.mlflow_run_id, tags={"promotion": decision.role, "promotion_reason": decision.summary})
@@ -70,7 +72,6 @@ def promote_or_hold(params: Params, modality: Modality, outcome: GenerationOutco
         },
     )
     if not decision.promote:
-        model_file = relative(params, generation_paths(params, outcome.generation).model)
         alerts.send(
             params.alerts,
             alerts.Alert(alerts.PROMOTION_REFUSED, outcome.generation, decision.summary, model_file),

@@ -2,34 +2,62 @@ from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import State
 
-from collapse_guard.config import Params
+from collapse_guard.config import Params, TrackingParams
+from collapse_guard.errors import RemoteStalled
 from collapse_guard.pipeline import payloads
 from collapse_guard.pipeline.handles import Batch, GenerationContext, Measured, MixtureHandle, TrainedModel
 from collapse_guard.pipeline.outcome import GenerationOutcome
-from collapse_guard.records import ledger, tracking, versioning
+from collapse_guard.records import ledger, staging, tracking, versioning
 from collapse_guard.records.anchor import describe
+from collapse_guard.records.workspace import GenerationPaths
 
 
-@task(name="version", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
-def version_outputs(ctx: GenerationContext, anchor_path: Path, enabled: bool) -> dict[str, str]:
-    """``dvc add`` + ``dvc push`` of the anchor and the generation's folder; the md5 DVC recorded for each."""
-    if not enabled:
+@task(name="publish", cache_policy=NO_CACHE)
+def publish_generation(ctx: GenerationContext) -> GenerationPaths:
+    """The generation's staging folder becomes ``generations/gen_NNN/`` in one rename, just before it is
+    versioned and recorded (collapse_guard/records/staging.py)."""
+    staging.publish(ctx.paths.dir, ctx.published.dir)
+    return ctx.published
+
+
+def not_a_stalled_push(task: object, task_run: object, state: State) -> bool:
+    """Retry a failed push, not one still running on its thread (it holds DVC's lock: a retry would wait on it)."""
+    return not isinstance(state.result(raise_on_failure=False), RemoteStalled)
+
+
+@task(
+    name="version",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=not_a_stalled_push,
+)
+def version_outputs(
+    ctx: GenerationContext, published: GenerationPaths, anchor_path: Path, tracking_params: TrackingParams
+) -> dict[str, str]:
+    """``dvc add`` + ``dvc push`` (bounded by ``tracking.dvc_push_timeout_seconds``) of the anchor and the
+    published generation folder; the md5 DVC recorded for each."""
+    if not tracking_params.dvc_track_outputs:
         return {}
-    return versioning.track(ctx.workspace, [anchor_path, ctx.paths.dir])
+    return versioning.track(
+        ctx.workspace, [anchor_path, published.dir], push_timeout=tracking_params.dvc_push_timeout_seconds
+    )
 
 
 @task(name="record", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
 def record_generation(
     params: Params,
     ctx: GenerationContext,
+    published: GenerationPaths,
     md5: dict[str, str],
     batch: Batch | None,
     mixture: MixtureHandle,
     model: TrainedModel,
     measured: Measured,
 ) -> GenerationOutcome:
-    """Log the generation to MLflow, and append it to the audit ledger."""
+    """Log the published generation to MLflow, and append it to the audit ledger."""
     anchor = describe(ctx.anchor.frame, dvc_md5=md5.get(ctx.anchor_file, ""))
     curation = batch.curation if batch else None
     logged = payloads.generation_metrics(mixture.summary, anchor.rows, curation, measured.metrics)
@@ -48,8 +76,11 @@ def record_generation(
             parent_model_id=ctx.state.model_id,
             decoding=params.decoding.model_dump_json(),
         ),
-        artifacts=[ctx.paths.drift_html, ctx.paths.metrics, ctx.paths.model],
+        artifacts=[published.drift_html, published.metrics],
     )
+    from collapse_guard.pipeline import served_model  # imports mlflow.pyfunc: only when a model is logged
+
+    served_model.log_model(uri, ctx.mlflow_run_id, published.model, params.model.class_path, params.decoding)
     tracking.finish(uri, ctx.mlflow_run_id)
     entry = payloads.generation_entry(
         run_uuid=ctx.run.run_uuid,
@@ -64,7 +95,7 @@ def record_generation(
         mixture_digest=mixture.digest,
         curation=curation,
         metrics=measured.metrics,
-        dvc_md5=md5.get(ctx.relative(ctx.paths.dir), ""),
+        dvc_md5=md5.get(ctx.relative(published.dir), ""),
         mlflow_run_id=ctx.mlflow_run_id,
     )
     ledger.append(params.ledger_path, "generation_recorded", entry)
@@ -76,5 +107,5 @@ def record_generation(
         measured.metrics,
         mlflow_run_id=ctx.mlflow_run_id,
         model_id=model.model_id,
-        drift_report=ctx.relative(ctx.paths.drift_html),
+        drift_report=ctx.relative(published.drift_html),
     )

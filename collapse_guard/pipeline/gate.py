@@ -1,8 +1,9 @@
 """The gate: Great Expectations suites that block a bad mixture before it reaches training.
 
 The suites live as JSON in ``expectations/`` so that a change to what the gate enforces is reviewed
-in a diff. Each suite's ``meta.applies_to`` says which frame it validates (``mixture``, ``anchor``, or
-``incoming``: real data at the door, see collapse_guard.pipeline.door)
+in a diff. Each suite's ``meta.applies_to`` says which frame it validates (``mixture``, ``anchor``,
+``incoming``: real data at the door, see collapse_guard.pipeline.door, or ``promotion``: a trained model's
+margins over the champion, see collapse_guard.pipeline.promotion)
 and each expectation's ``meta.description`` is the plain sentence printed when it fails. Values that
 come from params.yaml or from the last recorded anchor are ``{"$PARAMETER": name}`` placeholders,
 filled at run time. Checks GX cannot express on its own (the anchor being append-only, record ids
@@ -55,9 +56,10 @@ class GateVerdict:
 
 
 # The frames a suite may validate (``meta.applies_to``), and the ``$PARAMETER`` values every evaluation fills.
-FRAMES: tuple[str, ...] = ("anchor", "mixture", "incoming")
+FRAMES: tuple[str, ...] = ("anchor", "mixture", "incoming", "promotion")
 CORE_PARAMETERS: tuple[str, ...] = ("min_real_fraction", "recorded_anchor_rows", "expected_columns")
 DOOR_PARAMETERS: tuple[str, ...] = ("min_incoming_rows", "incoming_columns")  # filled by pipeline.door
+PROMOTION_PARAMETERS: tuple[str, ...] = ("tail_drop", "spread_drift", "loss_rise")  # filled by pipeline.promotion
 
 
 def load_suites(
@@ -140,7 +142,9 @@ def _known_expectation_types() -> frozenset[str]:
 def check_suites(expectations_dir: Path, modality: str, extra_parameters: Iterable[str] = ()) -> None:
     """Load every suite of ``modality`` once, before anything runs, so a broken suite stops the command
     (exit 2) instead of failing, or passing unchecked, at the gate."""
-    load_suites(expectations_dir, modality, (*CORE_PARAMETERS, *DOOR_PARAMETERS, *extra_parameters))
+    load_suites(
+        expectations_dir, modality, (*CORE_PARAMETERS, *DOOR_PARAMETERS, *PROMOTION_PARAMETERS, *extra_parameters)
+    )
 
 
 FlagMaker = Callable[[pd.DataFrame], pd.DataFrame]
@@ -284,7 +288,9 @@ def _observed(config: dict, outcome: dict, frame: pd.DataFrame) -> str:
         example = _examples(outcome, frame, column)
         return f"{text}; {example}" if example else text
     if "observed_value" in outcome:
-        return f"observed {outcome['observed_value']!r} against {_bounds(config['kwargs'])}"
+        value = outcome["observed_value"]
+        shown = f"{value:.4g}" if isinstance(value, float) else repr(value)  # a margin, not float noise
+        return f"observed {shown} against {_bounds(config['kwargs'])}"
     return "failed"
 
 

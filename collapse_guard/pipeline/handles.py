@@ -20,7 +20,10 @@ from collapse_guard.reports.drift import DriftSummary
 
 @dataclass(frozen=True)
 class GenerationContext:
-    """Built once per generation: the anchor (read once, split once), the modality, the paths and seeds."""
+    """Built once per generation: the anchor (read once, split once), the modality, the paths and seeds.
+
+    ``paths`` is where the steps write (the generation's staging folder, collapse_guard/records/staging.py);
+    ``final_paths`` is where the folder appears when it is published, and the only path anything records."""
 
     generation: int
     workspace: Path
@@ -32,9 +35,18 @@ class GenerationContext:
     anchor_file: str  # the anchor's path as messages and the ledger name it
     modality: Modality = field(repr=False)
     seeds: SeedSchedule
+    final_paths: GenerationPaths | None = None  # None: written in place (no staging)
+
+    @property
+    def published(self) -> GenerationPaths:
+        return self.final_paths or self.paths
 
     def relative(self, path: Path) -> str:
-        """A workspace path as messages, the ledger and MLflow write it: never a machine path."""
+        """A workspace path as messages, the ledger and MLflow write it: never a machine path, and never the
+        staging folder (a file written there is named where it will be once the generation is published)."""
+        path = Path(path)
+        if path.is_relative_to(self.paths.dir):
+            path = self.published.dir / path.relative_to(self.paths.dir)
         return workspace_relative(self.workspace, path)
 
 

@@ -46,7 +46,9 @@ def ingest_real(params: Params, path: Path, keep_repeated: bool = True) -> dict:
     quarantine = _quarantine(params, Path(path), incoming.rejected)
     anchor.write(params.anchor_path, grown)
     derived = modality.anchor_written(grown)  # after the anchor: a kill in between leaves an index that lags
-    md5 = versioning.track(params.workspace, [params.anchor_path, *derived])[relative(params, params.anchor_path)]
+    md5 = versioning.track(
+        params.workspace, [params.anchor_path, *derived], push_timeout=params.tracking.dvc_push_timeout_seconds
+    )[relative(params, params.anchor_path)]
     rejected = incoming.rejected["reason"].value_counts().to_dict() if len(incoming.rejected) else {}
     ledger.append(
         params.ledger_path,

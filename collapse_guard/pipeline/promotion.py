@@ -2,13 +2,29 @@
 within the tolerances in params.yaml (``promotion:``); otherwise it stays a ``candidate`` and the reasons are
 recorded. The gate decides what is trained on; this decides what is served.
 
-Compared: the modality's tail signal (tail coverage, or rare-word retention for text: higher is better), its
-spread signal (variance ratio: closer to 1 is better) and the held-out real loss (lower is better).
+The check is a Great Expectations suite like the gate's (``expectations/promotion.json``, ``meta.applies_to:
+promotion``), validated by the gate's machinery on one row of margins, candidate minus champion, each
+oriented so that larger is worse:
+
+- ``tail_drop``: how far the tail signal (tail coverage, or rare-word retention for text) fell;
+- ``spread_drift``: how much further from 1 the spread signal (variance ratio) strayed;
+- ``loss_rise``: how much the held-out real loss rose.
+
+The tolerances are the suite's ``$PARAMETER`` values, and each failed expectation's ``meta.description``
+(with what was observed) is the refusal reason recorded in the ledger and MLflow.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from collapse_guard.config import PromotionParams
+from collapse_guard.pipeline import gate
+
+HELD_OUT_LOSS = "heldout_real_loss"
 
 
 @dataclass(frozen=True)
@@ -25,30 +41,50 @@ class Decision:
         return "; ".join(self.reasons)
 
 
+def margins(candidate: dict[str, float], champion: dict[str, float], *, tail: str, spread: str) -> pd.DataFrame:
+    """The one-row frame the promotion suite validates: how much worse the candidate is on each signal
+    (negative: better)."""
+    return pd.DataFrame(
+        {
+            "tail_drop": [champion[tail] - candidate[tail]],
+            "spread_drift": [abs(candidate[spread] - 1) - abs(champion[spread] - 1)],
+            "loss_rise": [candidate[HELD_OUT_LOSS] - champion[HELD_OUT_LOSS]],
+        }
+    )
+
+
+def tolerances(settings: PromotionParams) -> dict[str, float]:
+    """The suite's ``$PARAMETER`` values, from params.yaml ``promotion:``."""
+    return {name: float(getattr(settings, name)) for name in gate.PROMOTION_PARAMETERS}
+
+
 def decide(
     candidate: dict[str, float],
     champion: dict[str, float] | None,
     *,
     tail: str,
     spread: str,
-    tail_drop: float,
-    spread_drift: float,
-    loss_rise: float,
+    settings: PromotionParams,
+    expectations_dir: Path,
+    modality: str,
+    model_file: str,
 ) -> Decision:
     """Compare the candidate's metrics with the champion's (None: there is no champion yet, promote)."""
     if champion is None:
         return Decision(True, ["no champion yet"])
-    refused = []
-    if candidate[tail] < champion[tail] - tail_drop:
-        refused.append(f"{tail} {candidate[tail]:.3f} < champion's {champion[tail]:.3f} - {tail_drop:g}")
-    if abs(candidate[spread] - 1) > abs(champion[spread] - 1) + spread_drift:
-        refused.append(
-            f"{spread} {candidate[spread]:.3f} is further from 1 than the champion's {champion[spread]:.3f} "
-            f"+ {spread_drift:g}"
+    failures = gate.check_frame(
+        margins(candidate, champion, tail=tail, spread=spread),
+        applies_to="promotion",
+        expectations_dir=expectations_dir,
+        parameters=tolerances(settings),
+        default_file=model_file,
+        modality=modality,
+    )
+    if failures:
+        compared = (
+            f"candidate {tail} {candidate[tail]:.3f}, {spread} {candidate[spread]:.3f}, {HELD_OUT_LOSS} "
+            f"{candidate[HELD_OUT_LOSS]:.3f} against the champion's {champion[tail]:.3f}, {champion[spread]:.3f}, "
+            f"{champion[HELD_OUT_LOSS]:.3f}"
         )
-    loss = "heldout_real_loss"
-    if candidate[loss] > champion[loss] + loss_rise:
-        refused.append(f"{loss} {candidate[loss]:.3f} > champion's {champion[loss]:.3f} + {loss_rise:g}")
-    if refused:
-        return Decision(False, refused)
-    return Decision(True, [f"within tolerances of the champion ({tail}, {spread}, {loss})"])
+        return Decision(False, [str(failure) for failure in failures] + [compared])
+    return Decision(True, [f"within tolerances of the champion ({tail}, {spread}, {HELD_OUT_LOSS})"])

@@ -1,18 +1,20 @@
 """What a killed run leaves behind, cleaned by the next run (which holds the workspace lock, so nothing it
 finds can belong to a live run).
 
-kill -9 keeps the history consistent (every write is a temp file renamed into place, the ledger is appended
-last), but leaves the temp files of writes it did not finish, and the MLflow runs it opened stay RUNNING
-forever. Both are cleaned here, and the caller says so.
+kill -9 keeps the history consistent (every write is a temp file renamed into place, a generation is written
+in a staging folder renamed into place whole, the ledger is appended last), but leaves the staging folder of the
+generation it did not finish, the temp files of writes it did not finish, and the MLflow runs it opened stay
+RUNNING forever. All three are cleaned here, and the caller says so.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 from collapse_guard.config import Params
-from collapse_guard.records import tracking
+from collapse_guard.records import staging, tracking
 
 # collapse_guard.records.atomic names its temp files ``.<target name>.<random>.tmp`` beside the target
 ATOMIC_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
@@ -37,8 +39,15 @@ def stale_temp_files(params: Params) -> list[Path]:
 
 
 def clean_after_crash(params: Params) -> list[str]:
-    """Remove stale temp files and mark unfinished MLflow runs FAILED; what was done, one line each."""
+    """Remove stale staging folders and temp files, and mark unfinished MLflow runs FAILED; what was done, one
+    line each."""
     done = []
+    for folder in staging.leftover_folders(params):
+        shutil.rmtree(folder)
+        done.append(
+            f"removed the staging folder of a generation a killed run never published: "
+            f"{folder.relative_to(params.workspace)}"
+        )
     for path in stale_temp_files(params):
         path.unlink(missing_ok=True)
         done.append(f"removed a temp file a killed run left: {path.relative_to(params.workspace)}")

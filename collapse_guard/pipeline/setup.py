@@ -33,7 +33,9 @@ def initialise(params: Params) -> list[str]:
         created.append(f"anchor {relative(params, anchor_path)}")
     current = anchor_mod.load(anchor_path)
     derived = modality.anchor_written(current)
-    md5 = versioning.track(params.workspace, [anchor_path, *derived])[relative(params, anchor_path)]
+    md5 = versioning.track(
+        params.workspace, [anchor_path, *derived], push_timeout=params.tracking.dvc_push_timeout_seconds
+    )[relative(params, anchor_path)]
     if recorded is None:
         ledger.append(
             params.ledger_path,

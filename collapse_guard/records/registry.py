@@ -21,7 +21,8 @@ class Version:
 
 
 def register(tracking_uri: str, name: str, run_id: str, artifact: str, generation: int, tags: dict) -> str:
-    """A new version of ``name`` from the run's logged ``artifact`` (e.g. ``model.pt``); returns its number."""
+    """A new version of ``name`` from the run's logged ``artifact`` (the MLflow model's folder, so
+    ``models:/<name>@champion`` loads with ``mlflow.pyfunc.load_model``); returns its number."""
     from mlflow.exceptions import MlflowException
 
     mlflow_client = client(tracking_uri)

@@ -60,6 +60,11 @@ def log(
             mlflow_client.log_artifact(run_id, str(path))
 
 
+def log_folder(tracking_uri: str, run_id: str, folder: Path, artifact_path: str) -> None:
+    """A whole folder (e.g. an MLflow model written by ``save_model``) under ``artifact_path`` in the run."""
+    client(tracking_uri).log_artifacts(run_id, str(folder), artifact_path)
+
+
 def finish(tracking_uri: str, run_id: str, status: str = "FINISHED") -> None:
     client(tracking_uri).set_terminated(run_id, status=status)
 

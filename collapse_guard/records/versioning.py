@@ -14,13 +14,18 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from collapse_guard.errors import RemoteStalled, ServiceUnavailable
+
 REMOTE_NAME = "local"
+PUSH_TIMEOUT_SECONDS = 120.0  # tracking.dvc_push_timeout_seconds
 
 
 @contextmanager
@@ -73,8 +78,12 @@ def ensure_repo(root: Path, remote_url: str) -> list[str]:
     return created
 
 
-def track(root: Path, paths: list[Path], push: bool = True) -> dict[str, str]:
-    """``dvc add`` (and push) each path; returns the md5 DVC recorded for each, by relative path.
+def track(
+    root: Path, paths: list[Path], push: bool = True, push_timeout: float = PUSH_TIMEOUT_SECONDS
+) -> dict[str, str]:
+    """``dvc add`` (and push, for at most ``push_timeout`` seconds) each path; returns the md5 DVC recorded
+    for each, by relative path. A remote that refuses the push or does not finish in time is a
+    ServiceUnavailable (exit 9) naming it.
 
     Under ``dvc repro`` (DVC sets ``DVC_STAGE`` for stage commands) DVC holds locks on the stage's
     dependencies and versions its outputs itself, so nothing is added: the md5s already recorded are
@@ -89,13 +98,56 @@ def track(root: Path, paths: list[Path], push: bool = True) -> dict[str, str]:
 
     with _quiet():
         repo = Repo(str(root))
+        still_pushing = False
         try:
             repo.add(absolute)  # absolute: DVC resolves relative targets against the process's cwd
             if push:
-                repo.push(absolute)
+                still_pushing = _push_within(repo, absolute, push_timeout)
         finally:
-            repo.close()
+            if not still_pushing:  # a push that timed out still uses the repo on its thread
+                repo.close()
     return {rel: recorded_md5(root / rel) for rel in relative}
+
+
+def _push_within(repo: Any, targets: list[str], timeout: float) -> bool:
+    """``dvc push`` on a worker thread, waited for at most ``timeout`` seconds (DVC's own transfers have no
+    overall deadline: a hung mount or a stalled cloud remote would hang the run). Returns False when the push
+    finished; raises ServiceUnavailable naming the remote when it failed or is still running."""
+    failure: list[BaseException] = []
+
+    def push() -> None:
+        try:
+            repo.push(targets)
+        except BaseException as error:  # re-raised on the caller's thread
+            failure.append(error)
+
+    worker = threading.Thread(target=push, name="dvc-push", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    remote = _remote_url(repo)
+    if worker.is_alive():
+        raise RemoteStalled(
+            f"the DVC remote at {remote} did not take the push within {timeout:g} s "
+            "(tracking.dvc_push_timeout_seconds): check that it is reachable and has space, or raise the timeout. "
+            "The generation was not recorded; the next run redoes it",
+            path=remote,
+        )
+    if failure:
+        error = failure[0]
+        raise ServiceUnavailable(
+            f"the DVC remote at {remote} refused the push ({type(error).__name__}: {error}): make it reachable and "
+            "writable, or set tracking.dvc_remote to one that is. The generation was not recorded; the next run "
+            "redoes it",
+            path=remote,
+        ) from error
+    return False
+
+
+def _remote_url(repo: Any) -> str:
+    try:
+        return str(repo.config["remote"][repo.config["core"]["remote"]]["url"])
+    except (KeyError, TypeError):
+        return "the default remote"
 
 
 def recorded_md5(path: Path) -> str:

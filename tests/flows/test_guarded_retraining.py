@@ -69,6 +69,12 @@ def test_two_generations_end_to_end(workspace: Path):
     assert (workspace / "generations/gen_002.dvc").is_file()
     assert any((workspace / ".dvc-remote").rglob("*"))
 
+    # Each generation was written in a staging folder and published whole: nothing staged is left, and every
+    # path recorded is the published one
+    assert not any((workspace / "generations/.staging").iterdir())
+    ledger_text = (workspace / "ledger/ledger.jsonl").read_text()
+    assert ".staging" not in ledger_text and '"generations/gen_002/model.pt"' in ledger_text
+
     # The ledger verifies and shows the lineage back to generation 0
     assert cli(workspace, "audit", "verify").exit_code == 0
     shown = json.loads(cli(workspace, "audit", "show", "--json").stdout)
@@ -99,7 +105,11 @@ def _assert_blocked(workspace: Path, fragment: str, code: int = GateBlocked.exit
     assert file in text
     blocked = payload["generations"][-1]
     assert blocked["status"] == "blocked" and not blocked["gate"]["passed"]
-    assert not (workspace / f"generations/gen_{blocked['generation']:03d}/model.pt").exists()  # never trained
+    folder = workspace / f"generations/gen_{blocked['generation']:03d}"
+    assert not (folder / "model.pt").exists()  # never trained
+    if code == GateBlocked.exit_code:  # the evidence is published where the message says, nothing left staged
+        assert (folder / "gate.json").is_file() and ".staging" not in text
+        assert not any((workspace / "generations/.staging").iterdir())
     if code == GateBlocked.exit_code:
         assert _latest_prefect_run_state(f"generation-{blocked['generation']}") == "FAILED"
         db = sqlite3.connect(workspace / "mlflow.db")

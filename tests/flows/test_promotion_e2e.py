@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -23,7 +24,7 @@ def cli(params: Path, *args: str):
     return CliRunner().invoke(app, [*args, "--params", str(params)], catch_exceptions=False)
 
 
-def test_models_are_registered_and_champion_follows_the_check_and_the_hand(workspace: Path):
+def test_models_are_registered_and_champion_follows_the_check_and_the_hand(workspace: Path, monkeypatch):
     # zero tolerance: a generation becomes champion only if it is at least as good on every signal
     params_file = write_params(workspace, promotion={"tail_drop": 0, "spread_drift": 0, "loss_rise": 0})
     result = cli(params_file, "run", "-n", "2", "--json")
@@ -44,9 +45,10 @@ def test_models_are_registered_and_champion_follows_the_check_and_the_hand(works
             champion,
             tail="tail_coverage",
             spread="variance_ratio",
-            tail_drop=0,
-            spread_drift=0,
-            loss_rise=0,
+            settings=params.promotion,
+            expectations_dir=params.resolve(params.paths.expectations_dir),
+            modality="tabular",
+            model_file=f"generations/gen_{body['generation']:03d}/model.pt",
         )
         assert body["role"] == expected.role and body["reasons"] == expected.reasons
         assert versions[body["generation"]].tags["role"] == expected.role
@@ -54,6 +56,12 @@ def test_models_are_registered_and_champion_follows_the_check_and_the_hand(works
             champion_generation = body["generation"]
     alias = mlflow.get_model_version_by_alias("collapse-guard", "champion")
     assert alias.tags["generation"] == str(champion_generation)
+    # the registered version is an MLflow model: the champion loads by alias and samples, offline
+    from mlflow.pyfunc import load_model
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", params.tracking_uri)  # not set_tracking_uri: it outlives the test
+    served = load_model("models:/collapse-guard@champion")
+    assert len(served.predict(pd.DataFrame({"n": [20]}))) == 20
     generation_run = mlflow.get_run(recorded[2]["mlflow_run_id"])
     assert generation_run.data.tags["promotion"] in ("champion", "candidate")
     inputs = generation_run.inputs.dataset_inputs

@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from collapse_guard.config import PromotionParams
 from collapse_guard.pipeline import door, gate
 from collapse_guard.pipeline.mixing import FILE_COLUMN, Accumulate, MixContext
+from collapse_guard.pipeline.promotion import decide
 from collapse_guard.records.anchor import AnchorRecord, describe
 from collapse_guard.records.provenance import content_hashes, feature_columns, stamp_real, stamp_synthetic
 from collapse_guard.tabular.column_kinds import column_kinds, kind_flags
@@ -354,6 +356,26 @@ INCOMING_CASES: dict[tuple[str, int], tuple[Callable[[pd.DataFrame], pd.DataFram
 }
 
 
+# (suite, expectation index) -> (candidate's metrics against CHAMPION, the exact refusal reason recorded). The
+# tolerances are params.yaml's defaults (promotion:).
+CHAMPION = {"tail_coverage": 0.9, "variance_ratio": 1.0, "heldout_real_loss": 2.0}
+MODEL_FILE = "generations/gen_002/model.pt"
+PROMOTION_CASES: dict[tuple[str, int], tuple[dict[str, float], str]] = {
+    ("promotion", 0): (
+        {**CHAMPION, "tail_coverage": 0.75},
+        "[promotion] the tail signal falls at most promotion.tail_drop below the champion's: observed 0.15 against max_value=0.1 (in generations/gen_002/model.pt)",
+    ),
+    ("promotion", 1): (
+        {**CHAMPION, "variance_ratio": 0.8},
+        "[promotion] the spread signal (variance ratio) strays at most promotion.spread_drift further from 1 than the champion's: observed 0.2 against max_value=0.15 (in generations/gen_002/model.pt)",
+    ),
+    ("promotion", 2): (
+        {**CHAMPION, "heldout_real_loss": 2.5},
+        "[promotion] the held-out real loss rises at most promotion.loss_rise above the champion's: observed 0.5 against max_value=0.1 (in generations/gen_002/model.pt)",
+    ),
+}
+
+
 def suite_expectations() -> list[tuple[str, int, dict]]:
     found = []
     for path in sorted(SUITES.glob("*.json")):
@@ -363,7 +385,25 @@ def suite_expectations() -> list[tuple[str, int, dict]]:
 
 
 def test_every_expectation_has_a_case():
-    assert {(suite, i) for suite, i, _ in suite_expectations()} == set(CASES) | set(INCOMING_CASES)
+    assert {(suite, i) for suite, i, _ in suite_expectations()} == set(CASES) | set(INCOMING_CASES) | set(
+        PROMOTION_CASES
+    )
+
+
+@pytest.mark.parametrize(("suite", "index"), sorted(PROMOTION_CASES), ids=lambda v: str(v))
+def test_each_promotion_expectation_refuses_with_its_sentence(suite: str, index: int):
+    candidate, expected = PROMOTION_CASES[(suite, index)]
+    decision = decide(
+        candidate,
+        CHAMPION,
+        tail="tail_coverage",
+        spread="variance_ratio",
+        settings=PromotionParams(),
+        expectations_dir=SUITES,
+        modality="tabular",
+        model_file=MODEL_FILE,
+    )
+    assert not decision.promote and decision.reasons[:-1] == [expected]
 
 
 @pytest.mark.parametrize(("suite", "index"), sorted(CASES), ids=lambda v: str(v))

@@ -1,26 +1,57 @@
-"""The promotion check: a new model becomes champion only within tolerances of the current champion."""
+"""The promotion check: a new model becomes champion only within tolerances of the current champion, as
+judged by the GX suite expectations/promotion.json on one row of margins."""
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collapse_guard.pipeline.promotion import decide
+from collapse_guard.config import PromotionParams
+from collapse_guard.pipeline.promotion import decide, margins
+from tests.conftest import REPO
 
-TOL = {"tail": "tail_coverage", "spread": "variance_ratio", "tail_drop": 0.1, "spread_drift": 0.15, "loss_rise": 0.1}
+TOL = PromotionParams(tail_drop=0.1, spread_drift=0.15, loss_rise=0.1)
+SIGNALS = {"tail": "tail_coverage", "spread": "variance_ratio"}
 CHAMPION = {"tail_coverage": 0.9, "variance_ratio": 1.0, "heldout_real_loss": 2.0}
+MODEL_FILE = "generations/gen_003/model.pt"
+
+
+def check(candidate: dict, champion: dict | None):
+    return decide(
+        candidate,
+        champion,
+        **SIGNALS,
+        settings=TOL,
+        expectations_dir=REPO / "expectations",
+        modality="tabular",
+        model_file=MODEL_FILE,
+    )
 
 
 def test_the_first_model_is_promoted():
-    assert decide(CHAMPION, None, **TOL).promote
+    assert check(CHAMPION, None).promote
 
 
-def test_each_signal_can_refuse_and_names_itself():
-    worse_tail = decide({**CHAMPION, "tail_coverage": 0.7}, CHAMPION, **TOL)
-    worse_spread = decide({**CHAMPION, "variance_ratio": 0.8}, CHAMPION, **TOL)
-    worse_loss = decide({**CHAMPION, "heldout_real_loss": 2.2}, CHAMPION, **TOL)
-    assert not worse_tail.promote and "tail_coverage 0.700" in worse_tail.summary
-    assert not worse_spread.promote and "variance_ratio 0.800" in worse_spread.summary
-    assert not worse_loss.promote and "heldout_real_loss 2.200" in worse_loss.summary
-    assert decide({**CHAMPION, "tail_coverage": 0.85, "heldout_real_loss": 2.05}, CHAMPION, **TOL).promote
+def test_each_signal_can_refuse_and_the_reason_is_its_expectations_sentence():
+    worse_tail = check({**CHAMPION, "tail_coverage": 0.7}, CHAMPION)
+    worse_loss = check({**CHAMPION, "heldout_real_loss": 2.2}, CHAMPION)
+    assert not worse_tail.promote and not worse_loss.promote
+    assert worse_tail.reasons[0].startswith(
+        "[promotion] the tail signal falls at most promotion.tail_drop below the champion's: observed 0.2 against "
+        "max_value=0.1"
+    )
+    assert worse_tail.reasons[0].endswith(f"(in {MODEL_FILE})")
+    assert "tail_coverage 0.700" in worse_tail.reasons[-1] and "champion's 0.900" in worse_tail.reasons[-1]
+    assert worse_loss.reasons[0].startswith("[promotion] the held-out real loss rises at most promotion.loss_rise")
+    assert check({**CHAMPION, "tail_coverage": 0.85, "heldout_real_loss": 2.05}, CHAMPION).promote
+
+
+def test_all_failing_signals_are_reported_together():
+    decision = check({"tail_coverage": 0.5, "variance_ratio": 0.5, "heldout_real_loss": 3.0}, CHAMPION)
+    assert [r.split(":")[0] for r in decision.reasons[:3]] == [
+        "[promotion] the tail signal falls at most promotion.tail_drop below the champion's",
+        "[promotion] the spread signal (variance ratio) strays at most promotion.spread_drift further from 1 than "
+        "the champion's",
+        "[promotion] the held-out real loss rises at most promotion.loss_rise above the champion's",
+    ]
 
 
 @given(
@@ -30,11 +61,22 @@ def test_each_signal_can_refuse_and_names_itself():
     gain=st.floats(0, 1),
     closer=st.floats(0, 1),
 )
-def test_a_model_at_least_as_good_on_every_signal_is_always_promoted(tail, spread, loss, gain, closer):
+def test_a_model_at_least_as_good_on_every_signal_has_no_positive_margin(tail, spread, loss, gain, closer):
     champion = {"tail_coverage": tail, "variance_ratio": spread, "heldout_real_loss": loss}
     better = {
         "tail_coverage": tail + gain,
         "variance_ratio": 1 + (spread - 1) * closer,
         "heldout_real_loss": loss - gain,
     }
-    assert decide(better, champion, **TOL).promote
+    assert (margins(better, champion, **SIGNALS).iloc[0] <= 1e-12).all()
+
+
+@settings(max_examples=5, deadline=None)  # each example is a real GX validation
+@given(gain=st.floats(0, 1), closer=st.floats(0, 1))
+def test_a_model_at_least_as_good_on_every_signal_is_promoted_by_the_suite(gain, closer):
+    better = {
+        "tail_coverage": 0.9 + gain,
+        "variance_ratio": 1 + 0.3 * closer,
+        "heldout_real_loss": 2.0 - gain,
+    }
+    assert check(better, {**CHAMPION, "variance_ratio": 1.3}).promote

@@ -13,6 +13,8 @@ from pathlib import Path
 from collapse_guard.config import load_params
 from collapse_guard.pipeline.recovery import clean_after_crash, stale_temp_files
 from collapse_guard.records import tracking
+from collapse_guard.records.staging import leftover_folders, staging_paths
+from collapse_guard.records.workspace import generation_paths
 
 
 def test_stale_temp_files_and_running_mlflow_runs_are_cleaned_and_reported(workspace: Path):
@@ -54,3 +56,26 @@ def test_a_write_killed_half_way_leaves_a_temp_file_that_is_then_found(workspace
     assert leftover.parent == target.parent and leftover.name.startswith(".big.bin.")
     clean_after_crash(params)
     assert stale_temp_files(params) == []
+
+
+def test_a_killed_runs_staging_folder_is_removed_and_reported_and_nothing_published_is_touched(workspace: Path):
+    params = load_params(workspace / "params.yaml")
+    published = generation_paths(params, 0)
+    published.dir.mkdir(parents=True)
+    published.model.write_bytes(b"recorded model")
+    staged = staging_paths(params, 1, "f" * 32)  # kill -9 between training and publishing generation 1
+    staged.dir.mkdir(parents=True)
+    staged.model.write_bytes(b"half a generation")
+    (staged.dir / ".metrics.json.ab12cd34.tmp").write_text("{")
+
+    done = clean_after_crash(params)
+
+    assert not staged.dir.exists() and leftover_folders(params) == []
+    assert [line for line in done if "staging folder" in line] == [
+        f"removed the staging folder of a generation a killed run never published: generations/.staging/"
+        f"{staged.dir.name}"
+    ]
+    assert not any(".metrics.json" in line for line in done)  # went with its folder, not reported twice
+    assert published.model.read_bytes() == b"recorded model"
+    assert not generation_paths(params, 1).dir.exists()
+    assert clean_after_crash(params) == []

@@ -15,7 +15,7 @@ from collapse_guard.errors import ConfigError
 from collapse_guard.pipeline import gate
 from tests.conftest import REPO, write_params
 
-ALL_PARAMETERS = (*gate.CORE_PARAMETERS, "min_incoming_rows", "incoming_columns")
+ALL_PARAMETERS = (*gate.CORE_PARAMETERS, "min_incoming_rows", "incoming_columns", *gate.PROMOTION_PARAMETERS)
 
 
 def broken_copy(tmp_path: Path, change) -> tuple[Path, Path]:
@@ -47,7 +47,10 @@ def unfilled_parameter(suite: dict) -> None:
 
 BROKEN = {
     "misspelled type": (misspell, "expectation 0 has an unknown type 'expect_column_values_to_be_in_sett'"),
-    "unknown applies_to": (unknown_target, "meta.applies_to 'mixtures' is unknown (known: anchor, mixture, incoming)"),
+    "unknown applies_to": (
+        unknown_target,
+        "meta.applies_to 'mixtures' is unknown (known: anchor, mixture, incoming, promotion)",
+    ),
     "no expectations": (no_expectations, "the suite has no expectations: it would check nothing and pass"),
     "unfilled parameter": (
         unfilled_parameter,
@@ -74,7 +77,7 @@ def test_the_repository_suites_load_with_every_parameter_filled():
     for modality, extra in (("tabular", ()), ("text", text_parameters)):
         suites = gate.load_suites(REPO / "expectations", modality, (*ALL_PARAMETERS, *extra))
         assert {"anchor", "mixture", "provenance"} <= set(suites)
-    assert "incoming" in gate.load_suites(REPO / "expectations", "tabular", ALL_PARAMETERS)
+    assert {"incoming", "promotion"} <= set(gate.load_suites(REPO / "expectations", "tabular", ALL_PARAMETERS))
 
 
 def test_a_parameter_check_is_skipped_only_when_no_values_are_named(tmp_path: Path):
