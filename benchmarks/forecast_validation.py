@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from collapse_guard.config import Params, load_params
 from collapse_guard.modality.registry import modality_for
-from collapse_guard.pipeline.experiment import ChainSpec, generations_until, simulate_chain, tidy
+from collapse_guard.pipeline.experiment import ChainSpec, generations_until, simulate_under, tidy
 from collapse_guard.records.anchor import AnchorSplit, describe, split
 from collapse_guard.reports.forecast import forecast
 
@@ -59,16 +59,7 @@ def run_chains(params: Params, policies: list[str], seeds: int, generations: int
         for seed in range(seeds):
             started = time.perf_counter()
             spec = ChainSpec(policy, seed, generations, per_generation)
-            results.append(
-                simulate_chain(
-                    spec,
-                    anchor,
-                    model=params.model,
-                    mixing=params.mixing,
-                    decoding=params.experiment.decoding,
-                    modality=modality,
-                )
-            )
+            results.append(simulate_under(params, spec, anchor, modality))
             print(f"  {policy} seed {seed}: {time.perf_counter() - started:.0f} s", flush=True)
     return tidy(results)[0]
 

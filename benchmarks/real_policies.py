@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from collapse_guard.config import DecodingParams, load_params  # noqa: E402
 from collapse_guard.modality.registry import modality_for  # noqa: E402
-from collapse_guard.pipeline.experiment import ChainSpec, simulate_chain  # noqa: E402
+from collapse_guard.pipeline.experiment import ChainSpec, simulate_under  # noqa: E402
 from collapse_guard.records.anchor import AnchorSplit, as_real_records, describe, holdout_mask  # noqa: E402
 from collapse_guard.records.provenance import feature_columns  # noqa: E402
 from tests.rare_class import RARE_DIGIT, thinned_digits  # noqa: E402
@@ -57,15 +57,7 @@ def run(generations: int, seeds: int, temperature: float, synthetic: int) -> pd.
         for seed in range(seeds):
             started = time.perf_counter()
             spec = ChainSpec(policy, seed, generations, synthetic, keep_samples=True)
-            result = simulate_chain(
-                spec,
-                anchor,
-                model=params.model,
-                mixing=params.mixing,
-                decoding=DecodingParams(temperature=temperature),
-                modality=modality,
-                min_real_fraction=params.gate.min_real_fraction,
-            )
+            result = simulate_under(params, spec, anchor, modality, DecodingParams(temperature=temperature))
             for row in result.rows:
                 samples = result.samples[row["generation"]][columns].to_numpy()
                 share = float((labeller.predict(samples) == RARE_DIGIT).mean())

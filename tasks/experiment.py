@@ -7,7 +7,7 @@ from prefect.cache_policies import NO_CACHE
 
 from collapse_guard.config import Params
 from collapse_guard.modality.base import Modality
-from collapse_guard.pipeline.experiment import ChainResult, ChainSpec, generations_until, simulate_chain, tidy
+from collapse_guard.pipeline.experiment import ChainResult, ChainSpec, generations_until, simulate_under, tidy
 from collapse_guard.records import atomic, tracking
 from collapse_guard.records.anchor import AnchorSplit, load_split
 from collapse_guard.reports import figures
@@ -20,15 +20,7 @@ def load_anchor_split(params: Params) -> AnchorSplit:
 
 @task(name="simulate-chain", cache_policy=NO_CACHE, task_run_name="{spec.kind}-{spec.policy}-seed{spec.seed}")
 def simulate(spec: ChainSpec, anchor: AnchorSplit, modality: Modality, params: Params) -> ChainResult:
-    return simulate_chain(
-        spec,
-        anchor,
-        model=params.model,
-        mixing=params.mixing,
-        decoding=params.experiment.decoding,
-        modality=modality,
-        min_real_fraction=params.gate.min_real_fraction,
-    )
+    return simulate_under(params, spec, anchor, modality)
 
 
 @task(name="save-results", cache_policy=NO_CACHE)

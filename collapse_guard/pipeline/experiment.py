@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from collapse_guard.config import DecodingParams, ExperimentParams, MixingParams, ModelParams
+from collapse_guard.config import DecodingParams, ExperimentParams, MixingParams, ModelParams, Params
 from collapse_guard.modality.base import Modality
 from collapse_guard.pipeline.mixing import policy_named, summarise
 from collapse_guard.pipeline.step import Chain, SeedSchedule, advance
@@ -103,6 +103,22 @@ def simulate_chain(
         if spec.keep_samples:
             result.samples[generation] = step.samples
     return result
+
+
+def simulate_under(
+    params: Params, spec: ChainSpec, anchor: AnchorSplit, modality: Modality, decoding: DecodingParams | None = None
+) -> ChainResult:
+    """A chain under ``params``: its model, mixing, the gate's floor and the experiment's decoding (or ``decoding``),
+    so the experiment flow and the benchmarks that replay its chains simulate the same thing."""
+    return simulate_chain(
+        spec,
+        anchor,
+        model=params.model,
+        mixing=params.mixing,
+        decoding=decoding or params.experiment.decoding,
+        modality=modality,
+        min_real_fraction=params.gate.min_real_fraction,
+    )
 
 
 def _first_rows(anchor: AnchorSplit, rows: int) -> AnchorSplit:

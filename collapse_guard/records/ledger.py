@@ -108,9 +108,7 @@ def signature_path(path: Path) -> Path:
 
 def verify_head(path: Path, keys: signing.Keys) -> None:
     """The head file's signature (O(1): it covers the head, which names the last entry's hash)."""
-    signing.verify(
-        head_path(path), signature_path(path), keys.public, label=str(head_path(path)), error=LedgerTampered
-    )
+    signing.verify(head_path(path), signature_path(path), keys.public, label=str(head_path(path)), error=LedgerTampered)
 
 
 def signed_head(path: Path) -> Head:

@@ -129,8 +129,6 @@ def effective_vocabulary_ratio(sample_texts: Sequence[str], reference_texts: Seq
     return float(2.0 ** (unigram_entropy(sample_texts, budget) - unigram_entropy(reference_texts, budget)))
 
 
-
-
 def text_metrics(
     sample_texts: Sequence[str],
     anchor_texts: Sequence[str],
