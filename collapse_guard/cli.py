@@ -70,9 +70,10 @@ def _fail(error: CollapseGuardError, as_json: bool, extra: dict | None = None) -
         import traceback
 
         traceback.print_exception(error.__cause__ or error)
-    console.print(f"[bold red]{type(error).__name__}[/]: {escape(str(error))}", highlight=False)
+    # soft_wrap: the terminal wraps the message, rich does not cut a path in two with a newline (logs, copy-paste)
+    console.print(f"[bold red]{type(error).__name__}[/]: {escape(str(error))}", highlight=False, soft_wrap=True)
     for failure in getattr(error, "failures", []) or []:
-        console.print(f"  [red]✗[/] {escape(str(failure))}", highlight=False)
+        console.print(f"  [red]✗[/] {escape(str(failure))}", highlight=False, soft_wrap=True)
     raise typer.Exit(error.exit_code)
 
 
