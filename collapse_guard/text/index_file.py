@@ -36,7 +36,8 @@ def index_path(anchor_path: Path) -> Path:
 
 @dataclass(frozen=True)
 class SyncedIndex:
-    """An index that matches the anchor, and how it came to: ``loaded``, ``extended`` or ``rebuilt``."""
+    """An index that matches the anchor, and how it came to: ``loaded``, ``extended``, ``built`` (no file yet) or
+    ``rebuilt`` (a file that could not serve)."""
 
     index: AnchorIndex
     status: str
@@ -82,7 +83,8 @@ def sync(path: Path, anchor: pd.DataFrame, settings: DedupSettings, write: bool 
     reason = stored if isinstance(stored, str) else _mismatch(stored[0], anchor, settings)
     if reason:
         index = AnchorIndex(texts.tolist(), settings)
-        result = SyncedIndex(index, "rebuilt", reason, len(anchor))
+        status = "rebuilt" if Path(path).exists() else "built"  # a first index is news to no one
+        result = SyncedIndex(index, status, reason, len(anchor))
     else:
         meta, hashes = stored
         index = AnchorIndex.from_hashes(hashes, settings)

@@ -26,7 +26,7 @@ def test_built_then_loaded_then_extended_by_the_new_rows_only(tmp_path, texts):
     path, settings = index_path(tmp_path / "anchor" / "real.parquet"), DedupSettings()
     assert path.parent == tmp_path / "anchor"
     first = sync(path, _anchor(texts[:100]), settings)
-    assert (first.status, first.detail) == ("rebuilt", "no index file yet") and path.exists()
+    assert (first.status, first.detail) == ("built", "no index file yet") and path.exists()
     assert sync(path, _anchor(texts[:100]), settings).status == "loaded"
     grown = sync(path, _anchor(texts), settings)
     assert (grown.status, grown.added_rows) == ("extended", 50)
