@@ -637,7 +637,7 @@ def audit_report(
     forecast, promotions and alerts. On a trail that does not verify the page is still written, with a red
     banner naming the broken entry, and the command exits 7."""
     params = _load(params_file, as_json)
-    from collapse_guard.errors import LedgerTampered
+    from collapse_guard.errors import LedgerTampered, WorkspaceUnwritable
     from collapse_guard.modality.registry import modality_for
     from collapse_guard.pipeline.trust import audit_problems
     from collapse_guard.records import atomic, ledger
@@ -648,7 +648,17 @@ def audit_report(
     problems += audit_problems(params) if not problems else []
     with _working("writing the audit page", as_json):
         view = audit_page.gather(params, problems, modality_for(params).figure_metrics)
-        atomic.write_text(page, audit_page.render(view, page))
+        try:
+            atomic.write_text(page, audit_page.render(view, page))
+        except OSError as error:
+            _fail(
+                WorkspaceUnwritable(
+                    f"cannot write the audit page: {error.strerror or error}. Choose a writable --out, or make "
+                    "the folder writable; nothing else was changed",
+                    path=str(page),
+                ),
+                as_json,
+            )
     summary = {"page": str(page), **view.to_dict()}
     if problems:
         _fail(

@@ -172,3 +172,17 @@ def test_audit_report_and_the_run_summary_from_the_command_line(tmp_path: Path, 
     )
     result = CliRunner().invoke(app, ["audit", "report", "--out", str(out), "--params", params.source_file])
     assert result.exit_code == 7 and "Broken entry: ledger line 6" in out.read_text()
+
+
+def test_a_page_that_cannot_be_written_is_a_named_cause_not_a_traceback(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from collapse_guard.cli import app
+
+    params = _workspace(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder")
+    out = tmp_path / "a-file" / "audit.html"
+    result = CliRunner().invoke(app, ["audit", "report", "--out", str(out), "--params", params.source_file])
+    assert result.exit_code == 10 and result.exception is not None and "Traceback" not in result.output
+    assert "cannot write the audit page" in result.output and str(out) in result.output
+    assert (tmp_path / "a-file").read_text() == "not a folder"
