@@ -572,17 +572,39 @@ def audit_verify(
         _verify_bundle(bundle, public_key, as_json)
         return
     params = _load(params_file, as_json)
-    from collapse_guard.pipeline.trust import audit_problems
     from collapse_guard.records import alerts, ledger
 
-    problems = ledger.verify(params.ledger_path)
-    problems += audit_problems(params) if not problems else []
+    problems = _audit_problems(params, as_json)
     if problems:
         error = LedgerTampered("; ".join(problems), path=params.paths.ledger)
         alerts.send(params.alerts, alerts.for_error(error), alerts.journal_path(params.ledger_path))
         _fail(error, as_json)
     entries = len(ledger.read(params.ledger_path))
     typer.echo(json.dumps({"ok": True, "entries": entries}) if as_json else f"ledger intact: {entries} entries")
+
+
+def _audit_problems(params, as_json: bool) -> list[str]:
+    """What `audit verify` and `audit report` find wrong. A missing ledger is never "0 entries, intact": in a
+    folder that was never initialised it is a configuration error (wrong --params?); beside an anchor it means the
+    ledger was deleted (a signed workspace's statements already say how many entries they saw)."""
+    from collapse_guard.errors import ConfigError
+    from collapse_guard.pipeline.trust import audit_problems
+    from collapse_guard.records import ledger
+
+    problems = ledger.verify(params.ledger_path)
+    problems += audit_problems(params) if not problems else []
+    if problems or params.ledger_path.exists():
+        return problems
+    if not params.anchor_path.exists():
+        _fail(
+            ConfigError(
+                "nothing has been recorded here: no ledger and no anchor. Run `collapse-guard init` first, or "
+                "point --params at the workspace's params.yaml",
+                path=params.paths.ledger,
+            ),
+            as_json,
+        )
+    return ["the ledger is missing but the anchor exists: it was deleted or moved (restore it from a backup)"]
 
 
 def _verify_bundle(bundle: Path, public_key: Path | None, as_json: bool) -> None:
@@ -639,13 +661,11 @@ def audit_report(
     params = _load(params_file, as_json)
     from collapse_guard.errors import LedgerTampered, WorkspaceUnwritable
     from collapse_guard.modality.registry import modality_for
-    from collapse_guard.pipeline.trust import audit_problems
-    from collapse_guard.records import atomic, ledger
+    from collapse_guard.records import atomic
     from collapse_guard.reports import audit_page
 
     page = out if out is not None else params.resolve(params.paths.reports_dir) / "audit.html"
-    problems = ledger.verify(params.ledger_path)
-    problems += audit_problems(params) if not problems else []
+    problems = _audit_problems(params, as_json)
     with _working("writing the audit page", as_json):
         view = audit_page.gather(params, problems, modality_for(params).figure_metrics)
         try:

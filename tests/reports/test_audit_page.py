@@ -186,3 +186,23 @@ def test_a_page_that_cannot_be_written_is_a_named_cause_not_a_traceback(tmp_path
     assert result.exit_code == 10 and result.exception is not None and "Traceback" not in result.output
     assert "cannot write the audit page" in result.output and str(out) in result.output
     assert (tmp_path / "a-file").read_text() == "not a folder"
+
+
+def test_a_missing_ledger_is_never_an_intact_trail(tmp_path: Path):
+    """A reviewer pointed at the wrong folder, or at a workspace whose ledger was deleted, must not get a green
+    "0 entries, intact"."""
+    from typer.testing import CliRunner
+
+    from collapse_guard.cli import app
+    from tests.conftest import write_params
+
+    write_params(tmp_path)
+    params_file = str(tmp_path / "params.yaml")
+    for command in (["audit", "verify"], ["audit", "report"]):
+        result = CliRunner().invoke(app, [*command, "--params", params_file])
+        assert result.exit_code == 2 and "nothing has been recorded here" in result.output, result.output
+    anchor = tmp_path / "data" / "anchor" / "real.parquet"
+    anchor.parent.mkdir(parents=True)
+    anchor.write_bytes(b"an anchor whose ledger was deleted")
+    result = CliRunner().invoke(app, ["audit", "verify", "--params", params_file])
+    assert result.exit_code == 7 and "the ledger is missing but the anchor exists" in result.output
