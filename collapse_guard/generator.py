@@ -60,6 +60,38 @@ class Generator(abc.ABC):
         return {}
 
 
+def write_model_file(path: Path, payload: dict[str, Any]) -> None:
+    """Save a model's tensors and plain values atomically, byte-identical for identical models: torch names the
+    archive after the file it writes and the temp file's name is random, so it is saved through a buffer."""
+    import io
+
+    import torch
+
+    from collapse_guard.records import atomic
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic.write_bytes(Path(path), buffer.getvalue())
+
+
+def read_model_file(path: Path, save_format: str) -> dict[str, Any]:
+    """What ``write_model_file`` saved, read the way ``Generator.load``'s contract asks (``weights_only=True``:
+    a crafted file cannot run code); a file that is not a ``save_format`` file is a DataError naming it."""
+    import torch
+
+    try:
+        saved = torch.load(Path(path), weights_only=True)
+    except Exception as exc:  # torch raises many types for a truncated, foreign or pickle-carrying file
+        raise DataError(
+            f"cannot load the model safely: the file is truncated or corrupt, or carries code "
+            f"({type(exc).__name__}: {exc}). Restore it from DVC (`dvc checkout`) or start a fresh workspace",
+            path=str(path),
+        ) from exc
+    if not isinstance(saved, dict) or saved.get("format") != save_format:
+        raise DataError(f"not a {save_format} file", path=str(path))
+    return saved
+
+
 def _import_class(class_path: str) -> type[Generator]:
     module_name, _, class_name = class_path.partition(":")
     try:

@@ -26,7 +26,6 @@ passes over every row.
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import Annotated
@@ -36,8 +35,7 @@ import pandas as pd
 from pydantic import Field
 
 from collapse_guard.config import DecodingParams
-from collapse_guard.errors import DataError
-from collapse_guard.generator import Generator
+from collapse_guard.generator import Generator, read_model_file, write_model_file
 from collapse_guard.records.runtime import deterministic_torch
 from collapse_guard.tabular.column_kinds import column_kinds, restore_kinds
 
@@ -189,33 +187,15 @@ class GaussianMixtureGenerator(Generator):
         return float(-log_density.mean()) + float(np.log(self.state["scale"]).sum())
 
     def save(self, path: Path) -> None:
-        import torch
-
-        from collapse_guard.records import atomic
-
-        # Saved through a buffer: torch names the archive after the file it writes, and the temp file's name is
-        # random, so saving to it directly would make two identical models' files differ.
         state = _tensors(self.state)
-        payload = {"format": SAVE_FORMAT, "options": self.options, "columns": self.columns, "state": state}
-        buffer = io.BytesIO()
-        torch.save(payload, buffer)
-        atomic.write_bytes(Path(path), buffer.getvalue())
+        write_model_file(
+            path, {"format": SAVE_FORMAT, "options": self.options, "columns": self.columns, "state": state}
+        )
 
     @classmethod
     def load(cls, path: Path) -> GaussianMixtureGenerator:
         """Plain tensors, lists and numbers only (``weights_only=True``): a crafted file cannot run code."""
-        import torch
-
-        try:
-            saved = torch.load(Path(path), weights_only=True)
-        except Exception as exc:  # torch raises many types for a truncated, foreign or pickle-carrying file
-            raise DataError(
-                f"cannot load the model safely: the file is truncated or corrupt, or carries code "
-                f"({type(exc).__name__}: {exc}). Restore it from DVC (`dvc checkout`) or start a fresh workspace",
-                path=str(path),
-            ) from exc
-        if not isinstance(saved, dict) or saved.get("format") != SAVE_FORMAT:
-            raise DataError(f"not a {SAVE_FORMAT} file", path=str(path))
+        saved = read_model_file(path, SAVE_FORMAT)
         model = cls(**saved["options"])
         model.columns, model.state = list(saved["columns"]), _arrays(saved["state"])
         return model

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from collapse_guard.config import DecodingParams
-from collapse_guard.errors import ConfigError, DataError
-from collapse_guard.generator import Generator
+from collapse_guard.errors import ConfigError
+from collapse_guard.generator import Generator, read_model_file, write_model_file
 from collapse_guard.text.corpus import TEXT
 from collapse_guard.text.lm import WATERMARK_KEY_ID, _texts, _torch_threads, _watermark_parts
 from collapse_guard.text.tokenizer import token_ids
@@ -257,9 +257,6 @@ class HFLanguageModel(Generator):
     # -- persistence ------------------------------------------------------------------------------------------
     def save(self, path: Path) -> None:
         """One file: options, the model config (JSON), weights and the tokenizer (JSON); never the key."""
-        import torch
-
-        from collapse_guard.records import atomic
 
         self._require_fitted()
         payload = {
@@ -270,21 +267,14 @@ class HFLanguageModel(Generator):
             "tokenizer": self.tokenizer.backend_tokenizer.to_str(),
             "train_loss": self.train_loss,
         }
-        with atomic.atomic_path(Path(path)) as tmp:
-            torch.save(payload, tmp)
+        write_model_file(path, payload)
 
     @classmethod
     def load(cls, path: Path) -> HFLanguageModel:
-        import torch
         from tokenizers import Tokenizer
         from transformers import AutoConfig, AutoModelForCausalLM
 
-        try:
-            saved = torch.load(Path(path), weights_only=True)
-        except Exception as exc:  # torch raises many types for a truncated or foreign file
-            raise DataError(f"cannot read the model ({type(exc).__name__}: {exc})", path=str(path)) from exc
-        if not isinstance(saved, dict) or saved.get("format") != SAVE_FORMAT:
-            raise DataError(f"not a {SAVE_FORMAT} file", path=str(path))
+        saved = read_model_file(path, SAVE_FORMAT)
         model = cls(**json.loads(saved["options"]))
         config = json.loads(saved["config"])
         model.model = AutoModelForCausalLM.from_config(AutoConfig.for_model(config.pop("model_type"), **config))

@@ -14,7 +14,6 @@ every step so the pipeline can recognise its own text when it comes back in a cr
 from __future__ import annotations
 
 import contextlib
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from pydantic import Field
 
 from collapse_guard.config import DecodingParams
 from collapse_guard.errors import ConfigError, DataError
-from collapse_guard.generator import Generator
+from collapse_guard.generator import Generator, read_model_file, write_model_file
 from collapse_guard.records.runtime import deterministic_torch
 from collapse_guard.text.corpus import TEXT
 from collapse_guard.text.novelty import NgramIndex
@@ -188,9 +187,6 @@ class TextLanguageModel(Generator):
     # -- persistence ------------------------------------------------------------------------------------------
     def save(self, path: Path) -> None:
         """Everything but the watermark key, as plain tensors and values (loads with ``weights_only=True``)."""
-        import torch
-
-        from collapse_guard.records import atomic
 
         self._require_fitted()
         payload = {
@@ -201,20 +197,12 @@ class TextLanguageModel(Generator):
             "ngrams": self.ngrams.to_state() if self.ngrams else None,
             "train_loss": self.train_loss,
         }
-        buffer = io.BytesIO()  # not the temp file: torch names the archive after it, and its name is random
-        torch.save(payload, buffer)
-        atomic.write_bytes(Path(path), buffer.getvalue())
+        write_model_file(path, payload)
 
     @classmethod
     def load(cls, path: Path) -> TextLanguageModel:
-        import torch
 
-        try:
-            saved = torch.load(Path(path), weights_only=True)
-        except Exception as exc:  # torch raises many types for a truncated or foreign file
-            raise DataError(f"cannot read the text model ({type(exc).__name__}: {exc})", path=str(path)) from exc
-        if not isinstance(saved, dict) or saved.get("format") != SAVE_FORMAT:
-            raise DataError(f"not a {SAVE_FORMAT} file", path=str(path))
+        saved = read_model_file(path, SAVE_FORMAT)
         model = cls(**saved["options"])
         model.tokenizer = Tokenizer(saved["vocabulary"])
         model.network = _build_network(len(model.tokenizer), model.settings)

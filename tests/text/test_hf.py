@@ -74,6 +74,9 @@ def test_save_and_load_give_the_same_model(hf_model, split, tmp_path: Path):
     held_out = split[1].iloc[:5]
     assert loaded.loss(held_out) == pytest.approx(hf_model.loss(held_out), rel=1e-6)
     assert json.loads(json.dumps(loaded.options)) == loaded.options
+    again = tmp_path / "again.pt"
+    hf_model.save(again)  # the same model, the same bytes (audits compare model hashes)
+    assert again.read_bytes() == path.read_bytes()
 
 
 def test_a_tokenizer_file_screens_text_and_a_bad_one_is_a_config_error(hf_model, tmp_path: Path):
