@@ -1,5 +1,6 @@
-"""Near-duplicate screening at crawl scale: collapse-guard's numpy MinHash LSH against datasketch's bulk path.
+"""Near-duplicate screening at crawl scale, in two parts.
 
+1. Per core (``--engines``): collapse-guard's numpy MinHash LSH against datasketch's bulk path.
 Short generated documents (10-40 words from a Zipf vocabulary of 20,000 words), 5 % planted near-copies of
 an earlier document (one word replaced; benchmarks/text_dedup.py). For each size and each engine, one fresh
 process (so the peak resident memory, ``ru_maxrss``, is that run's own) screens the whole batch for
@@ -14,12 +15,22 @@ near-duplicates within it, and reports:
 - the growth exponent b of time ∝ n^b between the smallest and largest size.
 
 Engines: ``collapse-guard`` = collapse_guard.text.dedup.find_duplicates on the whole batch;
-``collapse-guard-stream`` = the same documents through ``ScreeningStream`` 100,000 at a time (what
-``ingest`` does: the same drops, the hashing's working memory bounded by the batch); ``datasketch`` = ``MinHash.bulk``
+``collapse-guard-stream`` = the same documents through ``ScreeningStream`` 100,000 at a time with the earlier
+documents spilled to a temporary folder (what ``screen-crawl`` does); ``datasketch`` = ``MinHash.bulk``
 over the same 3-word shingles (as bytes) then ``MinHashLSH`` query-then-insert per document, as its docs
-show (a query hit is a drop, unverified: datasketch's docs do not verify). Both on one core.
+show (a query hit is a drop, unverified: datasketch's docs do not verify). All on one core.
+
+2. The ``screen-crawl`` flow on Dask (``--workers 1 2``): a generated crawl file (benchmarks/synthetic_crawl.py:
+near-copies within the crawl and of the anchor, exact copies, watermarked documents) screened against an
+anchor of a tenth of its size (at most 1M documents) by collapse_guard.flows.crawl_screening on a local
+cluster of 1 and 2 workers, in a fresh process per run. Reported: documents per second of the flow (the
+anchor index is built first, from its file, and timed apart: a workspace loads it), the peak resident
+memory of the process tree (the flow's process plus the Dask workers and nanny, sampled every 0.2 s and
+summed; the temporary Prefect server apart), recall per planted kind, precision of the near-copy drops on a
+sample, the watermarked documents turned away, and the growth exponent.
 
     python benchmarks/scale_screening.py [--sizes 100000 1000000] [--engines collapse-guard datasketch]
+    python benchmarks/scale_screening.py --workers 1 2 --sizes 100000 1000000 10000000 [--data DIR]
 """
 
 from __future__ import annotations
@@ -32,6 +43,8 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -93,9 +106,10 @@ def run_one(engine: str, n: int) -> dict:
         if engine == "collapse-guard":
             report = find_duplicates(texts, None, settings)
         else:
-            stream = ScreeningStream(None, settings)
-            parts = [stream.screen(texts[i : i + STREAM_BATCH]) for i in range(0, n, STREAM_BATCH)]
-            report = pd.concat(parts, ignore_index=True)
+            with tempfile.TemporaryDirectory() as spill:
+                stream = ScreeningStream(None, settings, spill_dir=Path(spill))
+                parts = [stream.screen(texts[i : i + STREAM_BATCH]) for i in range(0, n, STREAM_BATCH)]
+                report = pd.concat(parts, ignore_index=True)
         drop = report["reason"].to_numpy() == "near_duplicate_in_batch"
         partner = report["duplicate_of"].to_numpy()
     else:
@@ -124,14 +138,213 @@ def run_one(engine: str, n: int) -> dict:
     }
 
 
+# -- 2. the screen-crawl flow on Dask -----------------------------------------------------------------------------
+CRAWL_BATCH = 100_000
+ANCHOR_SHARE, ANCHOR_CAP = 10, 1_000_000
+
+
+class TreeMemory(threading.Thread):
+    """Peak resident memory of this process and its descendants (Dask nanny and workers), summed, sampled
+    every ``period`` seconds; the temporary Prefect API server is a descendant too, measured apart."""
+
+    def __init__(self, period: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        import psutil
+
+        self.me, self.period, self.stop = psutil.Process(), period, threading.Event()
+        self.peak_tree = self.peak_main = self.peak_server = 0.0
+
+    def run(self) -> None:
+        import psutil
+
+        while not self.stop.is_set():
+            tree = server = 0.0
+            main = self.me.memory_info().rss / 2**20
+            for child in self.me.children(recursive=True):
+                try:
+                    rss, command = child.memory_info().rss / 2**20, " ".join(child.cmdline())
+                except psutil.Error:
+                    continue
+                if "prefect" in command and ("server" in command or "uvicorn" in command):
+                    server += rss
+                else:
+                    tree += rss
+            self.peak_tree = max(self.peak_tree, main + tree)
+            self.peak_main, self.peak_server = max(self.peak_main, main), max(self.peak_server, server)
+            time.sleep(self.period)
+
+
+def _anchor_size(n: int) -> int:
+    return min(ANCHOR_CAP, n // ANCHOR_SHARE)
+
+
+def run_crawl(n: int, workers: int, data: Path) -> dict:
+    """Screen the generated crawl of ``n`` documents with the flow on ``workers`` Dask workers."""
+    from prefect.testing.utilities import prefect_test_harness
+    from synthetic_crawl import GAMMA, make_key
+
+    from collapse_guard.flows.crawl_screening import on_dask, output_paths
+    from collapse_guard.text.corpus import TEXT, iter_corpus
+    from collapse_guard.text.dedup import AnchorIndex, DocumentHashes
+    from collapse_guard.text.screening import WatermarkScreen
+
+    settings = DedupSettings()
+    key, schemes = make_key(data)
+    screen = WatermarkScreen({key.key_id: key}, GAMMA, schemes={key.key_id: schemes})
+    out = data / f"out-{workers}"
+    memory = TreeMemory()
+    memory.start()
+    with tempfile.TemporaryDirectory(dir=data) as spill, prefect_test_harness(server_startup_timeout=120):
+        start = time.perf_counter()
+        anchor = AnchorIndex([], settings, spill_dir=Path(spill))
+        for batch in iter_corpus(data / "anchor.jsonl", CRAWL_BATCH):
+            anchor.add(DocumentHashes.of(batch[TEXT].tolist(), settings))
+        anchor_seconds = time.perf_counter() - start
+        gc.collect()
+        memory.peak_tree = memory.peak_main = 0.0  # from here on: the screening's own peak
+        start = time.perf_counter()
+        summary = on_dask(workers)(data / "crawl.jsonl", anchor, CRAWL_BATCH, out, screen)
+        seconds = time.perf_counter() - start
+        time.sleep(2 * memory.period)
+        memory.stop.set()
+    return {
+        "documents": n,
+        "workers": workers,
+        "anchor_documents": len(anchor),
+        "anchor_seconds": anchor_seconds,
+        "seconds": seconds,
+        "docs_per_s": n / seconds,
+        "peak_tree_mb": memory.peak_tree,
+        "peak_main_mb": memory.peak_main,
+        "server_mb": memory.peak_server,
+        "verdicts": str(output_paths(data / "crawl.jsonl", out)[0]),
+        "summary": summary,
+    }
+
+
+def _lines(path: Path, rows: set[int]) -> dict[int, str]:
+    """The texts of the given 0-based rows of a JSONL file, in one pass."""
+    found = {}
+    with open(path) as handle:
+        for row, line in enumerate(handle):
+            if row in rows:
+                found[row] = json.loads(line)["text"]
+    return found
+
+
+def evaluate_crawl(result: dict, data: Path) -> dict:
+    """Recall per planted kind, watermarked documents turned away, false drops among originals, precision of
+    the near-copy drops against the true shingle Jaccard on a sample."""
+    settings = DedupSettings()
+    t = settings.threshold
+    verdicts = pd.read_parquet(result["verdicts"], columns=["line", "reason", "matched_in", "duplicate_of"])
+    truth = np.load(data / "truth.npz")
+    kind, jaccard = truth["kind"], truth["jaccard"]
+    reason = np.full(len(kind), "", dtype=object)
+    reason[verdicts["line"].to_numpy() - 1] = verdicts["reason"].to_numpy()
+    away = reason != ""
+    from synthetic_crawl import KINDS
+
+    def share(mask: np.ndarray, hit: np.ndarray) -> float:
+        return float(hit[mask].mean()) if mask.any() else float("nan")
+
+    near_crawl, near_anchor = kind == KINDS.index("near_crawl"), kind == KINDS.index("near_anchor")
+    marked = kind == KINDS.index("watermarked")
+    figures = {
+        "recall_crawl": share(near_crawl & (jaccard >= t), away),
+        "recall_crawl_clear": share(near_crawl & (jaccard >= t + 0.1), away),
+        "recall_anchor": share(near_anchor & (jaccard >= t), away),
+        "recall_exact": share(kind == KINDS.index("exact_crawl"), reason == "exact_duplicate"),
+        "watermarked_planted": int(marked.sum()),
+        "watermarked_away": int((marked & (reason == "watermarked")).sum()),
+        "watermark_false": int((~marked & (reason == "watermarked")).sum()),
+        "originals_away": int(((kind == 0) & away).sum()),
+    }
+    near = verdicts[verdicts["reason"].str.startswith("near_duplicate")]
+    sample = near.sample(n=min(PRECISION_SAMPLE, len(near)), random_state=0)
+    crawl_rows = set((sample["line"] - 1).tolist()) | set(sample["duplicate_of"][sample["matched_in"] == "batch"])
+    anchor_rows = set(sample["duplicate_of"][sample["matched_in"] == "anchor"].tolist())
+    crawl_texts, anchor_texts = _lines(data / "crawl.jsonl", crawl_rows), _lines(data / "anchor.jsonl", anchor_rows)
+    similar = [
+        true_jaccard(
+            crawl_texts[line - 1], (crawl_texts if where == "batch" else anchor_texts)[partner], settings.shingle_size
+        )
+        for line, where, partner in zip(sample["line"], sample["matched_in"], sample["duplicate_of"], strict=True)
+    ]
+    similar = np.array(similar)
+    figures["precision"] = float((similar >= t).mean()) if len(similar) else 1.0
+    figures["precision_loose"] = float((similar >= t - 0.1).mean()) if len(similar) else 1.0
+    return figures
+
+
+def crawl_benchmark(sizes: list[int], workers: list[int], data: Path) -> None:
+    from synthetic_crawl import generate
+
+    settings = DedupSettings()
+    print(
+        f"screen-crawl flow on a local Dask cluster: {settings.shingle_size}-word shingles, {settings.num_perm} "
+        f"permutations, Jaccard {settings.threshold}, batches of {CRAWL_BATCH:,}; anchor = crawl / {ANCHOR_SHARE} "
+        f"(at most {ANCHOR_CAP:,}); {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start\n"
+    )
+    print(
+        f"{'workers':>7} {'documents':>10} {'anchor':>9} {'anchor s':>8} {'seconds':>8} {'doc/s':>7} "
+        f"{'tree MB':>8} {'main MB':>8} {'near J>=t':>9} {'J>=t+.1':>8} {'anchor':>7} {'exact':>6} "
+        f"{'precision':>9} {'wm away':>11} {'false':>6} {'load':>5}"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    times: dict[int, list[tuple[int, float]]] = {w: [] for w in workers}
+    for n in sizes:
+        folder = data / f"crawl-{n}"
+        generate(folder, n, _anchor_size(n))
+        for w in workers:
+            load = os.getloadavg()[0]
+            command = [sys.executable, __file__, "--crawl-one", str(n), str(w), str(folder)]
+            out = subprocess.run(command, capture_output=True, text=True, env=env)
+            if out.returncode:
+                print(f"{w:>7} {n:>10,} failed: {out.stderr.strip().splitlines()[-3:]}", flush=True)
+                continue
+            row = json.loads(out.stdout.strip().splitlines()[-1])
+            row.update(evaluate_crawl(row, folder))
+            times[w].append((n, row["seconds"]))
+            print(
+                f"{w:>7} {n:>10,} {row['anchor_documents']:>9,} {row['anchor_seconds']:>8.1f} {row['seconds']:>8.1f} "
+                f"{row['docs_per_s']:>7,.0f} {row['peak_tree_mb']:>8,.0f} {row['peak_main_mb']:>8,.0f} "
+                f"{row['recall_crawl']:>9.1%} {row['recall_crawl_clear']:>8.1%} {row['recall_anchor']:>7.1%} "
+                f"{row['recall_exact']:>6.1%} {row['precision']:>9.1%} "
+                f"{row['watermarked_away']:>5,}/{row['watermarked_planted']:<5,} {row['watermark_false']:>6,} "
+                f"{load:>5.1f}",
+                flush=True,
+            )
+            print(f"{'':>7} {json.dumps(row['summary']['turned_away'])}; Prefect server {row['server_mb']:,.0f} MB")
+    for w, points in times.items():
+        if len(points) > 1:
+            (n0, t0), (n1, t1) = points[0], points[-1]
+            exponent = math.log(t1 / t0) / math.log(n1 / n0)
+            print(f"{w} worker(s): growth exponent b (time ∝ n^b) {n0:,} -> {n1:,}: {exponent:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    parser.add_argument("--workers", type=int, nargs="+", help="run the screen-crawl flow on this many Dask workers")
+    parser.add_argument("--data", type=Path, default=None, help="where generated crawls are kept (default: a temp dir)")
     parser.add_argument("--one", nargs=2, metavar=("ENGINE", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--crawl-one", nargs=3, metavar=("N", "WORKERS", "DATA"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(run_one(args.one[0], int(args.one[1]))))
+        return
+    if args.crawl_one:
+        n, workers, data = args.crawl_one
+        print(json.dumps(run_crawl(int(n), int(workers), Path(data))))
+        return
+    if args.workers:
+        if args.data is not None:
+            crawl_benchmark(args.sizes, args.workers, args.data)
+        else:
+            with tempfile.TemporaryDirectory(prefix="bench-crawl-") as data:
+                crawl_benchmark(args.sizes, args.workers, Path(data))
         return
     settings = DedupSettings()
     print(

@@ -26,8 +26,13 @@ one; that last step is a short loop over the confirmed pairs only (a few per dup
 from __future__ import annotations
 
 import functools
+import os
+import shutil
+import tempfile
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -273,40 +278,197 @@ def _best_per_query(
     return best, best_similarity
 
 
-# -- the anchor ---------------------------------------------------------------------------------------------------
-class _Segment:
-    """A run of consecutive rows with its sorted look-up tables: exact keys, and per band the band keys of
-    the rows that can be near-duplicates (``has_shingles``)."""
+# -- the anchor ----------------------------------------------------------------------------------------------------
+_SPILL_ROWS = 65_536  # a segment this large keeps its band rows on disk when its index has a spill directory
 
-    def __init__(self, offset: int, hashes: DocumentHashes) -> None:
-        self.offset, self.hashes = offset, hashes
-        self.exact_rows = np.argsort(hashes.exact, kind="stable")  # the first row of each key comes first
-        self.exact_sorted = hashes.exact[self.exact_rows]
+
+def _fingerprints(bands: np.ndarray) -> np.ndarray:
+    """The top 32 bits of each 64-bit band key: what the look-up tables hold (half the memory). Keys equal
+    in those bits are candidates; a chance collision (one in 2^32 per band) only adds a candidate, which the
+    signatures then reject, so it never changes a drop (and the bucket cap is rarely reached)."""
+    return (np.asarray(bands, dtype=np.uint64) >> np.uint64(32)).astype(np.uint32)
+
+
+class _Rows:
+    """An append-only (rows, width) uint32 table numbered from 0, in memory or, with a ``directory``, in a
+    file there of which only the rows asked for are read (each read maps the file and unmaps it, so the
+    pages read never stay in the process's resident memory)."""
+
+    def __init__(self, width: int, directory: Path | None = None) -> None:
+        self.width, self.rows = width, 0
+        self._memory = np.zeros((0, width), dtype=np.uint32)
+        self._path: Path | None = None
+        if directory is not None:
+            handle, name = tempfile.mkstemp(prefix="rows-", suffix=".u32", dir=directory)
+            os.close(handle)
+            self._path = Path(name)
+            weakref.finalize(self, self._path.unlink, missing_ok=True)
+
+    def append(self, values: np.ndarray) -> None:
+        values = np.ascontiguousarray(values, dtype=np.uint32).reshape(-1, self.width)
+        if self._path is not None:
+            with open(self._path, "ab") as handle:
+                values.tofile(handle)
+        else:  # grow by doubling: appending batch after batch stays linear
+            if self.rows + len(values) > len(self._memory):
+                grown = np.empty((max(2 * len(self._memory), self.rows + len(values)), self.width), np.uint32)
+                grown[: self.rows] = self._memory[: self.rows]
+                self._memory = grown
+            self._memory[self.rows : self.rows + len(values)] = values
+        self.rows += len(values)
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        if self._path is None:
+            return self._memory[rows]
+        if not len(rows) or not self.rows:
+            return np.zeros((len(rows), self.width), dtype=np.uint32)
+        wanted, inverse = np.unique(rows, return_inverse=True)
+        mapped = np.memmap(self._path, dtype=np.uint32, mode="r", shape=(self.rows, self.width))
+        read = np.array(mapped[wanted])
+        del mapped  # unmapped here: the pages read leave the resident set
+        return read[inverse.reshape(-1)]
+
+    def copy(self) -> _Rows:
+        twin = _Rows(self.width, None if self._path is None else self._path.parent)
+        if self._path is None:
+            twin._memory, twin.rows = self._memory[: self.rows].copy(), self.rows
+        else:
+            shutil.copyfile(self._path, twin._path)
+            twin.rows = self.rows
+        return twin
+
+
+class _BandRows:
+    """A segment's (bands, rows with shingles) table of row numbers sorted by band fingerprint: in memory, or
+    in a ``.npy`` file in ``directory`` read per look-up (it is 4 bytes per band per row: the part of the index
+    that would otherwise grow with a crawl)."""
+
+    def __init__(self, table: np.ndarray, directory: Path | None) -> None:
+        self.shape = table.shape
+        self._table: np.ndarray | None = table
+        self._path: Path | None = None
+        if directory is not None and table.shape[1] >= _SPILL_ROWS:
+            handle, name = tempfile.mkstemp(prefix="bands-", suffix=".npy", dir=directory)
+            with os.fdopen(handle, "wb") as out:
+                np.save(out, table)
+            self._path, self._table = Path(name), None
+            weakref.finalize(self, self._path.unlink, missing_ok=True)
+
+    def band(self, band: int) -> np.ndarray:
+        """One band's rows (read whole: used when segments merge)."""
+        if self._table is not None:
+            return self._table[band]
+        mapped = np.load(self._path, mmap_mode="r")
+        read = np.array(mapped[band])
+        del mapped
+        return read
+
+    def take(self, band: int, positions: np.ndarray) -> np.ndarray:
+        if self._table is not None:
+            return self._table[band][positions]
+        mapped = np.load(self._path, mmap_mode="r")
+        read = np.array(mapped[band][positions])
+        del mapped
+        return read
+
+
+class _Segment:
+    """A run of consecutive rows with sorted look-up tables: exact keys with their rows, and per band the
+    32-bit fingerprints of the rows that can be near-duplicates (``has_shingles``) with their rows. About
+    12 + 4 x bands bytes per row in memory; the band rows go to disk in large segments of a spilling index,
+    and the signatures live in the index's row store (``_Rows``), not here."""
+
+    def __init__(
+        self,
+        offset: int,
+        size: int,
+        exact_sorted: np.ndarray,
+        exact_rows: np.ndarray,
+        band_sorted: np.ndarray,
+        band_rows: np.ndarray,
+        directory: Path | None,
+    ) -> None:
+        self.offset, self.size = offset, size
+        self.exact_sorted, self.exact_rows = exact_sorted, exact_rows
+        self.band_sorted = band_sorted  # (bands, rows with shingles) uint32
+        self.band_rows = _BandRows(band_rows, directory)
+
+    @classmethod
+    def of(cls, offset: int, hashes: DocumentHashes, directory: Path | None) -> _Segment:
+        exact_rows = np.argsort(hashes.exact, kind="stable")  # the first row of each key comes first
         near = np.flatnonzero(hashes.has_shingles)
-        order = np.argsort(hashes.bands[near], axis=0, kind="stable")  # per band; ties keep row order
-        self.band_rows = near[order].T.copy()  # (bands, rows with shingles)
-        self.band_sorted = np.take_along_axis(hashes.bands[near], order, axis=0).T.copy()
+        fingerprints = _fingerprints(hashes.bands[near])
+        order = np.argsort(fingerprints, axis=0, kind="stable")  # per band; ties keep row order
+        return cls(
+            offset,
+            len(hashes),
+            hashes.exact[exact_rows],
+            exact_rows.astype(np.uint32),
+            np.take_along_axis(fingerprints, order, axis=0).T.copy(),
+            near[order].T.astype(np.uint32),
+            directory,
+        )
+
+    @classmethod
+    def merged(cls, older: _Segment, newer: _Segment, directory: Path | None) -> _Segment:
+        """Both segments as one (``newer``'s rows follow ``older``'s): each table is two sorted runs, which a
+        stable sort (timsort) merges in linear time, ties keeping row order."""
+
+        def merge(keys: tuple[np.ndarray, np.ndarray], rows: tuple[np.ndarray, np.ndarray]):
+            key = np.concatenate(keys)
+            order = np.argsort(key, kind="stable")
+            row = np.concatenate([rows[0], rows[1] + np.uint32(older.size)])
+            return key[order], row[order]
+
+        exact_sorted, exact_rows = merge((older.exact_sorted, newer.exact_sorted), (older.exact_rows, newer.exact_rows))
+        bands, near = older.band_sorted.shape[0], older.band_sorted.shape[1] + newer.band_sorted.shape[1]
+        band_sorted = np.empty((bands, near), dtype=np.uint32)
+        band_rows = np.empty((bands, near), dtype=np.uint32)
+        for band in range(bands):
+            band_sorted[band], band_rows[band] = merge(
+                (older.band_sorted[band], newer.band_sorted[band]),
+                (older.band_rows.band(band), newer.band_rows.band(band)),
+            )
+        size = older.size + newer.size
+        return cls(older.offset, size, exact_sorted, exact_rows, band_sorted, band_rows, directory)
 
     def __len__(self) -> int:
-        return len(self.hashes)
+        return self.size
 
     def exact_match(self, keys: np.ndarray) -> np.ndarray:
         if not len(self.exact_sorted):
             return np.full(len(keys), -1, dtype=np.int64)
         at = np.minimum(np.searchsorted(self.exact_sorted, keys), len(self.exact_sorted) - 1)
-        return np.where(self.exact_sorted[at] == keys, self.exact_rows[at] + self.offset, -1)
+        return np.where(self.exact_sorted[at] == keys, self.exact_rows[at].astype(np.int64) + self.offset, -1)
 
-    def near_candidates(self, signatures: np.ndarray, bands: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(query, row, estimated similarity) of every query sharing a band key with a row of the segment."""
-        queries, rows = [], []
-        for band, sorted_keys in enumerate(self.band_sorted):
-            low = np.searchsorted(sorted_keys, bands[:, band], side="left")
-            high = np.searchsorted(sorted_keys, bands[:, band], side="right")
-            query, position = _ranges(low, np.minimum(high - low, _BUCKET_CAP))
-            queries.append(query)
-            rows.append(self.band_rows[band][position])
-        query, row = _unique_pairs(queries, rows, max(len(self), 1))
-        return query, row + self.offset, _similarity(signatures, self.hashes.signatures, query, row)
+    def near_candidates(self, queries: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        """(query, row) of every query whose fingerprint in some band equals a row's: ``queries`` holds per
+        band the queries' fingerprints sorted, and their query numbers in that order (sorted needles make
+        the binary search cache-friendly). Only hits are searched a second time and read their rows."""
+        found_query, found_row = [], []
+        for band, (needles, query_order) in enumerate(queries):
+            keys = self.band_sorted[band]
+            if not len(keys):
+                continue
+            low = np.searchsorted(keys, needles, side="left")
+            hit = np.flatnonzero(keys[np.minimum(low, len(keys) - 1)] == needles)
+            if not len(hit):
+                continue
+            high = np.searchsorted(keys, needles[hit], side="right")
+            query, position = _ranges(low[hit], np.minimum(high - low[hit], _BUCKET_CAP))
+            found_query.append(query_order[hit][query])
+            found_row.append(self.band_rows.take(band, position).astype(np.int64))
+        query, row = _unique_pairs(found_query, found_row, max(self.size, 1))
+        return query, row + self.offset
+
+    def exact_by_row(self) -> np.ndarray:
+        exact = np.empty(self.size, dtype=np.uint64)
+        exact[self.exact_rows] = self.exact_sorted
+        return exact
+
+    def near_rows(self) -> np.ndarray:
+        return np.sort(self.band_rows.band(0)) if self.band_sorted.shape[0] else np.zeros(0, np.uint32)
 
 
 class AnchorIndex:
@@ -315,42 +477,60 @@ class AnchorIndex:
 
     Rows live in a few segments of geometrically growing size (a log-structured merge): adding rows sorts
     only the new ones, and merges the newest segments when they reach the size of the one before, so a
-    crawl screened batch by batch against everything kept so far costs O(n log n), not O(n^2)."""
+    crawl screened batch by batch against everything kept so far costs O(n log n), not O(n^2).
 
-    def __init__(self, texts: Sequence[str], settings: DedupSettings | None = None) -> None:
+    Memory: the look-up tables hold 12 bytes per row plus 4 per band (32-bit band fingerprints). With a
+    ``spill_dir``, the signatures (4 bytes per permutation per row, most of the index) and the large
+    segments' band rows live in files there, and a query reads only its candidates' rows: a crawl of
+    millions of documents is screened in bounded memory (``ScreeningStream``)."""
+
+    def __init__(
+        self, texts: Sequence[str], settings: DedupSettings | None = None, spill_dir: Path | None = None
+    ) -> None:
         self.settings = settings or DedupSettings()
+        self.spill_dir = None if spill_dir is None else Path(spill_dir)
         self._segments: list[_Segment] = []
+        self._signatures = _Rows(self.settings.num_perm, self.spill_dir)
         self.add(DocumentHashes.of(list(texts), self.settings))
 
     @classmethod
-    def from_hashes(cls, hashes: DocumentHashes, settings: DedupSettings) -> AnchorIndex:
-        index = cls([], settings)
+    def from_hashes(cls, hashes: DocumentHashes, settings: DedupSettings, spill_dir: Path | None = None) -> AnchorIndex:
+        index = cls([], settings, spill_dir)
         index.add(hashes)
         return index
 
     def add(self, hashes: DocumentHashes) -> None:
         """Append rows (in place): the new rows are numbered after the existing ones."""
         if len(hashes):
-            self._segments.append(_Segment(len(self), hashes))
+            self._segments.append(_Segment.of(len(self), hashes, self.spill_dir))
+            self._signatures.append(hashes.signatures)
         while len(self._segments) >= 2 and len(self._segments[-2]) <= 2 * len(self._segments[-1]):
             newest, previous = self._segments.pop(), self._segments.pop()
-            self._segments.append(_Segment(previous.offset, DocumentHashes.concat([previous.hashes, newest.hashes])))
+            self._segments.append(_Segment.merged(previous, newest, self.spill_dir))
 
     def extended(self, texts: Sequence[str]) -> AnchorIndex:
         """A new index: this one with ``texts`` appended as the next rows (only they are hashed)."""
-        grown = AnchorIndex([], self.settings)
+        grown = AnchorIndex([], self.settings, self.spill_dir)
         grown._segments = list(self._segments)  # segments are never changed, only replaced
+        grown._signatures = self._signatures.copy()
         grown.add(DocumentHashes.of(list(texts), self.settings))
         return grown
 
     @property
     def hashes(self) -> DocumentHashes:
-        parts = [s.hashes for s in self._segments]
-        return DocumentHashes.concat(parts) if parts else DocumentHashes.of([], self.settings)
+        """Every row's hashes (band keys recomputed from the signatures): for saving the index."""
+        rows = len(self)
+        exact = np.zeros(rows, dtype=np.uint64)
+        has_shingles = np.zeros(rows, dtype=bool)
+        for segment in self._segments:
+            exact[segment.offset : segment.offset + len(segment)] = segment.exact_by_row()
+            has_shingles[segment.near_rows().astype(np.int64) + segment.offset] = True
+        signatures = self.signatures
+        return DocumentHashes(exact, signatures, band_keys(signatures, self.settings), has_shingles)
 
     @property
     def signatures(self) -> np.ndarray:
-        return self.hashes.signatures
+        return self._signatures.take(np.arange(len(self)))
 
     def __len__(self) -> int:
         return sum(len(s) for s in self._segments)
@@ -365,11 +545,23 @@ class AnchorIndex:
 
     def near_match(self, signatures: np.ndarray, bands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per query signature, the most similar row reaching the threshold (-1 if none; ties: the lowest
-        row), and that similarity. Candidates: rows sharing a band key (binary search in sorted keys)."""
-        found = [s.near_candidates(signatures, bands) for s in self._segments]
-        if not found:
+        row), and that similarity. Candidates: rows sharing a band fingerprint (binary search in sorted
+        tables), confirmed on the signatures (only the candidates' rows are read)."""
+        if not self._segments or not len(signatures):
             return np.full(len(signatures), -1, dtype=np.int64), np.zeros(len(signatures))
-        query, row, similarity = (np.concatenate(parts) for parts in zip(*found, strict=True))
+        fingerprints = _fingerprints(bands)
+        queries = []
+        for band in range(fingerprints.shape[1]):
+            order = np.argsort(fingerprints[:, band], kind="stable")
+            queries.append((fingerprints[order, band], order))
+        found = [s.near_candidates(queries) for s in self._segments]
+        query, row = (np.concatenate(parts) for parts in zip(*found, strict=True))
+        similarity = np.empty(len(query))
+        step = max(1, _SIGNATURE_CELLS_PER_CHUNK // max(signatures.shape[1], 1))
+        for start in range(0, len(query), step):
+            chunk = slice(start, start + step)
+            stored = self._signatures.take(row[chunk])
+            similarity[chunk] = np.count_nonzero(signatures[query[chunk]] == stored, axis=1) / signatures.shape[1]
         return _best_per_query(query, row, similarity, len(signatures), self.settings.threshold)
 
 
@@ -489,12 +681,18 @@ def _mark_near(
 
 class ScreeningStream:
     """Screens a stream of batches against the anchor and against everything earlier in the stream, with
-    the verdicts of screening the stream whole; only the hashes of earlier documents are kept."""
+    the verdicts of screening the stream whole; only the hashes of earlier documents are kept, and of those
+    only the look-up tables stay in memory when the stream spills (``spill_dir``)."""
 
-    def __init__(self, anchor: AnchorIndex | None, settings: DedupSettings | None = None) -> None:
+    def __init__(
+        self, anchor: AnchorIndex | None, settings: DedupSettings | None = None, spill_dir: Path | None = None
+    ) -> None:
+        """With ``spill_dir`` (a folder the caller removes afterwards), the earlier documents' signatures and
+        large look-up tables go to files there: memory then grows by 12 + 4 x bands bytes per document
+        (about 110 at the defaults) instead of about 700."""
         self.anchor = anchor
         self.settings = anchor.settings if anchor is not None else (settings or DedupSettings())
-        self.earlier = AnchorIndex([], self.settings)
+        self.earlier = AnchorIndex([], self.settings, spill_dir)
 
     def screen(self, texts: Sequence[str]) -> pd.DataFrame:
         """``find_duplicates`` of the next batch; ``duplicate_of`` in the batch counts rows of the stream."""

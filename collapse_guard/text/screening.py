@@ -324,15 +324,33 @@ def triage_crawl(
     ``watermarked`` first, then the duplicate reasons), ``z``, ``window_z``, ``key_id``, ``similarity``.
     With ``stream`` (over ``anchor_index``), ``texts`` is the next batch of a crawl read batch by batch."""
     verdicts = stream.screen(list(texts)) if stream is not None else find_duplicates(list(texts), anchor_index)
+    table = triage_table(verdicts, watermark_marks(screen, texts))
+    return table["reason"].to_numpy() == "", table[TRIAGE_COLUMNS]
+
+
+TRIAGE_COLUMNS = ["reason", "z", "window_z", "key_id", "similarity"]
+
+
+def watermark_marks(screen: WatermarkScreen | None, texts: Sequence[str]) -> pd.DataFrame:
+    """The part of ``WatermarkScreen.scores`` a triage needs (``detected``, ``z``, ``window_z``, ``key_id``):
+    small enough to send back from a Dask worker with the batch's hashes."""
     scores = (screen or WatermarkScreen({}, 0.25)).scores(texts)
-    reason = np.where(scores["detected"].to_numpy(), WATERMARKED, verdicts["reason"].to_numpy())
-    table = pd.DataFrame(
+    return scores[["detected", "z", "window_z", "key_id"]]
+
+
+def triage_table(verdicts: pd.DataFrame, marks: pd.DataFrame) -> pd.DataFrame:
+    """One crawl batch's verdicts: a watermark turns a document away first, then the duplicate reasons of
+    ``find_duplicates`` (whose match columns are kept as they are); ``key_id`` only where a watermark was
+    found."""
+    detected = marks["detected"].to_numpy()
+    return pd.DataFrame(
         {
-            "reason": reason,
-            "z": scores["z"].to_numpy(),
-            "window_z": scores["window_z"].to_numpy(),
-            "key_id": np.where(scores["detected"].to_numpy(), scores["key_id"].to_numpy(), ""),
+            "reason": np.where(detected, WATERMARKED, verdicts["reason"].to_numpy()),
+            "matched_in": verdicts["matched_in"].to_numpy(),
+            "duplicate_of": verdicts["duplicate_of"].to_numpy(),
             "similarity": verdicts["similarity"].to_numpy(),
+            "z": marks["z"].to_numpy(),
+            "window_z": marks["window_z"].to_numpy(),
+            "key_id": np.where(detected, marks["key_id"].to_numpy(), ""),
         }
     )
-    return reason == "", table
