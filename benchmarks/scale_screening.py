@@ -178,7 +178,7 @@ def _anchor_size(n: int) -> int:
     return min(ANCHOR_CAP, n // ANCHOR_SHARE)
 
 
-def run_crawl(n: int, workers: int, data: Path) -> dict:
+def run_crawl(n: int, workers: int, data: Path, batch: int = CRAWL_BATCH) -> dict:
     """Screen the generated crawl of ``n`` documents with the flow on ``workers`` Dask workers."""
     from prefect.testing.utilities import prefect_test_harness
     from synthetic_crawl import GAMMA, make_key
@@ -197,13 +197,13 @@ def run_crawl(n: int, workers: int, data: Path) -> dict:
     with tempfile.TemporaryDirectory(dir=data) as spill, prefect_test_harness(server_startup_timeout=120):
         start = time.perf_counter()
         anchor = AnchorIndex([], settings, spill_dir=Path(spill))
-        for batch in iter_corpus(data / "anchor.jsonl", CRAWL_BATCH):
-            anchor.add(DocumentHashes.of(batch[TEXT].tolist(), settings))
+        for part in iter_corpus(data / "anchor.jsonl", batch):
+            anchor.add(DocumentHashes.of(part[TEXT].tolist(), settings))
         anchor_seconds = time.perf_counter() - start
         gc.collect()
         memory.peak_tree = memory.peak_main = 0.0  # from here on: the screening's own peak
         start = time.perf_counter()
-        summary = on_dask(workers)(data / "crawl.jsonl", anchor, CRAWL_BATCH, out, screen)
+        summary = on_dask(workers)(data / "crawl.jsonl", anchor, batch, out, screen, in_flight=workers + 1)
         seconds = time.perf_counter() - start
         time.sleep(2 * memory.period)
         memory.stop.set()
@@ -214,6 +214,7 @@ def run_crawl(n: int, workers: int, data: Path) -> dict:
         "anchor_seconds": anchor_seconds,
         "seconds": seconds,
         "docs_per_s": n / seconds,
+        "batch": batch,
         "peak_tree_mb": memory.peak_tree,
         "peak_main_mb": memory.peak_main,
         "server_mb": memory.peak_server,
@@ -239,7 +240,7 @@ def evaluate_crawl(result: dict, data: Path) -> dict:
     t = settings.threshold
     verdicts = pd.read_parquet(result["verdicts"], columns=["line", "reason", "matched_in", "duplicate_of"])
     truth = np.load(data / "truth.npz")
-    kind, jaccard = truth["kind"], truth["jaccard"]
+    kind, source, jaccard = truth["kind"], truth["source"], truth["jaccard"]
     reason = np.full(len(kind), "", dtype=object)
     reason[verdicts["line"].to_numpy() - 1] = verdicts["reason"].to_numpy()
     away = reason != ""
@@ -250,14 +251,19 @@ def evaluate_crawl(result: dict, data: Path) -> dict:
 
     near_crawl, near_anchor = kind == KINDS.index("near_crawl"), kind == KINDS.index("near_anchor")
     marked = kind == KINDS.index("watermarked")
+    copies = np.flatnonzero((kind == KINDS.index("near_crawl")) | (kind == KINDS.index("exact_crawl")))
+    carries = marked.copy()  # a copy of a watermarked document carries its watermark (one word changed at most)
+    for row in copies:  # sources come first
+        carries[row] = carries[source[row]]
     figures = {
         "recall_crawl": share(near_crawl & (jaccard >= t), away),
         "recall_crawl_clear": share(near_crawl & (jaccard >= t + 0.1), away),
         "recall_anchor": share(near_anchor & (jaccard >= t), away),
-        "recall_exact": share(kind == KINDS.index("exact_crawl"), reason == "exact_duplicate"),
+        "recall_exact": share(kind == KINDS.index("exact_crawl"), away),
         "watermarked_planted": int(marked.sum()),
         "watermarked_away": int((marked & (reason == "watermarked")).sum()),
-        "watermark_false": int((~marked & (reason == "watermarked")).sum()),
+        "watermark_copies_away": int((carries & ~marked & (reason == "watermarked")).sum()),
+        "watermark_false": int((~carries & (reason == "watermarked")).sum()),
         "originals_away": int(((kind == 0) & away).sum()),
     }
     near = verdicts[verdicts["reason"].str.startswith("near_duplicate")]
@@ -277,13 +283,13 @@ def evaluate_crawl(result: dict, data: Path) -> dict:
     return figures
 
 
-def crawl_benchmark(sizes: list[int], workers: list[int], data: Path) -> None:
+def crawl_benchmark(sizes: list[int], workers: list[int], data: Path, batch: int = CRAWL_BATCH) -> None:
     from synthetic_crawl import generate
 
     settings = DedupSettings()
     print(
         f"screen-crawl flow on a local Dask cluster: {settings.shingle_size}-word shingles, {settings.num_perm} "
-        f"permutations, Jaccard {settings.threshold}, batches of {CRAWL_BATCH:,}; anchor = crawl / {ANCHOR_SHARE} "
+        f"permutations, Jaccard {settings.threshold}, batches of {batch:,}; anchor = crawl / {ANCHOR_SHARE} "
         f"(at most {ANCHOR_CAP:,}); {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start\n"
     )
     print(
@@ -298,7 +304,7 @@ def crawl_benchmark(sizes: list[int], workers: list[int], data: Path) -> None:
         generate(folder, n, _anchor_size(n))
         for w in workers:
             load = os.getloadavg()[0]
-            command = [sys.executable, __file__, "--crawl-one", str(n), str(w), str(folder)]
+            command = [sys.executable, __file__, "--crawl-one", str(n), str(w), str(folder), str(batch)]
             out = subprocess.run(command, capture_output=True, text=True, env=env)
             if out.returncode:
                 print(f"{w:>7} {n:>10,} failed: {out.stderr.strip().splitlines()[-3:]}", flush=True)
@@ -315,7 +321,12 @@ def crawl_benchmark(sizes: list[int], workers: list[int], data: Path) -> None:
                 f"{load:>5.1f}",
                 flush=True,
             )
-            print(f"{'':>7} {json.dumps(row['summary']['turned_away'])}; Prefect server {row['server_mb']:,.0f} MB")
+            print(
+                f"{'':>7} turned away {json.dumps(row['summary']['turned_away'])}; copies of watermarked documents "
+                f"turned away as watermarked {row['watermark_copies_away']:,}; "
+                f"Prefect server {row['server_mb']:,.0f} MB",
+                flush=True,
+            )
     for w, points in times.items():
         if len(points) > 1:
             (n0, t0), (n1, t1) = points[0], points[-1]
@@ -330,21 +341,22 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", help="run the screen-crawl flow on this many Dask workers")
     parser.add_argument("--data", type=Path, default=None, help="where generated crawls are kept (default: a temp dir)")
     parser.add_argument("--one", nargs=2, metavar=("ENGINE", "N"), help=argparse.SUPPRESS)
-    parser.add_argument("--crawl-one", nargs=3, metavar=("N", "WORKERS", "DATA"), help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, default=CRAWL_BATCH, help="documents per screened batch (flow)")
+    parser.add_argument("--crawl-one", nargs=4, metavar=("N", "WORKERS", "DATA", "BATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(run_one(args.one[0], int(args.one[1]))))
         return
     if args.crawl_one:
-        n, workers, data = args.crawl_one
-        print(json.dumps(run_crawl(int(n), int(workers), Path(data))))
+        n, workers, data, batch = args.crawl_one
+        print(json.dumps(run_crawl(int(n), int(workers), Path(data), int(batch))))
         return
     if args.workers:
         if args.data is not None:
-            crawl_benchmark(args.sizes, args.workers, args.data)
+            crawl_benchmark(args.sizes, args.workers, args.data, args.batch)
         else:
             with tempfile.TemporaryDirectory(prefix="bench-crawl-") as data:
-                crawl_benchmark(args.sizes, args.workers, Path(data))
+                crawl_benchmark(args.sizes, args.workers, Path(data), args.batch)
         return
     settings = DedupSettings()
     print(

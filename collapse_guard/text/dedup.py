@@ -279,7 +279,7 @@ def _best_per_query(
 
 
 # -- the anchor ----------------------------------------------------------------------------------------------------
-_SPILL_ROWS = 65_536  # a segment this large keeps its band rows on disk when its index has a spill directory
+_SPILL_ROWS = 65_536  # a segment this large keeps its band tables on disk when its index has a spill directory
 
 
 def _fingerprints(bands: np.ndarray) -> np.ndarray:
@@ -339,45 +339,54 @@ class _Rows:
         return twin
 
 
-class _BandRows:
-    """A segment's (bands, rows with shingles) table of row numbers sorted by band fingerprint: in memory, or
-    in a ``.npy`` file in ``directory`` read per look-up (it is 4 bytes per band per row: the part of the index
-    that would otherwise grow with a crawl)."""
+class _BandTable:
+    """A segment's (bands, rows with shingles) uint32 table, filled band by band with ``put``: in memory, or
+    for a large segment of a spilling index a raw file in ``directory``, read one band at a time (plain
+    reads, no mapping left behind). Spilled, a segment keeps in memory only its exact keys: a crawl's
+    look-up tables grow on disk, not in the resident set."""
 
-    def __init__(self, table: np.ndarray, directory: Path | None) -> None:
-        self.shape = table.shape
-        self._table: np.ndarray | None = table
+    def __init__(self, bands: int, rows: int, directory: Path | None) -> None:
+        self.bands, self.rows, self._filled = bands, rows, 0
+        self._table: np.ndarray | None = np.empty((bands, rows), dtype=np.uint32)
         self._path: Path | None = None
-        if directory is not None and table.shape[1] >= _SPILL_ROWS:
-            handle, name = tempfile.mkstemp(prefix="bands-", suffix=".npy", dir=directory)
-            with os.fdopen(handle, "wb") as out:
-                np.save(out, table)
-            self._path, self._table = Path(name), None
+        self._handle = None
+        if directory is not None and rows >= _SPILL_ROWS:
+            handle, name = tempfile.mkstemp(prefix="bands-", suffix=".u32", dir=directory)
+            self._path, self._table, self._handle = Path(name), None, os.fdopen(handle, "wb")
             weakref.finalize(self, self._path.unlink, missing_ok=True)
 
+    def put(self, values: np.ndarray) -> None:
+        """The next band's values."""
+        if self._table is not None:
+            self._table[self._filled] = values
+        else:
+            np.ascontiguousarray(values, dtype=np.uint32).tofile(self._handle)
+        self._filled += 1
+        if self._filled == self.bands and self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
     def band(self, band: int) -> np.ndarray:
-        """One band's rows (read whole: used when segments merge)."""
         if self._table is not None:
             return self._table[band]
-        mapped = np.load(self._path, mmap_mode="r")
-        read = np.array(mapped[band])
-        del mapped
-        return read
+        return np.fromfile(self._path, dtype=np.uint32, count=self.rows, offset=4 * band * self.rows)
 
     def take(self, band: int, positions: np.ndarray) -> np.ndarray:
         if self._table is not None:
             return self._table[band][positions]
-        mapped = np.load(self._path, mmap_mode="r")
-        read = np.array(mapped[band][positions])
-        del mapped
+        if not len(positions):
+            return np.zeros(0, dtype=np.uint32)
+        mapped = np.memmap(self._path, dtype=np.uint32, mode="r", offset=4 * band * self.rows, shape=(self.rows,))
+        read = np.array(mapped[positions])
+        del mapped  # unmapped here: the pages read leave the resident set
         return read
 
 
 class _Segment:
     """A run of consecutive rows with sorted look-up tables: exact keys with their rows, and per band the
     32-bit fingerprints of the rows that can be near-duplicates (``has_shingles``) with their rows. About
-    12 + 4 x bands bytes per row in memory; the band rows go to disk in large segments of a spilling index,
-    and the signatures live in the index's row store (``_Rows``), not here."""
+    12 + 8 x bands bytes per row; a large segment of a spilling index keeps its band tables on disk (then
+    12 bytes per row in memory), and the signatures live in the index's row store (``_Rows``), not here."""
 
     def __init__(
         self,
@@ -385,35 +394,30 @@ class _Segment:
         size: int,
         exact_sorted: np.ndarray,
         exact_rows: np.ndarray,
-        band_sorted: np.ndarray,
-        band_rows: np.ndarray,
-        directory: Path | None,
+        band_keys: _BandTable,
+        band_rows: _BandTable,
     ) -> None:
         self.offset, self.size = offset, size
         self.exact_sorted, self.exact_rows = exact_sorted, exact_rows
-        self.band_sorted = band_sorted  # (bands, rows with shingles) uint32
-        self.band_rows = _BandRows(band_rows, directory)
+        self.band_keys, self.band_rows = band_keys, band_rows  # per band: fingerprints sorted, their rows
 
     @classmethod
     def of(cls, offset: int, hashes: DocumentHashes, directory: Path | None) -> _Segment:
         exact_rows = np.argsort(hashes.exact, kind="stable")  # the first row of each key comes first
         near = np.flatnonzero(hashes.has_shingles)
         fingerprints = _fingerprints(hashes.bands[near])
-        order = np.argsort(fingerprints, axis=0, kind="stable")  # per band; ties keep row order
-        return cls(
-            offset,
-            len(hashes),
-            hashes.exact[exact_rows],
-            exact_rows.astype(np.uint32),
-            np.take_along_axis(fingerprints, order, axis=0).T.copy(),
-            near[order].T.astype(np.uint32),
-            directory,
-        )
+        bands = fingerprints.shape[1]
+        keys, rows = _BandTable(bands, len(near), directory), _BandTable(bands, len(near), directory)
+        for band in range(bands):
+            order = np.argsort(fingerprints[:, band], kind="stable")  # ties keep row order
+            keys.put(fingerprints[order, band])
+            rows.put(near[order])
+        return cls(offset, len(hashes), hashes.exact[exact_rows], exact_rows.astype(np.uint32), keys, rows)
 
     @classmethod
     def merged(cls, older: _Segment, newer: _Segment, directory: Path | None) -> _Segment:
-        """Both segments as one (``newer``'s rows follow ``older``'s): each table is two sorted runs, which a
-        stable sort (timsort) merges in linear time, ties keeping row order."""
+        """Both segments as one (``newer``'s rows follow ``older``'s), band by band: each table is two
+        sorted runs, which a stable sort (timsort) merges in linear time, ties keeping row order."""
 
         def merge(keys: tuple[np.ndarray, np.ndarray], rows: tuple[np.ndarray, np.ndarray]):
             key = np.concatenate(keys)
@@ -422,16 +426,16 @@ class _Segment:
             return key[order], row[order]
 
         exact_sorted, exact_rows = merge((older.exact_sorted, newer.exact_sorted), (older.exact_rows, newer.exact_rows))
-        bands, near = older.band_sorted.shape[0], older.band_sorted.shape[1] + newer.band_sorted.shape[1]
-        band_sorted = np.empty((bands, near), dtype=np.uint32)
-        band_rows = np.empty((bands, near), dtype=np.uint32)
+        bands, near = older.band_keys.bands, older.band_keys.rows + newer.band_keys.rows
+        keys, rows = _BandTable(bands, near, directory), _BandTable(bands, near, directory)
         for band in range(bands):
-            band_sorted[band], band_rows[band] = merge(
-                (older.band_sorted[band], newer.band_sorted[band]),
+            key, row = merge(
+                (older.band_keys.band(band), newer.band_keys.band(band)),
                 (older.band_rows.band(band), newer.band_rows.band(band)),
             )
-        size = older.size + newer.size
-        return cls(older.offset, size, exact_sorted, exact_rows, band_sorted, band_rows, directory)
+            keys.put(key)
+            rows.put(row)
+        return cls(older.offset, older.size + newer.size, exact_sorted, exact_rows, keys, rows)
 
     def __len__(self) -> int:
         return self.size
@@ -447,10 +451,10 @@ class _Segment:
         band the queries' fingerprints sorted, and their query numbers in that order (sorted needles make
         the binary search cache-friendly). Only hits are searched a second time and read their rows."""
         found_query, found_row = [], []
+        if not self.band_keys.rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
         for band, (needles, query_order) in enumerate(queries):
-            keys = self.band_sorted[band]
-            if not len(keys):
-                continue
+            keys = self.band_keys.band(band)
             low = np.searchsorted(keys, needles, side="left")
             hit = np.flatnonzero(keys[np.minimum(low, len(keys) - 1)] == needles)
             if not len(hit):
@@ -468,7 +472,7 @@ class _Segment:
         return exact
 
     def near_rows(self) -> np.ndarray:
-        return np.sort(self.band_rows.band(0)) if self.band_sorted.shape[0] else np.zeros(0, np.uint32)
+        return np.sort(self.band_rows.band(0)) if self.band_rows.bands else np.zeros(0, np.uint32)
 
 
 class AnchorIndex:
@@ -479,10 +483,11 @@ class AnchorIndex:
     only the new ones, and merges the newest segments when they reach the size of the one before, so a
     crawl screened batch by batch against everything kept so far costs O(n log n), not O(n^2).
 
-    Memory: the look-up tables hold 12 bytes per row plus 4 per band (32-bit band fingerprints). With a
-    ``spill_dir``, the signatures (4 bytes per permutation per row, most of the index) and the large
-    segments' band rows live in files there, and a query reads only its candidates' rows: a crawl of
-    millions of documents is screened in bounded memory (``ScreeningStream``)."""
+    Memory: the look-up tables hold 12 bytes per row plus 8 per band (32-bit band fingerprints and row
+    numbers). With a ``spill_dir``, the signatures (4 bytes per permutation per row, most of the index) and
+    the band tables of segments of ``_SPILL_ROWS`` rows or more live in files there; a query reads the
+    band tables one band at a time and only its candidates' signatures, and about 12 bytes per row stay in
+    memory: a crawl of millions of documents is screened in bounded memory (``ScreeningStream``)."""
 
     def __init__(
         self, texts: Sequence[str], settings: DedupSettings | None = None, spill_dir: Path | None = None
@@ -688,8 +693,8 @@ class ScreeningStream:
         self, anchor: AnchorIndex | None, settings: DedupSettings | None = None, spill_dir: Path | None = None
     ) -> None:
         """With ``spill_dir`` (a folder the caller removes afterwards), the earlier documents' signatures and
-        large look-up tables go to files there: memory then grows by 12 + 4 x bands bytes per document
-        (about 110 at the defaults) instead of about 700."""
+        large look-up tables go to files there: memory then grows by about 12 bytes per document (their
+        exact keys) instead of about 700."""
         self.anchor = anchor
         self.settings = anchor.settings if anchor is not None else (settings or DedupSettings())
         self.earlier = AnchorIndex([], self.settings, spill_dir)
