@@ -382,6 +382,22 @@ class _BandTable:
         return read
 
 
+def _merge_runs(
+    keys: np.ndarray, rows: np.ndarray, later_keys: np.ndarray, later_rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two runs sorted by key as one, the first run's entries before the later one's on equal keys (so ties
+    stay in row order): each later entry's place is a binary search, and nothing but the output is the
+    size of the whole (a sort of both would need an index array and a concatenation as well)."""
+    at = np.searchsorted(keys, later_keys, side="right") + np.arange(len(later_keys))
+    merged_keys = np.empty(len(keys) + len(later_keys), dtype=keys.dtype)
+    merged_rows = np.empty(len(merged_keys), dtype=rows.dtype)
+    earlier = np.ones(len(merged_keys), dtype=bool)
+    earlier[at] = False
+    merged_keys[at], merged_rows[at] = later_keys, later_rows
+    merged_keys[earlier], merged_rows[earlier] = keys, rows
+    return merged_keys, merged_rows
+
+
 class _Segment:
     """A run of consecutive rows with sorted look-up tables: exact keys with their rows, and per band the
     32-bit fingerprints of the rows that can be near-duplicates (``has_shingles``) with their rows. About
@@ -416,22 +432,20 @@ class _Segment:
 
     @classmethod
     def merged(cls, older: _Segment, newer: _Segment, directory: Path | None) -> _Segment:
-        """Both segments as one (``newer``'s rows follow ``older``'s), band by band: each table is two
-        sorted runs, which a stable sort (timsort) merges in linear time, ties keeping row order."""
+        """Both segments as one (``newer``'s rows follow ``older``'s), band by band (``_merge_runs``)."""
 
-        def merge(keys: tuple[np.ndarray, np.ndarray], rows: tuple[np.ndarray, np.ndarray]):
-            key = np.concatenate(keys)
-            order = np.argsort(key, kind="stable")
-            row = np.concatenate([rows[0], rows[1] + np.uint32(older.size)])
-            return key[order], row[order]
-
-        exact_sorted, exact_rows = merge((older.exact_sorted, newer.exact_sorted), (older.exact_rows, newer.exact_rows))
+        shift = np.uint32(older.size)
+        exact_sorted, exact_rows = _merge_runs(
+            older.exact_sorted, older.exact_rows, newer.exact_sorted, newer.exact_rows + shift
+        )
         bands, near = older.band_keys.bands, older.band_keys.rows + newer.band_keys.rows
         keys, rows = _BandTable(bands, near, directory), _BandTable(bands, near, directory)
         for band in range(bands):
-            key, row = merge(
-                (older.band_keys.band(band), newer.band_keys.band(band)),
-                (older.band_rows.band(band), newer.band_rows.band(band)),
+            key, row = _merge_runs(
+                older.band_keys.band(band),
+                older.band_rows.band(band),
+                newer.band_keys.band(band),
+                newer.band_rows.band(band) + shift,
             )
             keys.put(key)
             rows.put(row)

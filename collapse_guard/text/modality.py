@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import platform
+import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -186,15 +187,17 @@ class TextModality(Modality):
         from collapse_guard.records.provenance import utc_now
 
         index = self._synced_index(anchor, write=False)
-        stream, screen, now = ScreeningStream(index), self.screen(), utc_now()
+        screen, now = self.screen(), utc_now()
         kept, turned_away = [], []
-        for batch in iter_corpus(path, self.params.text.dedup.batch_documents):
-            clean, verdicts = triage_crawl(batch[TEXT].tolist(), index, screen, stream)
-            kept.append(batch.loc[clean, [TEXT]])
-            rejected = pd.concat(
-                [batch[~clean].reset_index(drop=True), verdicts[~clean].reset_index(drop=True)], axis=1
-            )
-            turned_away.append(rejected[["line", *rejected.columns.drop("line")]])
+        with tempfile.TemporaryDirectory(prefix="ingest-screening-") as spill:  # the crawl's earlier hashes
+            stream = ScreeningStream(index, spill_dir=Path(spill))
+            for batch in iter_corpus(path, self.params.text.dedup.batch_documents):
+                clean, verdicts = triage_crawl(batch[TEXT].tolist(), index, screen, stream)
+                kept.append(batch.loc[clean, [TEXT]])
+                rejected = pd.concat(
+                    [batch[~clean].reset_index(drop=True), verdicts[~clean].reset_index(drop=True)], axis=1
+                )
+                turned_away.append(rejected[["line", *rejected.columns.drop("line")]])
         records = stamp_real(
             pd.concat(kept, ignore_index=True), origin=f"{path}@{now.date().isoformat()}", labels=REAL_TEXT_LABELS
         )
