@@ -35,6 +35,8 @@ demo-text: setup  ## the same on text: the Python manual's prose, a GRU language
 experiment-text: setup  ## replace vs accumulate on text: the rare words go first (about 10 minutes)
 	$(BIN)/collapse-guard experiment --params params-text.yaml
 
+SCREEN_SIZES ?= 100000 1000000
+
 # The suite runs in TEST_WORKERS processes (pytest-xdist), a test file per worker at a time: each worker has its
 # own Prefect test server and tmp workspaces. 2 = the CI machine's cores; TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
@@ -55,8 +57,9 @@ bench-text: setup  ## watermark quality and detection speed; near-duplicate thro
 	$(BIN)/python benchmarks/text_watermark.py
 	$(BIN)/python benchmarks/text_dedup.py
 
-bench-scale: setup  ## at scale: screening 100k and 1M documents against datasketch's bulk path; one guarded tabular generation at 100k and 1M anchor rows (about 45 minutes)
-	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/scale_screening.py --sizes 100000 1000000
+bench-scale: setup  ## at scale: screening 100k documents against datasketch's bulk path per core; the screen-crawl flow on 1 and 2 Dask workers at 100k and 1M (SCREEN_SIZES="100000 1000000 10000000" for 10M); one guarded tabular generation at 100k and 1M anchor rows (about an hour)
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/scale_screening.py --sizes 100000 --engines collapse-guard-stream datasketch
+	$(BIN)/python benchmarks/scale_screening.py --workers 1 2 --sizes $(SCREEN_SIZES)
 	$(BIN)/python benchmarks/scale_tabular.py
 
 bench-watermark: setup  ## watermark TPR by length x attack x scheme, FPR on unseen docstrings, speed (4-10 minutes)

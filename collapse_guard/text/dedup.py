@@ -15,7 +15,8 @@ than a Python dict per document):
   shingle hashes: one (shingles x permutations) multiply-add pass, then a per-document ``minimum.reduceat``;
 - the band layout is datasketch's (``MinHashLSH``'s optimal bands x rows for the threshold and weights); a
   band key is a 64-bit hash of the band's rows, and documents sharing a band key are found by sorting the
-  keys (within a batch) or by binary search in the anchor's sorted keys;
+  keys (within a batch) or by binary search in an index's sorted 32-bit key fingerprints (the anchor, and
+  a stream's earlier documents: ``AnchorIndex``, which can keep all but 12 bytes per row on disk);
 - every candidate pair is then confirmed with the signatures' estimated Jaccard similarity, so a chance
   band collision drops nothing.
 
