@@ -153,6 +153,11 @@ class TreeMemory(threading.Thread):
 
         self.me, self.period, self.stop = psutil.Process(), period, threading.Event()
         self.peak_tree = self.peak_main = self.peak_server = 0.0
+        self.cpu: dict[int, float] = {}  # CPU seconds (user + system) last seen per process, server apart
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the screening's processes: on a shared machine, less sensitive to load than seconds."""
+        return sum(self.cpu.values())
 
     def run(self) -> None:
         import psutil
@@ -160,15 +165,19 @@ class TreeMemory(threading.Thread):
         while not self.stop.is_set():
             tree = server = 0.0
             main = self.me.memory_info().rss / 2**20
+            times = self.me.cpu_times()
+            self.cpu[self.me.pid] = times.user + times.system
             for child in self.me.children(recursive=True):
                 try:
                     rss, command = child.memory_info().rss / 2**20, " ".join(child.cmdline())
+                    times = child.cpu_times()
                 except psutil.Error:
                     continue
                 if "prefect" in command and ("server" in command or "uvicorn" in command):
                     server += rss
                 else:
                     tree += rss
+                    self.cpu[child.pid] = times.user + times.system
             self.peak_tree = max(self.peak_tree, main + tree)
             self.peak_main, self.peak_server = max(self.peak_main, main), max(self.peak_server, server)
             time.sleep(self.period)
@@ -201,7 +210,9 @@ def run_crawl(n: int, workers: int, data: Path, batch: int = CRAWL_BATCH) -> dic
             anchor.add(DocumentHashes.of(part[TEXT].tolist(), settings))
         anchor_seconds = time.perf_counter() - start
         gc.collect()
-        memory.peak_tree = memory.peak_main = 0.0  # from here on: the screening's own peak
+        time.sleep(2 * memory.period)
+        memory.peak_tree = memory.peak_main = 0.0  # from here on: the screening's own peak and CPU time
+        cpu_before = memory.cpu_seconds()
         start = time.perf_counter()
         summary = on_dask(workers)(data / "crawl.jsonl", anchor, batch, out, screen, in_flight=workers + 1)
         seconds = time.perf_counter() - start
@@ -214,6 +225,7 @@ def run_crawl(n: int, workers: int, data: Path, batch: int = CRAWL_BATCH) -> dic
         "anchor_seconds": anchor_seconds,
         "seconds": seconds,
         "docs_per_s": n / seconds,
+        "cpu_seconds": memory.cpu_seconds() - cpu_before,  # workers' CPU counted until their last sample
         "batch": batch,
         "peak_tree_mb": memory.peak_tree,
         "peak_main_mb": memory.peak_main,
@@ -296,12 +308,13 @@ def crawl_benchmark(sizes: list[int], workers: list[int], data: Path, batch: int
         f"(at most {ANCHOR_CAP:,}); {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start\n"
     )
     print(
-        f"{'workers':>7} {'documents':>10} {'anchor':>9} {'anchor s':>8} {'seconds':>8} {'doc/s':>7} "
+        f"{'workers':>7} {'documents':>10} {'anchor':>9} {'anchor s':>8} {'seconds':>8} {'doc/s':>7} {'CPU s':>7} "
         f"{'tree MB':>8} {'main MB':>8} {'near J>=t':>9} {'J>=t+.1':>8} {'of orig':>7} {'anchor':>7} {'exact':>6} "
         f"{'precision':>9} {'wm away':>11} {'false':>6} {'load':>5}"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     times: dict[int, list[tuple[int, float]]] = {w: [] for w in workers}
+    cpu: dict[int, list[tuple[int, float]]] = {w: [] for w in workers}
     for n in sizes:
         folder = data / f"crawl-{n}"
         generate(folder, n, _anchor_size(n))
@@ -315,9 +328,11 @@ def crawl_benchmark(sizes: list[int], workers: list[int], data: Path, batch: int
             row = json.loads(out.stdout.strip().splitlines()[-1])
             row.update(evaluate_crawl(row, folder))
             times[w].append((n, row["seconds"]))
+            cpu[w].append((n, row["cpu_seconds"]))
             print(
                 f"{w:>7} {n:>10,} {row['anchor_documents']:>9,} {row['anchor_seconds']:>8.1f} {row['seconds']:>8.1f} "
-                f"{row['docs_per_s']:>7,.0f} {row['peak_tree_mb']:>8,.0f} {row['peak_main_mb']:>8,.0f} "
+                f"{row['docs_per_s']:>7,.0f} {row['cpu_seconds']:>7,.0f} {row['peak_tree_mb']:>8,.0f} "
+                f"{row['peak_main_mb']:>8,.0f} "
                 f"{row['recall_crawl']:>9.1%} {row['recall_crawl_clear']:>8.1%} "
                 f"{row['recall_crawl_of_original']:>7.1%} {row['recall_anchor']:>7.1%} "
                 f"{row['recall_exact']:>6.1%} {row['precision']:>9.1%} "
@@ -334,8 +349,12 @@ def crawl_benchmark(sizes: list[int], workers: list[int], data: Path, batch: int
     for w, points in times.items():
         if len(points) > 1:
             (n0, t0), (n1, t1) = points[0], points[-1]
-            exponent = math.log(t1 / t0) / math.log(n1 / n0)
-            print(f"{w} worker(s): growth exponent b (time ∝ n^b) {n0:,} -> {n1:,}: {exponent:.2f}")
+            (_, c0), (_, c1) = cpu[w][0], cpu[w][-1]
+            wall, spent = math.log(t1 / t0) / math.log(n1 / n0), math.log(c1 / c0) / math.log(n1 / n0)
+            print(
+                f"{w} worker(s): growth exponent b (time ∝ n^b) {n0:,} -> {n1:,}: {wall:.2f} in seconds, "
+                f"{spent:.2f} in CPU seconds"
+            )
 
 
 def main() -> None:
