@@ -290,10 +290,33 @@ def _fingerprints(bands: np.ndarray) -> np.ndarray:
     return (np.asarray(bands, dtype=np.uint64) >> np.uint64(32)).astype(np.uint32)
 
 
+_WHOLE_BAND_READ = 1024  # positions wanted, times this, above a band's rows: read the whole band instead
+
+
+def _pread_rows(path: Path, rows: np.ndarray, row_bytes: int, offset: int, width: int) -> np.ndarray:
+    """Rows (sorted, distinct) of fixed-size records of a file, read with ``pread``, consecutive rows in
+    one call. Not a memory map: mapped pages count as the process's resident memory until unmapped, and the
+    kernel maps 64 KB around every page touched, so reading scattered candidates through a map of a
+    multi-GB signature file put gigabytes in the resident set."""
+    out = np.empty((len(rows), width), dtype=np.uint32)
+    if not len(rows):
+        return out
+    buffer = memoryview(out).cast("B")
+    starts = np.flatnonzero(np.diff(rows, prepend=rows[0] - 2) != 1)  # runs of consecutive rows
+    ends = np.append(starts[1:], len(rows))
+    with open(path, "rb", buffering=0) as handle:
+        descriptor = handle.fileno()
+        for first, last in zip(starts.tolist(), ends.tolist(), strict=True):
+            want = buffer[first * row_bytes : last * row_bytes]
+            got = os.preadv(descriptor, [want], offset + int(rows[first]) * row_bytes)
+            if got != len(want):
+                raise OSError(f"{path}: short read ({got} of {len(want)} bytes)")
+    return out
+
+
 class _Rows:
     """An append-only (rows, width) uint32 table numbered from 0, in memory or, with a ``directory``, in a
-    file there of which only the rows asked for are read (each read maps the file and unmaps it, so the
-    pages read never stay in the process's resident memory)."""
+    file there of which only the rows asked for are read (``_pread_rows``: nothing stays resident)."""
 
     def __init__(self, width: int, directory: Path | None = None) -> None:
         self.width, self.rows = width, 0
@@ -325,10 +348,7 @@ class _Rows:
         if not len(rows) or not self.rows:
             return np.zeros((len(rows), self.width), dtype=np.uint32)
         wanted, inverse = np.unique(rows, return_inverse=True)
-        mapped = np.memmap(self._path, dtype=np.uint32, mode="r", shape=(self.rows, self.width))
-        read = np.array(mapped[wanted])
-        del mapped  # unmapped here: the pages read leave the resident set
-        return read[inverse.reshape(-1)]
+        return _pread_rows(self._path, wanted, 4 * self.width, 0, self.width)[inverse.reshape(-1)]
 
     def copy(self) -> _Rows:
         twin = _Rows(self.width, None if self._path is None else self._path.parent)
@@ -375,12 +395,10 @@ class _BandTable:
     def take(self, band: int, positions: np.ndarray) -> np.ndarray:
         if self._table is not None:
             return self._table[band][positions]
-        if not len(positions):
-            return np.zeros(0, dtype=np.uint32)
-        mapped = np.memmap(self._path, dtype=np.uint32, mode="r", offset=4 * band * self.rows, shape=(self.rows,))
-        read = np.array(mapped[positions])
-        del mapped  # unmapped here: the pages read leave the resident set
-        return read
+        if len(positions) * _WHOLE_BAND_READ > self.rows:  # many: one sequential read of the band is cheaper
+            return self.band(band)[positions]
+        wanted, inverse = np.unique(positions, return_inverse=True)
+        return _pread_rows(self._path, wanted, 4, 4 * band * self.rows, 1)[inverse.reshape(-1)].reshape(-1)
 
 
 def _merge_runs(

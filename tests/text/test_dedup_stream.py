@@ -29,6 +29,7 @@ def _crawl(originals: list[str], anchor: list[str], rng: np.random.Generator) ->
 @pytest.fixture(autouse=True)
 def _small_segments_spill(monkeypatch):
     monkeypatch.setattr(dedup, "_SPILL_ROWS", 4)  # so that these small crawls exercise the on-disk tables
+    monkeypatch.setattr(dedup, "_WHOLE_BAND_READ", 0)  # and read their candidates row by row (pread)
 
 
 @settings(max_examples=30, deadline=None)
