@@ -1,3 +1,4 @@
+
 import pytest
 
 from collapse_guard.text.metrics import (
