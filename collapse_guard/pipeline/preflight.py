@@ -55,6 +55,7 @@ def check_writable(params: Params) -> None:
         params.ledger_path.parent,
         params.resolve(params.paths.reports_dir),
         params.anchor_path.parent,
+        *([params.anchor_path] if params.anchor_path.is_dir() else []),  # a dataset's parts are written inside it
     ]
     for folder in folders:
         try:
