@@ -58,6 +58,7 @@ def ingest_real(params: Params, path: Path, keep_repeated: bool = True) -> dict:
         params.workspace, [params.anchor_path, *derived], push_timeout=params.tracking.dvc_push_timeout_seconds
     )[relative(params, params.anchor_path)]
     rejected = incoming.rejected["reason"].value_counts().to_dict() if len(incoming.rejected) else {}
+    recorded = anchor.describe(grown, dvc_md5=md5).to_dict()
     ledger.append(
         params.ledger_path,
         "anchor_ingested",
@@ -68,10 +69,10 @@ def ingest_real(params: Params, path: Path, keep_repeated: bool = True) -> dict:
             "repeated_kept": keep_repeated,
             "rejected": rejected,
             "quarantine": quarantine,
-            "anchor": anchor.describe(grown, dvc_md5=md5).to_dict(),
+            "anchor": recorded,
         },
     )
-    trust.sign_anchor(params, grown, anchor.describe(grown, dvc_md5=md5).to_dict())
+    trust.sign_anchor(params, grown, recorded)
     return {
         "added": added,
         "repeated": repeated,
