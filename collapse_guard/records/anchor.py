@@ -138,8 +138,9 @@ def new_records(anchor: pd.DataFrame, new_real: pd.DataFrame, keep_repeated: boo
 def repeats_of(anchor: pd.DataFrame, new_real: pd.DataFrame) -> np.ndarray:
     """Per new record: its values equal an anchor record's (or an earlier new record's)."""
     features = list(feature_columns(anchor))
-    seen = set(anchor[RECORD_ID].astype(str).str.slice(0, 56))
     base = content_hashes(new_real[features]).str.slice(0, 56)
+    known = anchor[RECORD_ID].astype(str).str.slice(0, 56)
+    seen = set(known[known.isin(set(base))])  # probe the anchor with the new payloads, not the other way round
     return (base.isin(seen) | base.duplicated()).to_numpy()
 
 
