@@ -55,9 +55,10 @@ bench-text: setup  ## watermark quality and detection speed; near-duplicate thro
 	$(BIN)/python benchmarks/text_watermark.py
 	$(BIN)/python benchmarks/text_dedup.py
 
-bench-scale: setup  ## at scale: screening 100k and 1M documents against datasketch's bulk path; one guarded tabular generation at 100k and 1M anchor rows (about 45 minutes)
+bench-scale: setup  ## at scale: screening 100k and 1M documents against datasketch's bulk path; one guarded tabular generation at 100k and 1M anchor rows; ingest of 1,000 rows onto a 1M-row anchor (about 50 minutes)
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/scale_screening.py --sizes 100000 1000000
 	$(BIN)/python benchmarks/scale_tabular.py
+	$(BIN)/python benchmarks/anchor_append.py --rows 1000000 --new 1000
 
 bench-watermark: setup  ## watermark TPR by length x attack x scheme, FPR on unseen docstrings, speed (4-10 minutes)
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/watermark_robustness.py --samples 400 --epochs 6 --real-tokens 2000000 --fpr-keys 10

@@ -29,7 +29,7 @@ class _Strict(BaseModel):
 
 
 class PathsParams(_Strict):
-    anchor: str = "data/anchor/real.parquet"
+    anchor: str = "data/anchor/real.parquet"  # a folder: the anchor dataset (collapse_guard/records/anchor.py)
     generations_dir: str = "generations"
     reports_dir: str = "reports"
     ledger: str = "ledger/ledger.jsonl"
