@@ -57,16 +57,19 @@ bench-text: setup  ## watermark quality and detection speed; near-duplicate thro
 	$(BIN)/python benchmarks/text_watermark.py
 	$(BIN)/python benchmarks/text_dedup.py
 
-bench-scale: setup  ## at scale: screening 100k documents against datasketch's bulk path per core; the screen-crawl flow on 1 and 2 Dask workers at 100k and 1M (SCREEN_SIZES="100000 1000000 10000000" for 10M); one guarded tabular generation at 100k and 1M anchor rows (about an hour)
+bench-scale: setup  ## at scale: screening 100k documents against datasketch's bulk path per core; the screen-crawl flow on 1 and 2 Dask workers at 100k and 1M (SCREEN_SIZES="100000 1000000 10000000" for 10M); one guarded tabular generation at 100k and 1M anchor rows; ingest of 1,000 rows onto a 1M-row anchor (about an hour)
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/scale_screening.py --sizes 100000 --engines collapse-guard-stream datasketch
 	$(BIN)/python benchmarks/scale_screening.py --workers 1 2 --sizes $(SCREEN_SIZES)
 	$(BIN)/python benchmarks/scale_tabular.py
+	$(BIN)/python benchmarks/anchor_append.py --rows 1000000 --new 1000
 
 bench-watermark: setup  ## watermark TPR by length x attack x scheme, FPR on unseen docstrings, speed (4-10 minutes)
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/watermark_robustness.py --samples 400 --epochs 6 --real-tokens 2000000 --fpr-keys 10
 
-bench-forecast: setup  ## the collapse forecast against replace and accumulate chains: hit rate, false alarms (~20 minutes)
-	$(BIN)/python benchmarks/forecast_validation.py --seeds 10 --generations 15 --rows 2000 --per-generation 500 --sample-size 2000
+FORECAST_CHAINS := reports/forecast_chains.csv
+bench-forecast: setup  ## the collapse forecast against 40 replace and 40 accumulate chains (README's table): hit rate, false alarms (30-60 minutes)
+	$(BIN)/python benchmarks/forecast_validation.py --seeds 40 --first-seed 20 --generations 20 --rows 2000 --per-generation 500 --sample-size 2000 --chains $(FORECAST_CHAINS) --metric tail_coverage
+	$(BIN)/python benchmarks/forecast_validation.py --chains $(FORECAST_CHAINS) --metric rare_mode_retention
 
 repro: setup  ## one more guarded generation through DVC's pipeline (dvc.yaml)
 	$(BIN)/collapse-guard init

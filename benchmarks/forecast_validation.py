@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,10 +38,11 @@ from collapse_guard.reports.forecast import forecast
 REPO = Path(__file__).resolve().parents[1]
 
 
-def small_params(rows: int, temperature: float, sample_size: int) -> Params:
+def small_params(rows: int, temperature: float, sample_size: int, settings: dict | None = None) -> Params:
     """params.yaml (its model, forecast and alert settings), with a smaller anchor and evaluation so a chain of a
-    dozen generations takes seconds."""
+    dozen generations takes seconds; ``settings`` are further dotted overrides (``--set forecast.window=8``)."""
     overrides = {
+        **(settings or {}),
         "tabular.embedded.rows": rows,
         "evaluation.sample_size": sample_size,
         "evaluation.distribution_metrics": False,
@@ -85,6 +87,7 @@ def replay(table: pd.DataFrame, metric: str, floor: float, params: Params) -> pd
                 window=settings.window,
                 level=settings.level,
                 horizon=settings.horizon,
+                half_life=settings.half_life,
             )
             if made is None:
                 continue
@@ -158,14 +161,25 @@ def main() -> None:
     parser.add_argument(
         "--chains", type=Path, default=None, help="CSV of the chains: read if it exists (re-score only), else written"
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a params.yaml key, e.g. forecast.half_life=5 (repeatable; YAML values)",
+    )
     args = parser.parse_args()
-    params = small_params(args.rows, args.temperature, args.sample_size)
+    settings = {key: yaml.safe_load(value) for key, _, value in (item.partition("=") for item in args.set)}
+    params = small_params(args.rows, args.temperature, args.sample_size, settings)
     floor = params.forecast.floors[args.metric] if args.floor is None else args.floor
     started = time.perf_counter()
-    print(f"chains: replace and accumulate x {args.seeds} seeds x {args.generations} generations", flush=True)
-    if args.chains and args.chains.is_file():
+    rescored = bool(args.chains and args.chains.is_file())
+    if rescored:
         table = pd.read_csv(args.chains)
+        seeds = table.groupby("policy")["seed"].nunique().to_dict()
+        print(f"re-scoring the chains in {args.chains} ({seeds} seeds; delete it to run new chains)", flush=True)
     else:
+        print(f"chains: replace and accumulate x {args.seeds} seeds x {args.generations} generations", flush=True)
         table = run_chains(
             params,
             ["replace", "accumulate"],
@@ -174,15 +188,21 @@ def main() -> None:
             args.per_generation,
         )
         if args.chains:
+            args.chains.parent.mkdir(parents=True, exist_ok=True)
             table.to_csv(args.chains, index=False)
+    chains_made = (
+        f"chains from {args.chains}"
+        if rescored
+        else f"anchor {args.rows} rows, {args.per_generation} synthetic/generation, {args.sample_size} evaluation "
+        f"samples, temperature {args.temperature}"
+    )
     forecasts = replay(table, args.metric, floor, params)
     if args.out:
         forecasts.to_csv(args.out, index=False)
     print(
-        f"\nforecast of {args.metric} < {floor:g} (window {params.forecast.window}, level {params.forecast.level},"
-        f" alert within {params.alerts.forecast_generations:g}); anchor {args.rows} rows, "
-        f"{args.per_generation} synthetic/generation, {args.sample_size} evaluation samples, temperature "
-        f"{args.temperature}; "
+        f"\nforecast of {args.metric} < {floor:g} (window {params.forecast.window}, half-life "
+        f"{params.forecast.half_life:g}, level {params.forecast.level},"
+        f" alert within {params.alerts.forecast_generations:g}); {chains_made}; "
         f"{time.perf_counter() - started:.0f} s"
     )
     for name, value in score(forecasts, params.alerts.forecast_generations).items():

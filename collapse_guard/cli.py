@@ -153,7 +153,8 @@ def init(params_file: ParamsOption = Path("params.yaml"), as_json: JsonOption = 
     if as_json:
         typer.echo(json.dumps({"created": created}))
     else:
-        typer.echo("\n".join(f"created {item}" for item in created) or "workspace already initialised")
+        said = [item if item.startswith(("restored", "migrated")) else f"created {item}" for item in created]
+        typer.echo("\n".join(said) or "workspace already initialised")
 
 
 @app.command()
@@ -197,7 +198,7 @@ def run(
                 for cleaned in clean_after_crash(params):
                     typer.echo(cleaned, err=True)
                 for done in initialise(params):
-                    if done.startswith("restored"):
+                    if done.startswith(("restored", "migrated")):
                         typer.echo(done, err=True)
                 guarded_retraining(params, generations, on_generation=advance)
         except CollapseGuardError as error:
@@ -432,6 +433,7 @@ def ingest(
     and the first rows, and appends nothing (exit code 3)."""
     params = _load(params_file, as_json)
     from collapse_guard.pipeline.ingest import ingest_real
+    from collapse_guard.pipeline.recovery import clean_files
     from collapse_guard.records import alerts
 
     try:
@@ -441,12 +443,16 @@ def ingest(
             _named_causes(params),
             _working(f"reading and screening {path}", as_json),
         ):
+            for cleaned in clean_files(params):
+                typer.echo(cleaned, err=True)
             result = ingest_real(params, path, keep_repeated=not drop_repeated)
     except CollapseGuardError as error:
         _fail(error, as_json)
     if as_json:
         typer.echo(json.dumps(result))
         return
+    for migrated in result["migrated"]:
+        typer.echo(migrated, err=True)
     typer.echo(f"appended {result['added']} records; anchor has {result['rows']}")
     if result["repeated"]:
         kept = "kept as records of their own" if result["repeated_kept"] else "left out (--drop-repeated)"

@@ -29,7 +29,7 @@ class _Strict(BaseModel):
 
 
 class PathsParams(_Strict):
-    anchor: str = "data/anchor/real.parquet"
+    anchor: str = "data/anchor/real.parquet"  # a folder: the anchor dataset (collapse_guard/records/anchor.py)
     generations_dir: str = "generations"
     reports_dir: str = "reports"
     ledger: str = "ledger/ledger.jsonl"
@@ -194,6 +194,7 @@ class ForecastParams(_Strict):
     each metric with a floor (crossed below) or a ceiling (crossed above), with a prediction interval."""
 
     window: int = Field(5, ge=3, le=1000)  # generations the trend is fitted on (at least 3: a line and its error)
+    half_life: float = Field(0.0, ge=0, le=1000)  # discounted least squares: weight halves per this many gens (0: off)
     level: float = Field(0.95, gt=0, lt=1)  # coverage of the prediction interval (an alert needs its far bound)
     horizon: int = Field(50, ge=1, le=10_000)  # generations ahead looked at; beyond is "not forecast"
     floors: dict[str, Annotated[float, Field(ge=-1e9, le=1e9)]] = Field(default_factory=dict)

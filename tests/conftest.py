@@ -68,7 +68,14 @@ def write_params(workspace: Path, base: str = "params.yaml", tiny: dict | None =
 
 
 def sha256_of(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """A file's sha256; for a folder (the anchor dataset), over every file's name and bytes."""
+    path = Path(path)
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0" + file.read_bytes())
+        return digest.hexdigest()
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="session")
@@ -101,17 +108,27 @@ def rare_mode_mask(frame: pd.DataFrame, radius_sd: float = 3.0) -> np.ndarray:
 def resign_as_insider(path: Path) -> None:
     """Re-sign a changed generation file or anchor with the workspace's own key, as an insider holding it
     could: the signatures no longer object, so what follows tests the gate's own checks behind them."""
+    import contextlib
     import json
 
-    from collapse_guard.records import attestation, signing
+    from collapse_guard.records import anchor, attestation, signing
 
     workspace = next(p for p in Path(path).parents if (p / "params.yaml").is_file())
     keys = signing.Keys(workspace)
     if Path(path).parent.name.startswith("gen_"):
         signing.sign(Path(path).parent, Path(path).parent / attestation.SIGNATURE, keys)
         return
+    if (Path(path).parent / anchor.MANIFEST).is_file():  # a part of the anchor dataset: its manifest too
+        manifest_file = Path(path).parent / anchor.MANIFEST
+        manifest = json.loads(manifest_file.read_text())
+        entry = next(p for p in manifest["parts"] if p["file"] == Path(path).name)
+        entry["sha256"] = signing.sha256_file(path)
+        with contextlib.suppress(Exception):  # a corrupted part keeps the rows it had
+            entry["rows"] = len(pd.read_parquet(path))
+        manifest_file.write_text(json.dumps(manifest))
+        path = Path(path).parent
     statement_path = attestation.anchor_statement_path(path)
     statement = json.loads(statement_path.read_text())
-    statement["subject"]["sha256"] = signing.sha256_file(path)
+    statement["subject"]["sha256"] = anchor.content_sha256(path)
     statement_path.write_text(json.dumps(statement))
     signing.sign(statement_path, attestation.anchor_signature_path(path), keys)

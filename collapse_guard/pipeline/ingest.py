@@ -2,17 +2,21 @@
 
 Incoming data is triaged by its modality first (text: known watermarks and near-copies are turned
 away and quarantined with the reason). Nothing is written until the whole input has been read and
-checked, so a malformed file leaves the anchor as it was.
+checked, so a malformed file leaves the anchor as it was. The new records are written as one new part of
+the anchor dataset (collapse_guard/records/anchor.py): the cost of an append is the new rows, and a kill
+before the manifest's rename leaves the anchor as it was.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from collapse_guard.config import Params
 from collapse_guard.errors import AnchorIntegrityError
 from collapse_guard.modality.registry import modality_for
-from collapse_guard.pipeline import door, trust
+from collapse_guard.pipeline import door, setup, trust
 from collapse_guard.records import anchor, atomic, ledger, versioning
 from collapse_guard.records.provenance import feature_columns, utc_now
 from collapse_guard.records.workspace import pipeline_state, relative
@@ -24,7 +28,7 @@ def ingest_real(params: Params, path: Path, keep_repeated: bool = True) -> dict:
     state = pipeline_state(params)
     trust.check_witnesses(params)
     keys = trust.workspace_keys(params)
-    if keys is not None and not params.anchor_path.exists():
+    if keys is not None and not anchor.exists(params.anchor_path):
         restored = trust.restore_anchor(params, keys)  # a deleted anchor comes back from DVC, never from source
         body = {"anchor": trust.recorded_anchor(params), "reason": restored}
         ledger.append(params.ledger_path, "anchor_restored", body)
@@ -33,6 +37,7 @@ def ingest_real(params: Params, path: Path, keep_repeated: bool = True) -> dict:
             f"refusing to ingest onto an anchor that is not the last recorded version: {differences}",
             path=relative(params, params.anchor_path),
         )
+    migrated = setup.migrate_anchor(params)
     current = anchor.load(params.anchor_path)
     problems = anchor.check_append_only(current, state.recorded_anchor, relative(params, params.anchor_path))
     if problems:
@@ -42,14 +47,18 @@ def ingest_real(params: Params, path: Path, keep_repeated: bool = True) -> dict:
         door.admit_incoming(params, Path(path), current, feature_columns(current))
     incoming = modality.incoming(Path(path), current)
     repeated = int(anchor.repeats_of(current, incoming.records).sum())
-    grown, added = anchor.append(current, incoming.records, keep_repeated=keep_repeated)
+    fresh = anchor.new_records(current, incoming.records, keep_repeated=keep_repeated)
+    added = len(fresh)
+    grown = pd.concat([current, fresh], ignore_index=True)
     quarantine = _quarantine(params, Path(path), incoming.rejected)
-    anchor.write(params.anchor_path, grown)
+    if added:
+        anchor.append_part(params.anchor_path, fresh)
     derived = modality.anchor_written(grown)  # after the anchor: a kill in between leaves an index that lags
     md5 = versioning.track(
         params.workspace, [params.anchor_path, *derived], push_timeout=params.tracking.dvc_push_timeout_seconds
     )[relative(params, params.anchor_path)]
     rejected = incoming.rejected["reason"].value_counts().to_dict() if len(incoming.rejected) else {}
+    recorded = anchor.describe(grown, dvc_md5=md5).to_dict()
     ledger.append(
         params.ledger_path,
         "anchor_ingested",
@@ -60,10 +69,10 @@ def ingest_real(params: Params, path: Path, keep_repeated: bool = True) -> dict:
             "repeated_kept": keep_repeated,
             "rejected": rejected,
             "quarantine": quarantine,
-            "anchor": anchor.describe(grown, dvc_md5=md5).to_dict(),
+            "anchor": recorded,
         },
     )
-    trust.sign_anchor(params, grown, anchor.describe(grown, dvc_md5=md5).to_dict())
+    trust.sign_anchor(params, grown, recorded)
     return {
         "added": added,
         "repeated": repeated,
@@ -72,6 +81,7 @@ def ingest_real(params: Params, path: Path, keep_repeated: bool = True) -> dict:
         "dvc_md5": md5,
         "rejected": rejected,
         "quarantine": quarantine,
+        "migrated": migrated,
     }
 
 

@@ -61,6 +61,10 @@ def check_writable(params: Params) -> None:
             _probe_write(folder)
         except OSError as error:
             raise unwritable(folder, error) from error
+    # the anchor dataset's parts are written inside its folder; no probe file there (this runs before the lock,
+    # and an `ingest` holding it could version the probe with the anchor)
+    if params.anchor_path.is_dir() and not os.access(params.anchor_path, os.W_OK | os.X_OK):
+        raise unwritable(params.anchor_path, PermissionError(13, "Permission denied", str(params.anchor_path)))
 
 
 def _probe_write(folder: Path) -> None:

@@ -2,9 +2,10 @@
 finds can belong to a live run).
 
 kill -9 keeps the history consistent (every write is a temp file renamed into place, a generation is written
-in a staging folder renamed into place whole, the ledger is appended last), but leaves the staging folder of the
-generation it did not finish, the temp files of writes it did not finish, and the MLflow runs it opened stay
-RUNNING forever. All three are cleaned here, and the caller says so.
+in a staging folder renamed into place whole, an anchor part is published by its manifest's rename, the ledger
+is appended last), but leaves the staging folder of the generation it did not finish, the temp files of writes
+it did not finish, an anchor part no manifest lists, and the MLflow runs it opened stay RUNNING forever. All are
+cleaned here, and the caller says so.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from collapse_guard.config import Params
-from collapse_guard.records import staging, tracking
+from collapse_guard.records import anchor, staging, tracking
 
 # collapse_guard.records.atomic names its temp files ``.<target name>.<random>.tmp`` beside the target
 ATOMIC_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
@@ -39,8 +40,18 @@ def stale_temp_files(params: Params) -> list[Path]:
 
 
 def clean_after_crash(params: Params) -> list[str]:
-    """Remove stale staging folders and temp files, and mark unfinished MLflow runs FAILED; what was done, one
-    line each."""
+    """Remove what ``clean_files`` removes and mark unfinished MLflow runs FAILED; what was done, one line each."""
+    done = clean_files(params)
+    for run_id, name in unfinished_runs(params):
+        tracking.log(params.tracking_uri, run_id, tags={"status": "killed", "cleaned_by": "next run"})
+        tracking.finish(params.tracking_uri, run_id, "FAILED")
+        done.append(f"marked MLflow run {name} ({run_id}) FAILED: the run that opened it was killed")
+    return done
+
+
+def clean_files(params: Params) -> list[str]:
+    """Remove stale staging folders, temp files and what a killed append or migration left of the anchor
+    (``ingest`` runs this too: it opens no MLflow run); what was done, one line each."""
     done = []
     for folder in staging.leftover_folders(params):
         shutil.rmtree(folder)
@@ -51,10 +62,8 @@ def clean_after_crash(params: Params) -> list[str]:
     for path in stale_temp_files(params):
         path.unlink(missing_ok=True)
         done.append(f"removed a temp file a killed run left: {path.relative_to(params.workspace)}")
-    for run_id, name in unfinished_runs(params):
-        tracking.log(params.tracking_uri, run_id, tags={"status": "killed", "cleaned_by": "next run"})
-        tracking.finish(params.tracking_uri, run_id, "FAILED")
-        done.append(f"marked MLflow run {name} ({run_id}) FAILED: the run that opened it was killed")
+    for what, path in anchor.clean_leftovers(params.anchor_path):
+        done.append(f"{what}: {path.relative_to(params.workspace)}")
     return done
 
 

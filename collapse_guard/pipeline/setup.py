@@ -8,7 +8,7 @@ from collapse_guard.modality.registry import modality_for
 from collapse_guard.pipeline import door, trust
 from collapse_guard.pipeline.gate import check_suites
 from collapse_guard.records import anchor as anchor_mod
-from collapse_guard.records import atomic, ledger, signing, tracking, versioning
+from collapse_guard.records import ledger, signing, tracking, versioning
 from collapse_guard.records.workspace import relative
 
 
@@ -16,7 +16,7 @@ def initialise(params: Params) -> list[str]:
     """Create whatever the workspace lacks; never touches an anchor that already exists."""
     modality = modality_for(params)
     check_suites(params.resolve(params.paths.expectations_dir), modality.name, modality.gate_parameters())
-    if not params.anchor_path.exists() and modality.door_checks_tables and params.data.source != "embedded":
+    if not anchor_mod.exists(params.anchor_path) and modality.door_checks_tables and params.data.source != "embedded":
         door.admit_initial(params, params.resolve(params.data.source))  # before anything is written
     created = versioning.ensure_repo(params.workspace, params.tracking.dvc_remote)
     created += signing.create_keys(params.workspace)
@@ -28,8 +28,9 @@ def initialise(params: Params) -> list[str]:
     anchor_path = params.anchor_path
     recorded = trust.recorded_anchor(params)
     created += _keep_recorded_anchor(params, recorded, adopting)
-    if not anchor_path.exists():
-        atomic.write_parquet(anchor_path, modality.initial_anchor())
+    created += migrate_anchor(params)
+    if not anchor_mod.exists(anchor_path):
+        anchor_mod.create(anchor_path, modality.initial_anchor())
         created.append(f"anchor {relative(params, anchor_path)}")
     current = anchor_mod.load(anchor_path)
     derived = modality.anchor_written(current)
@@ -49,7 +50,7 @@ def initialise(params: Params) -> list[str]:
         created.append(f"ledger {relative(params, params.ledger_path)}")
         trust.sign_anchor(params, current, trust.recorded_anchor(params))
     elif adopting:
-        trust.sign_anchor(params, current, recorded)
+        trust.sign_anchor(params, current, trust.recorded_anchor(params))
     tracking.experiment_id(
         params.tracking_uri, params.tracking.experiment_name, params.resolve(params.tracking.mlflow_artifacts)
     )
@@ -63,7 +64,7 @@ def _keep_recorded_anchor(params: Params, recorded: dict | None, adopting: bool)
     if recorded is None or adopting:
         return []
     if keys is None:
-        if not params.anchor_path.exists():
+        if not anchor_mod.exists(params.anchor_path):
             raise AnchorIntegrityError(
                 "the anchor is missing although the ledger recorded one: restore it with `dvc pull` "
                 "(it is never re-created from the source, which could have fewer rows)",
@@ -75,3 +76,29 @@ def _keep_recorded_anchor(params: Params, recorded: dict | None, adopting: bool)
         return []
     ledger.append(params.ledger_path, "anchor_restored", {"anchor": recorded, "reason": restored})
     return [restored]
+
+
+def migrate_anchor(params: Params) -> list[str]:
+    """An anchor of the single-file layout (before partitioned datasets) becomes a dataset of one part, that
+    file byte for byte, so the record order and ids digest are unchanged. The new version is versioned by DVC,
+    recorded in the ledger (``anchor_migrated``: same rows and digest, the folder's DVC md5) and re-signed, so
+    the append-only check, the restore from DVC and the signatures carry on. Run under the workspace lock,
+    after the anchor was checked against (or restored to) its last recorded version."""
+    if not anchor_mod.is_single_file(params.anchor_path):
+        return []
+    label = relative(params, params.anchor_path)
+    recorded = trust.recorded_anchor(params)
+    frame = anchor_mod.load(params.anchor_path)
+    if recorded is not None and anchor_mod.check_append_only(frame, anchor_mod.AnchorRecord(**recorded), label):
+        return []  # an anchor that is not a successor of the recorded one is not vouched for: the checks say why
+    before = versioning.recorded_md5(params.anchor_path)
+    anchor_mod.migrate(params.anchor_path)
+    md5 = versioning.track(
+        params.workspace, [params.anchor_path], push_timeout=params.tracking.dvc_push_timeout_seconds
+    )[label]
+    record = anchor_mod.describe(frame, dvc_md5=md5).to_dict()
+    if recorded is not None:
+        body = {"anchor": record, "path": label, "from": {"layout": "single file", "dvc_md5": before}}
+        ledger.append(params.ledger_path, "anchor_migrated", body)
+        trust.sign_anchor(params, frame, record)
+    return [f"migrated the anchor {label} from one file to a dataset of one part (same {len(frame)} records)"]

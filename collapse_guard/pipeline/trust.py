@@ -12,7 +12,6 @@ A workspace without a public key (``.collapse-guard/signing.pub``) skips all of 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import pandas as pd
 from collapse_guard.config import Params
 from collapse_guard.errors import AnchorIntegrityError, CollapseGuardError, DataError, LedgerTampered
 from collapse_guard.records import anchor as anchor_mod
-from collapse_guard.records import atomic, attestation, ledger, signing, versioning
+from collapse_guard.records import attestation, ledger, signing, versioning
 from collapse_guard.records.anchor import read_records
 from collapse_guard.records.provenance import RECORD_ID
 from collapse_guard.records.workspace import generation_paths, relative
@@ -50,12 +49,12 @@ def anchor_differences(params: Params, keys: signing.Keys) -> str:
 
 def _row_difference(params: Params) -> str:
     recorded = recorded_anchor(params)
-    if recorded is None or not params.anchor_path.is_file():
+    if recorded is None or not anchor_mod.exists(params.anchor_path):
         return ""
     try:
         frame = anchor_mod.load(params.anchor_path)
     except CollapseGuardError:
-        return "; the file is not a readable anchor"
+        return "; the anchor is not readable"
     problems = anchor_mod.check_append_only(
         frame, anchor_mod.AnchorRecord(**recorded), relative(params, params.anchor_path)
     )
@@ -68,21 +67,26 @@ def _row_difference(params: Params) -> str:
 
 def restore_anchor(params: Params, keys: signing.Keys) -> str:
     """Put back the last recorded anchor version from the DVC cache or the local remote, by the md5 the
-    ledger recorded; returns what was done ("" when the anchor already matched its signed version)."""
+    ledger recorded (a dataset part by part, its manifest last); returns what was done ("" when the anchor
+    already matched its signed version)."""
     problem = anchor_differences(params, keys)
     if not problem:
         return ""
     recorded = recorded_anchor(params)
     md5 = (recorded or {}).get("dvc_md5", "")
-    source = _stored_copy(params, md5) if md5 else None
+    source = (
+        versioning.restore(
+            params.workspace, params.tracking.dvc_remote, md5, params.anchor_path, last=anchor_mod.MANIFEST
+        )
+        if md5
+        else None
+    )
     if source is None:
         raise AnchorIntegrityError(
             f"{problem}; and the last recorded version (DVC md5 {md5 or 'unknown'}) is in neither the DVC cache "
             "nor the remote: restore it with `dvc pull` or from a backup",
             path=relative(params, params.anchor_path),
         )
-    with atomic.atomic_path(params.anchor_path) as tmp:
-        shutil.copyfile(source, tmp)
     still = anchor_differences(params, keys)
     if still:
         raise AnchorIntegrityError(f"{problem}; the stored copy does not verify either: {still}")
@@ -90,19 +94,6 @@ def restore_anchor(params: Params, keys: signing.Keys) -> str:
         f"restored the anchor {relative(params, params.anchor_path)} to its last recorded version "
         f"(DVC md5 {md5}, {recorded['rows']} rows) from {relative(params, source)}: {problem}"
     )
-
-
-def _stored_copy(params: Params, md5: str) -> Path | None:
-    """The file DVC keeps for ``md5``: in the cache, else in a local remote (DVC 3 layout files/md5/xx/rest)."""
-    suffix = Path("files") / "md5" / md5[:2] / md5[2:]
-    candidates = [params.workspace / ".dvc" / "cache" / suffix]
-    remote = params.tracking.dvc_remote
-    if "://" not in remote:
-        candidates.append(params.resolve(remote) / suffix)
-    for candidate in candidates:
-        if candidate.is_file() and versioning.file_md5(candidate) == md5:
-            return candidate
-    return None
 
 
 def sign_anchor(params: Params, frame: pd.DataFrame, record: dict[str, Any]) -> None:

@@ -4,11 +4,26 @@ Accumulating around a real anchor that never shrinks is what keeps recursive tra
 collapsing (Gerstgrasser et al. 2024). The anchor only grows: new real data is appended, and any
 removal, edit or reordering is detected against the version the pipeline last recorded, by a
 digest over the record ids in file order (the ledger keeps it), not only by what is on disk now.
+
+On disk the anchor is a partitioned Parquet dataset, a folder (``paths.anchor``, named like a file as
+Spark, Dask and pyarrow name theirs: ``data/anchor/real.parquet/``) of parts, one per ``init`` and one per
+``ingest``, and a manifest ``_manifest.json`` listing the parts in order with their rows and sha256. So an
+append writes the new rows only: the new part (temp file + rename), then the manifest (temp file +
+rename). The manifest's rename is the publish: a kill before it leaves the anchor as it was, with at most
+a part no manifest lists (an orphan: never read, removed by the next run's recovery). Readers read the
+listed parts in order, so the record order, and with it the ids digest, is that of one file. This module
+is the only reader and writer of that layout. A workspace made before it holds one ``.parquet`` file at
+``paths.anchor``: it is read as it is, and ``migrate`` turns it into a dataset of one part (its bytes).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,6 +42,7 @@ from collapse_guard.records.provenance import (
     occurrence_ids,
     stamp_real,
 )
+from collapse_guard.records.versioning import file_digest
 
 
 @dataclass(frozen=True)
@@ -98,7 +114,13 @@ def check_append_only(frame: pd.DataFrame, recorded: AnchorRecord | None, path: 
 
 
 def append(anchor: pd.DataFrame, new_real: pd.DataFrame, keep_repeated: bool = True) -> tuple[pd.DataFrame, int]:
-    """Append new real records; returns the new anchor and how many were added.
+    """Append new real records; returns the new anchor and how many were added (see ``new_records``)."""
+    fresh = new_records(anchor, new_real, keep_repeated)
+    return pd.concat([anchor, fresh], ignore_index=True), len(fresh)
+
+
+def new_records(anchor: pd.DataFrame, new_real: pd.DataFrame, keep_repeated: bool = True) -> pd.DataFrame:
+    """The records ``new_real`` adds to ``anchor``, in the anchor's columns: what an append writes as its part.
 
     A record equal to one already in the anchor is another record (two respondents with the same answers):
     it is kept and numbered as a repeat (``provenance.occurrence_ids``), unless ``keep_repeated`` is False.
@@ -110,14 +132,15 @@ def append(anchor: pd.DataFrame, new_real: pd.DataFrame, keep_repeated: bool = T
         raise AnchorIntegrityError("only real records may be appended to the anchor")
     fresh = new_real if keep_repeated else new_real[~repeats_of(anchor, new_real)]
     fresh = fresh.assign(**{RECORD_ID: occurrence_ids(fresh[features], existing=anchor[RECORD_ID])})
-    return pd.concat([anchor, fresh[anchor.columns]], ignore_index=True), len(fresh)
+    return fresh[anchor.columns].reset_index(drop=True)
 
 
 def repeats_of(anchor: pd.DataFrame, new_real: pd.DataFrame) -> np.ndarray:
     """Per new record: its values equal an anchor record's (or an earlier new record's)."""
     features = list(feature_columns(anchor))
-    seen = set(anchor[RECORD_ID].astype(str).str.slice(0, 56))
     base = content_hashes(new_real[features]).str.slice(0, 56)
+    known = anchor[RECORD_ID].astype(str).str.slice(0, 56)
+    seen = set(known[known.isin(set(base))])  # probe the anchor with the new payloads, not the other way round
     return (base.isin(seen) | base.duplicated()).to_numpy()
 
 
@@ -130,13 +153,178 @@ def holdout_mask(frame: pd.DataFrame, fraction: float) -> np.ndarray:
     return buckets / 0xFFFFFFFF < fraction
 
 
-def write(path: Path, frame: pd.DataFrame) -> None:
-    atomic.write_parquet(path, frame)
+# -- the dataset on disk --------------------------------------------------------------------------------------
+MANIFEST = "_manifest.json"  # "_": Parquet readers (pyarrow, Spark, DuckDB) skip it when they read the folder
+MANIFEST_FORMAT = "collapse-guard-anchor/1"
+_PART = re.compile(r"^part-(\d{5,})\.parquet$")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part as the manifest lists it: its file name in the folder, rows and the sha256 of its bytes."""
+
+    file: str
+    rows: int
+    sha256: str
+
+
+def part_name(index: int) -> str:
+    return f"part-{index:05d}.parquet"
+
+
+def manifest_path(path: Path) -> Path:
+    return Path(path) / MANIFEST
+
+
+def exists(path: Path) -> bool:
+    """An anchor was published at ``path``: a dataset with its manifest, or a file of the single-file layout (a
+    folder without a manifest is an ``init`` killed before it published, so no anchor)."""
+    return Path(path).is_file() or manifest_path(path).is_file()
+
+
+def is_single_file(path: Path) -> bool:
+    """The layout before datasets: one Parquet file at ``paths.anchor`` (``migrate`` converts it)."""
+    return Path(path).is_file()
+
+
+def read_manifest(path: Path) -> list[Part]:
+    """The published parts, in record order; DataError naming the manifest if it is missing or unreadable."""
+    target = manifest_path(path)
+    if not target.is_file():
+        raise DataError(
+            "the anchor has no manifest (it was never published, or the file was deleted)", path=str(target)
+        )
+    try:
+        payload = json.loads(target.read_text(encoding="utf-8"))
+        if payload.get("format") != MANIFEST_FORMAT:
+            raise ValueError(f"format {payload.get('format')!r}, expected {MANIFEST_FORMAT!r}")
+        parts = [Part(str(p["file"]), int(p["rows"]), str(p["sha256"])) for p in payload["parts"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(
+            f"the anchor's manifest cannot be read ({type(exc).__name__}: {exc})", path=str(target)
+        ) from exc
+    if any(not _PART.match(p.file) for p in parts):
+        raise DataError("the anchor's manifest names a file that is not a part", path=str(target))
+    return parts
+
+
+def orphan_parts(path: Path) -> list[Path]:
+    """Parts in the folder that the manifest does not list: written by an append killed before it published."""
+    folder = Path(path)
+    if not manifest_path(folder).is_file():
+        return []  # no manifest to judge by (a killed `init`, or a deleted one that a restore puts back)
+    try:
+        listed = {p.file for p in read_manifest(folder)}
+    except DataError:
+        return []  # an unreadable manifest is the trust checks' to report, not a reason to delete parts
+    return sorted(p for p in folder.iterdir() if _PART.match(p.name) and p.name not in listed)
+
+
+def part_problems(path: Path) -> list[str]:
+    """Listed parts that are missing or whose bytes are not the ones the manifest names (hand-edited)."""
+    problems = []
+    for part in read_manifest(path):
+        file = Path(path) / part.file
+        if not file.is_file():
+            problems.append(f"part {part.file} is missing")
+        elif file_digest(file, "sha256") != part.sha256:
+            problems.append(f"part {part.file} differs from the bytes its manifest lists (it was edited or replaced)")
+    return problems
+
+
+def content_sha256(path: Path) -> str:
+    """What a signed statement names as the anchor's digest: the sha256 of the manifest (which names every
+    part's sha256; ``part_problems`` checks the parts against it), or of the file in the single-file layout."""
+    target = Path(path) if is_single_file(path) else manifest_path(path)
+    return file_digest(target, "sha256")
+
+
+def create(path: Path, frame: pd.DataFrame) -> Part:
+    """A first anchor: a dataset of one part. Refuses to overwrite a published anchor (it only grows)."""
+    if exists(path):
+        raise AnchorIntegrityError("an anchor exists already: it only grows (append to it)", path=str(path))
+    return _publish(Path(path), [], frame)
+
+
+def append_part(path: Path, frame: pd.DataFrame) -> Part:
+    """Append ``frame`` (records in the anchor's columns) as the next part; nothing already written is rewritten."""
+    return _publish(Path(path), read_manifest(path), frame)
+
+
+def _publish(folder: Path, parts: list[Part], frame: pd.DataFrame) -> Part:
+    folder.mkdir(parents=True, exist_ok=True)
+    name = part_name(len(parts))
+    with atomic.atomic_path(folder / name) as tmp:
+        frame.to_parquet(tmp, index=False)
+        part = Part(name, len(frame), file_digest(tmp, "sha256"))
+    _write_manifest(folder, [*parts, part])  # the publish
+    return part
+
+
+def _write_manifest(folder: Path, parts: list[Part]) -> None:
+    payload = {"format": MANIFEST_FORMAT, "rows": sum(p.rows for p in parts), "parts": [asdict(p) for p in parts]}
+    atomic.write_json(manifest_path(folder), payload)
+
+
+def migrate(path: Path) -> Part:
+    """Turn a single-file anchor into a dataset whose one part is that file, byte for byte (same records, same
+    order, same ids digest). The folder is built beside it and swapped in with two renames."""
+    path = Path(path)
+    if not is_single_file(path):
+        raise DataError("not a single-file anchor", path=str(path))
+    rows = len(read_records(path))
+    building = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".migrating", dir=path.parent))
+    try:
+        shutil.copyfile(path, building / part_name(0))
+        part = Part(part_name(0), rows, file_digest(building / part_name(0), "sha256"))
+        _write_manifest(building, [part])
+        aside = path.with_name(f".{path.name}.single-file.migrating")
+        os.replace(path, aside)
+        os.replace(building, path)
+        aside.unlink()
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return part
+
+
+def clean_leftovers(path: Path) -> list[tuple[str, Path]]:
+    """Undo what a killed append or migration left (the caller holds the workspace lock): parts no manifest
+    lists are removed, a migration's half-built folder is removed, and a single-file anchor moved aside by a
+    migration killed between its two renames is put back. Returns (what was done, path) pairs."""
+    path = Path(path)
+    orphans = orphan_parts(path)
+    for part in orphans:
+        part.unlink()
+    done = [
+        ("removed a part of the anchor its manifest does not list (an append killed before it published)", p)
+        for p in orphans
+    ]
+    for building in sorted(path.parent.glob(f".{path.name}.*.migrating")):
+        if building.is_dir():
+            shutil.rmtree(building)
+            done.append(("removed the half-built folder of a killed anchor migration", building))
+    aside = path.with_name(f".{path.name}.single-file.migrating")
+    if aside.is_file():
+        if exists(path):
+            aside.unlink()
+            done.append(("removed the single-file anchor a finished migration had moved aside", aside))
+        else:
+            os.replace(aside, path)
+            done.append(("put back the single-file anchor a killed migration had moved aside", path))
+    return done
 
 
 def load(path: Path) -> pd.DataFrame:
-    """Read the anchor; a file without the provenance columns is not an anchor."""
-    frame = read_records(path)
+    """Read the anchor: the parts its manifest lists, in order (a single-file anchor as it is). A part that is
+    missing or unreadable is a DataError naming it; anything without the provenance columns is not an anchor."""
+    path = Path(path)
+    if is_single_file(path):
+        frame = read_records(path)
+    elif path.is_dir():
+        frames = [read_records(path / part.file) for part in read_manifest(path)]
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    else:
+        raise DataError("the anchor is missing", path=str(path))
     missing = [c for c in PROVENANCE_COLUMNS if c not in frame.columns]
     if missing:
         raise DataError(f"anchor lacks provenance columns {missing}", path=str(path))

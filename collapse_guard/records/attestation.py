@@ -10,9 +10,10 @@ record ids (a sorted-id digest), so a record cannot move from a synthetic batch 
 - a generation: ``gen_NNN/provenance.json`` is written into the folder, and the whole folder (synthetic
   batch, mixture, model, gate verdict, metrics, drift report, statement) is signed into
   ``gen_NNN/signature.sigstore.json``. One changed byte, one added or removed file fails verification.
-- an anchor version: ``real.parquet.provenance.json`` beside the anchor names the anchor's sha256, rows and
-  ids, and is signed into ``real.parquet.provenance.json.sigstore.json`` (the in-toto pattern: a signed
-  statement whose subject is the data file's digest).
+- an anchor version: ``real.parquet.provenance.json`` beside the anchor names the sha256 of the anchor's
+  manifest (which names every part's sha256), rows and ids, and is signed into
+  ``real.parquet.provenance.json.sigstore.json`` (the in-toto pattern: a signed statement whose subject is
+  the data's digest). Verifying hashes every part against the manifest, so an edited part is named.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from collapse_guard.errors import AnchorIntegrityError, CollapseGuardError, DataError
+from collapse_guard.records import anchor as anchor_mod
 from collapse_guard.records import atomic, ledger, signing
 from collapse_guard.records.provenance import REAL, RECORD_ID, SOURCE
 
@@ -120,10 +122,11 @@ def anchor_signature_path(anchor_path: Path) -> Path:
 
 
 def sign_anchor(anchor_path: Path, frame: pd.DataFrame, record: dict[str, Any], keys: signing.Keys, head) -> None:
-    """Sign the anchor version just recorded: its file digest, rows and record ids, and the ledger head."""
+    """Sign the anchor version just recorded: its manifest's digest, rows and record ids, and the ledger head.
+    The parts are not re-hashed: the manifest holds the digest each got when it was written."""
     statement = {
         "claim_generator": CLAIM_GENERATOR,
-        "subject": {"name": Path(anchor_path).name, "sha256": signing.sha256_file(anchor_path)},
+        "subject": {"name": Path(anchor_path).name, "sha256": anchor_mod.content_sha256(anchor_path)},
         "assertions": [
             {
                 "label": "c2pa.actions.v2",
@@ -154,12 +157,17 @@ def verify_anchor(anchor_path: Path, keys: signing.Keys, label: str) -> dict[str
         error=AnchorIntegrityError,
     )
     statement = read_statement(statement_path)
-    if not Path(anchor_path).is_file():
-        raise AnchorIntegrityError("the anchor file is missing", path=label)
-    if signing.sha256_file(anchor_path) != statement.get("subject", {}).get("sha256"):
+    if not anchor_mod.exists(anchor_path):
+        raise AnchorIntegrityError("the anchor is missing (or its manifest)", path=label)
+    if anchor_mod.content_sha256(anchor_path) != statement.get("subject", {}).get("sha256"):
         raise AnchorIntegrityError(
-            "the anchor's bytes differ from its signed version (a value was edited, or rows added or removed)",
+            "the anchor's bytes differ from its signed version (a value was edited, or rows or parts added or removed)",
             path=label,
+        )
+    changed = [] if anchor_mod.is_single_file(anchor_path) else anchor_mod.part_problems(anchor_path)
+    if changed:  # the manifest is the signed one: a part's bytes are not those it lists
+        raise AnchorIntegrityError(
+            f"the anchor's bytes differ from its signed version ({'; '.join(changed)})", path=label
         )
     return statement
 

@@ -25,7 +25,7 @@ from collapse_guard.records import atomic, signing
 GENESIS = "0" * 64
 
 # Entry kinds whose body carries an "anchor" the pipeline vouches for (a blocked gate does not).
-ANCHOR_RECORDING_KINDS = ("anchor_initialised", "anchor_ingested", "generation_recorded")
+ANCHOR_RECORDING_KINDS = ("anchor_initialised", "anchor_ingested", "anchor_migrated", "generation_recorded")
 
 
 def entry_hash(entry: dict[str, Any]) -> str:

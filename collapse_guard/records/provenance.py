@@ -95,7 +95,10 @@ def occurrence_ids(features: pd.DataFrame, existing: pd.Series | None = None) ->
     (in ``existing`` ids, then earlier in ``features``)."""
     hashes = content_hashes(features)
     base = hashes.str.slice(0, _BASE_DIGITS)
-    before = existing.astype(str).str.slice(0, _BASE_DIGITS).value_counts() if existing is not None else None
+    before = None
+    if existing is not None:  # count only the payloads this batch repeats: a big anchor is not counted whole
+        known = id_payload_keys(existing)
+        before = known[known.isin(set(base))].value_counts()
     offset = base.map(before).fillna(0).astype(np.int64) if before is not None else 0
     occurrence = (base.groupby(base).cumcount() + offset).to_numpy()
     ids = [h if k == 0 else f"{h[:_BASE_DIGITS]}{k:08x}" for h, k in zip(hashes, occurrence, strict=True)]

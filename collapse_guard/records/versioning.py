@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -23,6 +25,7 @@ from typing import Any
 import yaml
 
 from collapse_guard.errors import RemoteStalled, ServiceUnavailable
+from collapse_guard.records import atomic
 
 REMOTE_NAME = "local"
 PUSH_TIMEOUT_SECONDS = 120.0  # tracking.dvc_push_timeout_seconds
@@ -157,6 +160,57 @@ def recorded_md5(path: Path) -> str:
         return ""
     outs = (yaml.safe_load(dvc_file.read_text(encoding="utf-8")) or {}).get("outs") or [{}]
     return str(outs[0].get("md5", ""))
+
+
+def stored_object(root: Path, remote: str, md5: str) -> Path | None:
+    """The object DVC keeps for ``md5`` (a file's bytes, or a folder's ``.dir`` listing) in the cache, else in
+    a local remote (DVC 3 layout ``files/md5/xx/rest``), checked against its md5; None when neither has it."""
+    suffix = Path("files") / "md5" / md5[:2] / md5[2:]
+    candidates = [Path(root) / ".dvc" / "cache" / suffix]
+    if "://" not in remote:
+        candidates.append((Path(remote) if Path(remote).is_absolute() else Path(root) / remote) / suffix)
+    for candidate in candidates:
+        if candidate.is_file() and file_md5(candidate) == md5.removesuffix(".dir"):
+            return candidate
+    return None
+
+
+def restore(root: Path, remote: str, md5: str, target: Path, last: str = "") -> Path | None:
+    """Put the version DVC stored under ``md5`` back at ``target``; returns where it came from (the file, or the
+    folder's listing), or None when the cache and a local remote lack any of it (nothing is touched then).
+
+    A folder is restored file by file (temp file + rename; files already right are left alone, files the
+    version does not list are removed), ``last`` (a name in it, e.g. a manifest that publishes the rest) last.
+    """
+    source = stored_object(root, remote, md5)
+    if source is None:
+        return None
+    target = Path(target)
+    if not md5.endswith(".dir"):
+        if target.is_dir():
+            shutil.rmtree(target)
+        with atomic.atomic_path(target) as tmp:
+            shutil.copyfile(source, tmp)
+        return source
+    files: dict[str, Path] = {}
+    for entry in json.loads(source.read_text(encoding="utf-8")):
+        stored = stored_object(root, remote, entry["md5"])
+        if stored is None:
+            return None
+        files[entry["relpath"]] = stored
+    if target.is_file():
+        target.unlink()
+    target.mkdir(parents=True, exist_ok=True)
+    for relpath in sorted(files, key=lambda name: name == last):
+        destination = target / relpath
+        if destination.is_file() and file_md5(destination) == file_md5(files[relpath]):
+            continue
+        with atomic.atomic_path(destination) as tmp:
+            shutil.copyfile(files[relpath], tmp)
+    for stray in [p for p in target.rglob("*") if p.is_file()]:
+        if stray.relative_to(target).as_posix() not in files:
+            stray.unlink()
+    return source
 
 
 def file_digest(path: Path, algorithm: str) -> str:

@@ -153,7 +153,8 @@ def gather(params: Params, problems: list[str], metric_labels: dict[str, str]) -
                 e["seq"], e["kind"], e["at"], **{k: e["body"]["anchor"][k] for k in ("rows", "digest", "dvc_md5")}
             )
             for e in entries
-            if e["kind"] in ("anchor_initialised", "anchor_ingested", "anchor_restored") and "anchor" in e["body"]
+            if e["kind"] in ("anchor_initialised", "anchor_ingested", "anchor_migrated", "anchor_restored")
+            and "anchor" in e["body"]
         ],
         generations=generations,
         promotions=promotions,

@@ -81,9 +81,16 @@ def forecast(
     window: int = 5,
     level: float = 0.8,
     horizon: int = 50,
+    half_life: float = 0.0,
 ) -> Forecast | None:
     """The forecast of one metric from its per-generation series (None with fewer than 3 finite points: a line
-    through two points has no uncertainty to report)."""
+    through two points has no uncertainty to report).
+
+    With ``half_life`` > 0 the line is fitted by discounted least squares: a generation ``half_life``
+    generations older than the latest counts half as much. The noise model behind it: every point measures
+    the current trend, older ones with a variance that doubles every ``half_life`` generations (the trend
+    drifts), so the whole history sharpens the slope while the latest generations set it; 0 weighs the
+    ``window`` points equally (ordinary least squares)."""
     g = np.asarray(generations, dtype=float)
     y = np.asarray(values, dtype=float)
     keep = np.isfinite(g) & np.isfinite(y)
@@ -96,12 +103,16 @@ def forecast(
     sign = 1.0 if direction == "below" else -1.0
     z, bound = sign * y, sign * floor
     n = len(g)
-    g_mean = g.mean()
-    sxx = float(((g - g_mean) ** 2).sum())
-    slope = float(((g - g_mean) * (z - z.mean())).sum() / sxx)
-    intercept = float(z.mean() - slope * g_mean)
+    # precision weights relative to the latest generation's (1.0); all 1.0 is ordinary least squares
+    weights = 0.5 ** ((g[-1] - g) / half_life) if half_life > 0 else np.ones(n)
+    total = float(weights.sum())
+    g_mean = float((weights * g).sum() / total)
+    z_mean = float((weights * z).sum() / total)
+    sxx = float((weights * (g - g_mean) ** 2).sum())
+    slope = float((weights * (g - g_mean) * (z - z_mean)).sum() / sxx)
+    intercept = z_mean - slope * g_mean
     residuals = z - (intercept + slope * g)
-    s = math.sqrt(float((residuals**2).sum()) / (n - 2))
+    s = math.sqrt(float((weights * residuals**2).sum()) / (n - 2))  # the noise of a latest-weight observation
     from scipy.stats import t as student_t
 
     quantile = float(student_t.ppf(0.5 + level / 2, n - 2))
@@ -109,7 +120,7 @@ def forecast(
     ahead = np.arange(0, horizon + 1, dtype=float)
     future = last + ahead
     mean = intercept + slope * future
-    half = quantile * s * np.sqrt(1 + 1 / n + (future - g_mean) ** 2 / sxx)
+    half = quantile * s * np.sqrt(1 + 1 / total + (future - g_mean) ** 2 / sxx)
     past = z[-1] < bound  # the latest observation is already past the floor
     return Forecast(
         metric=metric,
@@ -140,6 +151,7 @@ def forecasts(
     window: int,
     level: float,
     horizon: int,
+    half_life: float = 0.0,
 ) -> list[Forecast]:
     """One forecast per metric with a floor (crossed below) or a ceiling (crossed above) found in ``history``
     ((generation, metrics) pairs, oldest first); metrics a modality lacks are skipped."""
@@ -152,7 +164,15 @@ def forecasts(
             continue
         generations, values = zip(*series, strict=True)
         made = forecast(
-            name, generations, values, limit, direction=direction, window=window, level=level, horizon=horizon
+            name,
+            generations,
+            values,
+            limit,
+            direction=direction,
+            window=window,
+            level=level,
+            horizon=horizon,
+            half_life=half_life,
         )
         if made is not None:
             found.append(made)
@@ -178,6 +198,7 @@ def for_history(history: Sequence[tuple[int, dict[str, float]]], settings: Forec
         window=settings.window,
         level=settings.level,
         horizon=settings.horizon,
+        half_life=settings.half_life,
     )
 
 

@@ -30,7 +30,8 @@ _FIELDS = ("exact", "signatures", "bands", "has_shingles")
 
 
 def index_path(anchor_path: Path) -> Path:
-    """Where the index of the anchor at ``anchor_path`` lives: in the same folder."""
+    """Where the index of the anchor at ``anchor_path`` lives: beside it (the anchor is a folder of parts that
+    DVC versions as one; the index is versioned on its own)."""
     return Path(anchor_path).parent / INDEX_NAME
 
 

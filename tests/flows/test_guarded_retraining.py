@@ -19,7 +19,8 @@ from collapse_guard.errors import GateBlocked, LedgerTampered, PolicyForbidden
 from tests.conftest import resign_as_insider, sha256_of, write_params
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
-ANCHOR = Path("data/anchor/real.parquet")
+ANCHOR = Path("data/anchor/real.parquet")  # a folder: the anchor dataset (parts and their manifest)
+FIRST_PART = ANCHOR / "part-00000.parquet"
 
 
 def cli(workspace: Path, *args: str):
@@ -139,7 +140,7 @@ def test_missing_provenance_blocks(ran_once: Path):
 
 
 def test_a_shrunk_anchor_blocks(ran_once: Path):
-    _tamper(ran_once / ANCHOR, lambda f: f.drop(index=f.index[10], inplace=True))
+    _tamper(ran_once / FIRST_PART, lambda f: f.drop(index=f.index[10], inplace=True))
     payload = _assert_blocked(ran_once, "at least as many rows as the pipeline last recorded", file=str(ANCHOR))
     assert "fewer than the 600" in json.dumps(payload)
 
@@ -196,17 +197,23 @@ def test_ingest_appends_real_data_and_the_next_generation_uses_it(ran_once: Path
 
     new = tmp_path / "new_real.csv"
     sample_default(50, 0.025, np.random.default_rng(99)).to_csv(new, index=False)
+    first_part = sha256_of(ran_once / FIRST_PART)
+    (ran_once / ANCHOR / "part-00001.parquet").write_bytes(b"half a part")  # an ingest killed before its manifest
     result = cli(ran_once, "ingest", str(new), "--json")
     assert result.exit_code == 0, result.output
+    assert "removed a part of the anchor its manifest does not list" in result.stderr
     assert json.loads(result.stdout)["rows"] == 650
+    assert sha256_of(ran_once / FIRST_PART) == first_part  # the append wrote one new part, nothing else
+    assert len(pd.read_parquet(ran_once / ANCHOR / "part-00001.parquet")) == 50
+    assert cli(ran_once, "audit", "verify").exit_code == 0
     result, payload = run_json(ran_once, 1)
     assert result.exit_code == 0
     assert payload["generations"][0]["anchor_rows"] == 650
 
 
 def test_corrupt_anchor_is_a_data_error_naming_the_file(ran_once: Path):
-    (ran_once / ANCHOR).write_bytes(b"not parquet at all")
-    resign_as_insider(ran_once / ANCHOR)  # unsigned, it would be restored from DVC (tests/flows/test_trust.py)
+    (ran_once / FIRST_PART).write_bytes(b"not parquet at all")
+    resign_as_insider(ran_once / FIRST_PART)  # unsigned, it would be restored from DVC (tests/flows/test_trust.py)
     result = cli(ran_once, "run", "--generations", "1", "--json")
     assert result.exit_code == 3
     assert str(ANCHOR) in json.loads(result.stdout)["error"]["message"]

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from collapse_guard.cli import app
+from collapse_guard.records.anchor import load as load_anchor
 from tests.conftest import write_params
 from tests.public_tables import fair_survey
 
@@ -35,7 +36,7 @@ def test_a_real_survey_runs_init_three_generations_ingest_and_audit(tmp_path: Pa
     write_params(workspace, data={"source": "survey.csv"})
 
     cli(workspace, "init")
-    anchor = pd.read_parquet(workspace / "data/anchor/real.parquet")
+    anchor = load_anchor(workspace / "data/anchor/real.parquet")
     assert len(anchor) == 900 and anchor["record_id"].is_unique
 
     generations = cli(workspace, "run", "--generations", "3")["generations"]

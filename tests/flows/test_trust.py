@@ -16,7 +16,7 @@ from collapse_guard.pipeline import trust
 from collapse_guard.records import ledger
 from collapse_guard.records.provenance import content_hashes, feature_columns
 from tests.conftest import resign_as_insider, sha256_of
-from tests.flows.test_guarded_retraining import ANCHOR, cli, run_json
+from tests.flows.test_guarded_retraining import ANCHOR, FIRST_PART, cli, run_json
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
 LEDGER = Path("ledger/ledger.jsonl")
@@ -137,7 +137,7 @@ def test_a_deleted_ledger_fails_verify_even_with_its_head(signed: Path):
 
 def test_a_deleted_anchor_is_restored_from_dvc_never_from_the_source(signed: Path):
     before = sha256_of(signed / ANCHOR)
-    (signed / ANCHOR).unlink()
+    shutil.rmtree(signed / ANCHOR)  # the whole dataset: every part and the manifest
     result = cli(signed, "run", "--generations", "1", "--json")
     assert result.exit_code == 0, result.output
     assert "restored the anchor" in result.stderr
@@ -151,9 +151,9 @@ def test_an_edited_anchor_is_refused_by_ingest_and_restored_by_run(signed: Path,
     from collapse_guard.tabular.default_data import sample_default
 
     before = sha256_of(signed / ANCHOR)
-    frame = pd.read_parquet(signed / ANCHOR)
+    frame = pd.read_parquet(signed / FIRST_PART)
     frame.loc[5, "x0"] = frame.loc[5, "x0"] + 1.0
-    frame.to_parquet(signed / ANCHOR, index=False)
+    frame.to_parquet(signed / FIRST_PART, index=False)
     tampered = sha256_of(signed / ANCHOR)
     new = tmp_path / "new_real.csv"
     sample_default(20, 0.025, np.random.default_rng(5)).to_csv(new, index=False)
@@ -164,6 +164,31 @@ def test_an_edited_anchor_is_refused_by_ingest_and_restored_by_run(signed: Path,
     result = cli(signed, "run", "--generations", "1", "--json")
     assert result.exit_code == 0, result.output
     assert sha256_of(signed / ANCHOR) == before
+
+
+def test_a_single_file_workspace_is_migrated_by_run_and_keeps_verifying(workspace: Path, monkeypatch):
+    from collapse_guard.pipeline import setup
+    from collapse_guard.records import anchor, atomic
+
+    # `init` as it was before anchor datasets: the anchor written (and signed, and DVC-tracked) as one file
+    monkeypatch.setattr(anchor, "create", lambda path, frame: atomic.write_parquet(path, frame))
+    monkeypatch.setattr(setup, "migrate_anchor", lambda params: [])
+    assert cli(workspace, "init").exit_code == 0
+    monkeypatch.undo()
+    assert (workspace / ANCHOR).is_file()
+    old_bytes = sha256_of(workspace / ANCHOR)
+    recorded = ledger.latest(ledger.read(workspace / LEDGER), "anchor_initialised")["body"]["anchor"]
+
+    result, payload = run_json(workspace, 1)
+
+    assert result.exit_code == 0, result.output
+    assert "migrated the anchor data/anchor/real.parquet" in result.stderr
+    assert sha256_of(workspace / FIRST_PART) == old_bytes  # one part: the old file, byte for byte
+    migrated = ledger.latest(ledger.read(workspace / LEDGER), "anchor_migrated")["body"]
+    assert (migrated["anchor"]["rows"], migrated["anchor"]["digest"]) == (recorded["rows"], recorded["digest"])
+    assert migrated["anchor"]["dvc_md5"].endswith(".dir") and migrated["from"]["dvc_md5"] == recorded["dvc_md5"]
+    assert [g["anchor_rows"] for g in payload["generations"]] == [recorded["rows"]] * 2
+    assert cli(workspace, "audit", "verify").exit_code == 0
 
 
 def test_export_and_verify_a_bundle_elsewhere_with_the_public_key_alone(signed: Path, tmp_path: Path):

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from collapse_guard.cli import app
 from collapse_guard.errors import DataError
+from collapse_guard.records.anchor import load as load_anchor
 from tests.conftest import sha256_of, write_params
 
 ANCHOR = Path("data/anchor/real.parquet")
@@ -151,10 +152,10 @@ def test_ingest_refuses_a_bad_table_and_leaves_the_anchor(initialised: Path, cas
 
 
 def test_ingest_takes_the_same_columns_in_another_order(initialised: Path):
-    rows_before = len(pd.read_parquet(initialised / ANCHOR))
+    rows_before = len(load_anchor(initialised / ANCHOR))
     result, payload = ingest(initialised, table(30, 1)[["region", "rating", "weight", "height"]])
     assert result.exit_code == 0, result.output
     assert payload["rows"] == rows_before + 30
-    anchor = pd.read_parquet(initialised / ANCHOR)
+    anchor = load_anchor(initialised / ANCHOR)
     assert list(anchor.columns[-4:]) == ["height", "weight", "rating", "region"]
     assert pd.api.types.is_integer_dtype(anchor["rating"])

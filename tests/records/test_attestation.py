@@ -61,6 +61,26 @@ def test_an_anchor_verifies_until_one_byte_changes(keys: signing.Keys, tmp_path:
         attestation.verify_anchor(path, keys, "real.parquet")
 
 
+def test_an_anchor_dataset_verifies_until_a_part_is_edited_and_names_the_part(keys: signing.Keys, tmp_path: Path):
+    from collapse_guard.records import anchor
+
+    path = tmp_path / "real.parquet"
+    anchor.create(path, _records(["r1", "r2"], "real"))
+    anchor.append_part(path, _records(["r3"], "real"))
+    frame = pd.concat([_records(["r1", "r2"], "real"), _records(["r3"], "real")], ignore_index=True)
+    attestation.sign_anchor(path, frame, {"rows": 3}, keys, ledger.Head(1, "h"))
+    attestation.verify_anchor(path, keys, "real.parquet")
+    part = path / "part-00001.parquet"
+    data = part.read_bytes()
+    part.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    with pytest.raises(AnchorIntegrityError, match="part part-00001.parquet differs"):
+        attestation.verify_anchor(path, keys, "real.parquet")
+    part.write_bytes(data)
+    anchor.append_part(path, _records(["r4"], "real"))  # a part appended outside the pipeline: a new manifest
+    with pytest.raises(AnchorIntegrityError, match="differ from its signed version"):
+        attestation.verify_anchor(path, keys, "real.parquet")
+
+
 def test_laundered_records_are_those_labelled_real_outside_the_anchor():
     batch = pd.DataFrame({"record_id": ["a", "b", "c"], "source": ["real", "real", "synthetic"]})
     assert attestation.laundered(batch, {"a"}) == ["b"]

@@ -36,13 +36,16 @@ def test_a_flat_series_above_its_floor_never_forecasts_a_crossing(value: float, 
     drop=st.floats(min_value=0.01, max_value=0.3),
     observed=st.integers(3, 8),
     ahead=st.integers(1, 20),
+    half_life=st.sampled_from([0.0, 1.5, 5.0]),
 )
-def test_a_linear_fall_forecasts_the_generation_it_crosses(start: float, drop: float, observed: int, ahead: int):
+def test_a_linear_fall_forecasts_the_generation_it_crosses(
+    start: float, drop: float, observed: int, ahead: int, half_life: float
+):
     # values start - drop*g; place the floor so the line crosses it strictly inside generation (observed-1+ahead)
     last = observed - 1
     floor = start - drop * (last + ahead - 0.5)
     values = [start - drop * g for g in range(observed)]
-    made = forecast("m", range(observed), values, floor, window=observed)
+    made = forecast("m", range(observed), values, floor, window=observed, half_life=half_life)
     assert made is not None
     assert made.generations_until == ahead
     assert made.crossing_generation == last + ahead
@@ -65,6 +68,19 @@ def test_the_interval_holds_the_point_forecast(slope: float, noise: float, seed:
     assert made is not None and made.generations_until is not None
     assert made.soonest is not None and made.soonest <= made.generations_until
     assert made.latest is None or made.generations_until <= made.latest
+
+
+def test_discounting_lets_the_latest_generations_set_the_trend_without_dropping_the_history():
+    # healthy for ten generations, then falling 0.1 a generation: the equal-weight line over all 14 points
+    # barely falls; the discounted one follows the fall and forecasts the crossing near the recent line's
+    values = [1.0] * 10 + [0.9, 0.8, 0.7, 0.6]
+    flat = forecast("m", range(14), values, 0.3, window=14)
+    discounted = forecast("m", range(14), values, 0.3, window=14, half_life=1.0)
+    assert flat is not None and discounted is not None
+    assert discounted.slope < flat.slope < 0
+    assert discounted.slope < -0.06  # most of the recent -0.1 a generation
+    assert discounted.generations_until is not None and discounted.generations_until <= 5
+    assert flat.generations_until is None or flat.generations_until > discounted.generations_until
 
 
 def test_a_rising_loss_crosses_its_ceiling_and_a_series_past_its_floor_says_zero():

@@ -1,4 +1,3 @@
-
 import pytest
 
 from collapse_guard.text.metrics import (

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from collapse_guard.cli import app
 from collapse_guard.config import DecodingParams
+from collapse_guard.records.anchor import load as load_anchor
 from collapse_guard.text.watermark import WatermarkConfig, read_key_file
 from tests.conftest import TINY_TEXT, resign_as_insider, sha256_of, write_params
 
@@ -102,7 +103,7 @@ def _watermarked_document(tiny_lm, key_file: Path, tmp_path: Path) -> str:
 
 def test_ingest_appends_clean_crawl_text_and_quarantines_the_rest(text_workspace: Path, tiny_lm, corpus, tmp_path):
     assert cli(text_workspace, "init").exit_code == 0
-    anchor_before = pd.read_parquet(text_workspace / ANCHOR)
+    anchor_before = load_anchor(text_workspace / ANCHOR)
     planted = _watermarked_document(tiny_lm, text_workspace / KEY_FILE, tmp_path)
     fresh = corpus["text"].iloc[400:405].tolist()  # real paragraphs the tiny anchor (160 documents) lacks
     copied = anchor_before["text"].iloc[10]
@@ -125,7 +126,7 @@ def test_ingest_appends_clean_crawl_text_and_quarantines_the_rest(text_workspace
     assert by_line.loc[2, "text"] == planted
     assert by_line.loc[7, "reason"] == "exact_duplicate"
 
-    anchor_after = pd.read_parquet(text_workspace / ANCHOR)
+    anchor_after = load_anchor(text_workspace / ANCHOR)
     assert summary["added"] == len(anchor_after) - len(anchor_before) == 7 - len(quarantine)
     assert summary["added"] >= 4
     assert anchor_after.iloc[: len(anchor_before)].equals(anchor_before)  # appended, nothing changed
