@@ -326,25 +326,33 @@ def _condition_columns(condition: object) -> set[str] | None:
 def _validate(context, name: str, suite: dict, frame: Checked, parameters: dict) -> dict:
     """One suite's GX result. Each expectation is validated by GX on what it reads: the ones that read only
     column names on the frame's columns with no rows, the others on the frame's rows restricted to the columns
-    they name (GX copies and fingerprints the frame it is given, per expectation: at a million rows the columns
-    nobody asserts on were most of the gate's time). The result is the suite's, expectations in suite order."""
+    they name, one validation per set of columns (GX fingerprints the frame it is given and copies it per
+    expectation: at a million rows the columns an expectation does not read were most of the gate's time).
+    An expectation whose columns cannot be told is validated on the whole frame. The parts make the result."""
     expectations = suite["expectations"]
-    schema = [i for i, e in enumerate(expectations) if e.get("type") in SCHEMA_ONLY]
-    rows = [i for i in range(len(expectations)) if i not in set(schema)]
-    wanted: set[str] | None = set()
-    for i in rows:
-        named = columns_read(expectations[i])
-        wanted = None if named is None or wanted is None else wanted | named
-    if wanted is not None and not wanted and rows:  # only row counts: any one column carries the rows
-        wanted = set(frame.columns[:1])
+    groups: dict[frozenset[str] | None, list[int]] = {}
+    for i, expectation in enumerate(expectations):
+        if expectation.get("type") in SCHEMA_ONLY:
+            continue
+        named = columns_read(expectation)
+        groups.setdefault(None if named is None else frozenset(named), []).append(i)
+    if None in groups:  # the whole frame is validated anyway: one validation for every row-level expectation
+        groups = {None: sorted(i for members in groups.values() for i in members)}
+    counts = groups.pop(frozenset(), [])  # row counts read no column: they go with any rows
+    if counts:
+        first = next(iter(groups), frozenset(frame.columns[:1]))
+        groups[first] = sorted([*groups.get(first, []), *counts])
     parts = []
+    schema = [i for i, e in enumerate(expectations) if e.get("type") in SCHEMA_ONLY]
     if schema:
+        no_rows = frame.select(None, rows=False)
+        parts.append(_run_gx(context, f"{name}:columns", suite, schema, no_rows, parameters))
+    for number, (columns, members) in enumerate(groups.items()):
+        selected = frame.select(None if columns is None else set(columns))
         parts.append(
-            (schema, _run_gx(context, f"{name}:columns", suite, schema, frame.select(None, rows=False), parameters))
+            _run_gx(context, name if number == 0 else f"{name}:{number}", suite, members, selected, parameters)
         )
-    if rows:
-        parts.append((rows, _run_gx(context, name, suite, rows, frame.select(wanted), parameters)))
-    return _merged(name, len(expectations), parts)
+    return _merged(name, parts)
 
 
 def _run_gx(context, name: str, suite: dict, indices: list[int], frame: pd.DataFrame, parameters: dict) -> dict:
@@ -368,19 +376,13 @@ def _run_gx(context, name: str, suite: dict, indices: list[int], frame: pd.DataF
     return result.to_json_dict()
 
 
-def _merged(name: str, count: int, parts: list[tuple[list[int], dict]]) -> dict:
-    """One suite result from the results of its parts, each part's results back at their suite positions."""
+def _merged(name: str, parts: list[dict]) -> dict:
+    """One suite result from the results of its parts (each in the order GX returned it, as one run would)."""
     if len(parts) == 1:
-        return {**parts[0][1], "suite_name": name}
-    ordered: list[dict | None] = [None] * count
-    for indices, result in parts:
-        if len(result["results"]) != len(indices):
-            raise RuntimeError(f"GX returned {len(result['results'])} results for {len(indices)} expectations")
-        for index, item in zip(indices, result["results"], strict=True):
-            ordered[index] = item
-    results = [item for item in ordered if item is not None]
+        return {**parts[0], "suite_name": name}
+    results = [item for part in parts for item in part["results"]]
     passed = sum(bool(item["success"]) for item in results)
-    merged = {**parts[-1][1], "suite_name": name, "results": results, "success": passed == len(results)}
+    merged = {**parts[-1], "suite_name": name, "results": results, "success": passed == len(results)}
     merged["statistics"] = {
         "evaluated_expectations": len(results),
         "successful_expectations": passed,
