@@ -155,8 +155,8 @@ class Checked:
     kept apart so that each GX validation gets only the columns its expectations name (``select``)."""
 
     def __init__(self, records: pd.DataFrame, flags: pd.DataFrame | None = None) -> None:
-        self.records = records.reset_index(drop=True)
-        self.flags = pd.DataFrame(index=self.records.index) if flags is None else flags.reset_index(drop=True)
+        self.records = _positional(records)
+        self.flags = pd.DataFrame(index=self.records.index) if flags is None else _positional(flags)
 
     @property
     def columns(self) -> list:
@@ -183,6 +183,11 @@ class Checked:
 
     def whole(self) -> pd.DataFrame:
         return self.select(None)
+
+
+def _positional(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` indexed 0..n-1 (GX reports failing rows by index); copied only when it is not already."""
+    return frame if frame.index.equals(pd.RangeIndex(len(frame))) else frame.reset_index(drop=True)
 
 
 def with_flags(frame: pd.DataFrame, extra_flags: FlagMaker | None = None) -> Checked:
