@@ -61,12 +61,19 @@ class _Payload:
     header: bytes  # the column names, joined by U+001F
     numbers: np.ndarray  # (rows, numeric columns) float64 bytes, as uint64 so NaNs compare by their bits
     text: np.ndarray | None  # per row, the other values as text joined by U+001F (None: no such column)
+    numeric: tuple[bool, ...] = ()  # per column, read as a number (else as text)
+
+    @property
+    def layout(self) -> tuple[bytes, tuple[bool, ...]]:
+        """What must be equal before two payloads' rows can be compared: the columns and how each is read."""
+        return self.header, self.numeric
 
     def __len__(self) -> int:
         return len(self.numbers)
 
     def rows(self, which: np.ndarray) -> _Payload:
-        return _Payload(self.header, self.numbers[which], None if self.text is None else self.text[which])
+        text = None if self.text is None else self.text[which]
+        return _Payload(self.header, self.numbers[which], text, self.numeric)
 
     def same_rows(self, mine: np.ndarray, other: _Payload, theirs: np.ndarray) -> np.ndarray:
         """Per pair (mine[i], theirs[i]): the two rows have byte-identical payloads."""
@@ -92,7 +99,8 @@ def _payload(features: pd.DataFrame) -> _Payload:
         joined = cells[0] if len(cells) == 1 else ["\x1f".join(row) for row in zip(*cells, strict=True)]
         text = np.empty(n, dtype=object)
         text[:] = joined
-    return _Payload("\x1f".join(map(str, columns)).encode(), numbers, text)
+    kinds = tuple(c in numeric for c in columns)
+    return _Payload("\x1f".join(map(str, columns)).encode(), numbers, text, kinds)
 
 
 def _row_digests(payload: _Payload) -> list[str]:
@@ -193,7 +201,7 @@ class _VerifiedRows:
         """(known, matches) per row of ``ids``/``payload``."""
         n = len(ids)
         known, matches = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-        if payload.header != self.payload.header:
+        if payload.layout != self.payload.layout:
             return known, matches
         if n == len(self.ids) and bool((ids == self.ids).all()):  # the same rows in the same order
             positions, found = np.arange(n), np.ones(n, dtype=bool)
@@ -233,13 +241,14 @@ def _lookup_keys(ids: np.ndarray) -> np.ndarray | None:
     return (words[:, 0] * np.uint64(0x9E3779B97F4A7C15)) ^ words[:, 1]
 
 
-_verified: dict[bytes, _VerifiedRows] = {}  # column names -> the largest set of rows checked with them
+# (column names, which are numbers) -> the largest set of rows checked with that layout
+_verified: dict[tuple[bytes, tuple[bool, ...]], _VerifiedRows] = {}
 _verified_lock = threading.Lock()
 
 
 def _recall(ids: np.ndarray, payload: _Payload) -> tuple[np.ndarray, np.ndarray]:
     with _verified_lock:
-        rows = _verified.get(payload.header)
+        rows = _verified.get(payload.layout)
     if rows is None:
         return np.zeros(len(ids), dtype=bool), np.zeros(len(ids), dtype=bool)
     return rows.recall(ids, payload)
@@ -248,9 +257,9 @@ def _recall(ids: np.ndarray, payload: _Payload) -> tuple[np.ndarray, np.ndarray]
 def _remember(ids: np.ndarray, payload: _Payload, matches: np.ndarray) -> None:
     """Keep the largest frame checked with these columns (the anchor, whose rows every mixture reuses)."""
     with _verified_lock:
-        rows = _verified.get(payload.header)
+        rows = _verified.get(payload.layout)
         if rows is None or len(ids) >= len(rows.ids):
-            _verified[payload.header] = _VerifiedRows(ids, payload, matches)
+            _verified[payload.layout] = _VerifiedRows(ids, payload, matches)
 
 
 def _is_repeat_number(digits: str) -> bool:

@@ -139,3 +139,10 @@ def test_a_record_checked_before_is_checked_again_when_its_bytes_change():
     assert provenance_flags(mixture)["_record_id_matches_payload"].all()
     mixture.loc[len(mixture) - 1, "x"] = 0.75
     assert provenance_flags(mixture)["_record_id_matches_payload"].tolist() == [True] * (len(mixture) - 1) + [False]
+
+
+def test_a_column_read_as_text_is_never_compared_with_one_read_as_a_number():
+    numbers = stamp_real(pd.DataFrame({"x": [1.0, 2.0], "c": ["a\x1fb", "b"]}), origin="t")
+    assert provenance_flags(numbers)["_record_id_matches_payload"].all()
+    as_text = numbers.assign(x=numbers["x"].astype(str))  # same names and ids, x now hashed as its text
+    assert not provenance_flags(as_text)["_record_id_matches_payload"].any()
