@@ -181,9 +181,6 @@ class Checked:
             parts = [part.iloc[:0] for part in parts]
         return pd.concat(parts, axis=1)
 
-    def whole(self) -> pd.DataFrame:
-        return self.select(None)
-
 
 def _positional(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` indexed 0..n-1 (GX reports failing rows by index); copied only when it is not already."""
@@ -306,26 +303,25 @@ def columns_read(expectation: dict) -> set[str] | None:
 
 def _condition_columns(condition: object) -> set[str] | None:
     """The ``{"name": column}`` references of a structured row_condition (None: a string one, not parsed here)."""
-    if isinstance(condition, dict):
-        found: set[str] = set()
-        for key, value in condition.items():
-            if key == "column" and isinstance(value, dict) and isinstance(value.get("name"), str):
-                found.add(value["name"])
-                continue
-            inner = _condition_columns(value) if isinstance(value, dict | list) else set()
-            if inner is None:
+    if isinstance(condition, str):
+        return None
+    return _named_in(condition)
+
+
+def _named_in(value: object) -> set[str] | None:
+    found: set[str] = set()
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
+    for key, item in items:
+        if key == "column":  # a column reference: {"name": ...}; any other form is not read here
+            if not (isinstance(item, dict) and isinstance(item.get("name"), str)):
                 return None
-            found |= inner
-        return found
-    if isinstance(condition, list):
-        found = set()
-        for item in condition:
-            inner = _condition_columns(item)
-            if inner is None:
-                return None
-            found |= inner
-        return found
-    return None
+            found.add(item["name"])
+            continue
+        inner = _named_in(item)
+        if inner is None:
+            return None
+        found |= inner
+    return found
 
 
 def _validate(context, name: str, suite: dict, frame: Checked, parameters: dict) -> dict:

@@ -136,6 +136,10 @@ def test_an_expectation_reads_its_named_columns_or_every_column():
     assert gate.columns_read(
         {"type": "expect_column_values_to_be_between", "kwargs": {"column": "generation", "row_condition": condition}}
     ) == {"generation", "source"}
+    either = {"type": "or", "conditions": [condition, {**condition, "column": {"name": "origin"}, "parameter": ["a"]}]}
+    assert gate.columns_read(
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "model_id", "row_condition": either}}
+    ) == {"model_id", "source", "origin"}
     assert gate.columns_read({"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}}) == set()
     unknown = [
         {"type": "expect_column_values_to_be_between", "kwargs": {"column": {"$PARAMETER": "c"}}},
