@@ -196,6 +196,7 @@ class _VerifiedRows:
     def __init__(self, ids: np.ndarray, payload: _Payload, matches: np.ndarray) -> None:
         self.ids, self.payload, self.matches = ids, payload, matches.copy()
         self._lookup: tuple[pd.Index, np.ndarray] | None = None  # built on the first lookup
+        self._lock = threading.Lock()  # a pandas Index builds its hash table lazily, not safely across threads
 
     def recall(self, ids: np.ndarray, payload: _Payload) -> tuple[np.ndarray, np.ndarray]:
         """(known, matches) per row of ``ids``/``payload``."""
@@ -215,16 +216,17 @@ class _VerifiedRows:
     def _find(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where each id is among the remembered ones: a 64-bit key from the id's first 16 characters looked up
         in a hash table built once, then the whole id compared (two ids sharing a key only cost a hash)."""
-        if self._lookup is None:
-            keys = _lookup_keys(self.ids)
-            keys = np.zeros(0, dtype=np.uint64) if keys is None else keys
-            first = ~pd.Index(keys).duplicated()
-            self._lookup = (pd.Index(keys[first]), np.flatnonzero(first))
-        index, rows = self._lookup
         keys = _lookup_keys(ids)
-        if keys is None or not len(index):
-            return np.zeros(len(ids), dtype=np.int64), np.zeros(len(ids), dtype=bool)
-        slot = index.get_indexer(keys)
+        with self._lock:  # the experiment's chains check their batches from several threads
+            if self._lookup is None:
+                known = _lookup_keys(self.ids)
+                known = np.zeros(0, dtype=np.uint64) if known is None else known
+                first = ~pd.Index(known).duplicated()
+                self._lookup = (pd.Index(known[first]), np.flatnonzero(first))
+            index, rows = self._lookup
+            if keys is None or not len(index):
+                return np.zeros(len(ids), dtype=np.int64), np.zeros(len(ids), dtype=bool)
+            slot = index.get_indexer(keys)
         found = slot >= 0
         positions = np.where(found, rows[slot], 0)
         found[found] = self.ids[positions[found]] == ids[found]

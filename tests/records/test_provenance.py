@@ -146,3 +146,22 @@ def test_a_column_read_as_text_is_never_compared_with_one_read_as_a_number():
     assert provenance_flags(numbers)["_record_id_matches_payload"].all()
     as_text = numbers.assign(x=numbers["x"].astype(str))  # same names and ids, x now hashed as its text
     assert not provenance_flags(as_text)["_record_id_matches_payload"].any()
+
+
+def test_remembered_rows_answer_lookups_from_several_threads_at_once():
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    rng = np.random.default_rng(0)
+    with ThreadPoolExecutor(max_workers=8) as pool:  # as the experiment's chains do
+        for round_ in range(10):  # each round a new anchor: its lookup table is built by whichever thread is first
+            anchor = stamp_real(pd.DataFrame({"x": np.arange(20_000.0) + round_, "y": 1.0}), origin="t")
+            assert provenance_flags(anchor)["_record_id_matches_payload"].all()
+            parts = [anchor.iloc[np.sort(rng.choice(len(anchor), 2000, replace=False))] for _ in range(8)]
+            start = Barrier(8)
+
+            def check(part, start=start):
+                start.wait()
+                return provenance_flags(part)["_record_id_matches_payload"].all()
+
+            assert all(pool.map(check, parts))
