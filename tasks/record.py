@@ -1,3 +1,4 @@
+from dataclasses import replace
 from pathlib import Path
 
 from prefect import task
@@ -10,7 +11,6 @@ from collapse_guard.pipeline import payloads
 from collapse_guard.pipeline.handles import Batch, GenerationContext, Measured, MixtureHandle, TrainedModel
 from collapse_guard.pipeline.outcome import GenerationOutcome
 from collapse_guard.records import ledger, staging, tracking, versioning
-from collapse_guard.records.anchor import describe
 from collapse_guard.records.workspace import GenerationPaths
 
 
@@ -58,7 +58,7 @@ def record_generation(
     measured: Measured,
 ) -> GenerationOutcome:
     """Log the published generation to MLflow, and append it to the audit ledger."""
-    anchor = describe(ctx.anchor.frame, dvc_md5=md5.get(ctx.anchor_file, ""))
+    anchor = replace(ctx.anchor.record, dvc_md5=md5.get(ctx.anchor_file, ""))  # rows and digest as read once
     curation = batch.curation if batch else None
     logged = payloads.generation_metrics(mixture.summary, anchor.rows, curation, measured.metrics)
     uri = params.tracking_uri

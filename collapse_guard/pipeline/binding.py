@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from collapse_guard.pipeline.gate import GateFailure
@@ -36,8 +37,8 @@ def binding_failures(
     if SOURCE not in mixture or RECORD_ID not in mixture:
         return []
     ids = mixture[RECORD_ID].astype(str)
-    unbound_real = (mixture[SOURCE] == REAL) & ~ids.isin(set(map(str, anchor_ids)))
-    unbound_synthetic = (mixture[SOURCE] == SYNTHETIC) & ~ids.isin(set(map(str, batch_ids)))
+    unbound_real = (mixture[SOURCE] == REAL) & ~ids.isin(_as_strings(anchor_ids))
+    unbound_synthetic = (mixture[SOURCE] == SYNTHETIC) & ~ids.isin(_as_strings(batch_ids))
     failures = []
     if unbound_real.any():
         failures.append(
@@ -46,6 +47,12 @@ def binding_failures(
     if unbound_synthetic.any():
         failures.append(_failure(mixture, unbound_synthetic, "synthetic records come from a signed synthetic batch"))
     return failures
+
+
+def _as_strings(ids: Iterable[str]) -> np.ndarray:
+    """Ids as one array of str, which pandas looks up in a hash table (a Python set of a million ids is not)."""
+    values = ids.to_numpy() if isinstance(ids, pd.Series) else np.array(list(ids), dtype=object)
+    return pd.Series(values, dtype=object).astype(str).to_numpy(dtype=object)
 
 
 def _failure(mixture: pd.DataFrame, mask: pd.Series, sentence: str) -> GateFailure:

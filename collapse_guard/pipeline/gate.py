@@ -150,12 +150,49 @@ def check_suites(expectations_dir: Path, modality: str, extra_parameters: Iterab
 FlagMaker = Callable[[pd.DataFrame], pd.DataFrame]
 
 
-def with_flags(frame: pd.DataFrame, extra_flags: FlagMaker | None = None) -> pd.DataFrame:
+class Checked:
+    """A frame as the suites see it: the records and their derived ``_`` check columns (in that column order),
+    kept apart so that each GX validation gets only the columns its expectations name (``select``)."""
+
+    def __init__(self, records: pd.DataFrame, flags: pd.DataFrame | None = None) -> None:
+        self.records = _positional(records)
+        self.flags = pd.DataFrame(index=self.records.index) if flags is None else _positional(flags)
+
+    @property
+    def columns(self) -> list:
+        return [*self.records.columns, *self.flags.columns]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __contains__(self, column: object) -> bool:
+        return column in self.records.columns or column in self.flags.columns
+
+    def __getitem__(self, column: str) -> pd.Series:
+        return self.records[column] if column in self.records.columns else self.flags[column]
+
+    def select(self, columns: set[str] | None, rows: bool = True) -> pd.DataFrame:
+        """A new frame of ``columns`` (None: all), in the frame's column order; ``rows=False``: none of its rows."""
+        parts = [
+            part.loc[:, [c in columns for c in part.columns]] if columns is not None else part
+            for part in (self.records, self.flags)
+        ]
+        if not rows:
+            parts = [part.iloc[:0] for part in parts]
+        return pd.concat(parts, axis=1)
+
+
+def _positional(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` indexed 0..n-1 (GX reports failing rows by index); copied only when it is not already."""
+    return frame if frame.index.equals(pd.RangeIndex(len(frame))) else frame.reset_index(drop=True)
+
+
+def with_flags(frame: pd.DataFrame, extra_flags: FlagMaker | None = None) -> Checked:
     """The frame the suites see: the records plus the derived ``_`` check columns (and a modality's own)."""
-    parts = [frame.reset_index(drop=True), provenance_flags(frame).reset_index(drop=True)]
+    flags = provenance_flags(frame).reset_index(drop=True)
     if extra_flags is not None:
-        parts.append(extra_flags(frame).reset_index(drop=True))
-    return pd.concat(parts, axis=1)
+        flags = pd.concat([flags, extra_flags(frame).reset_index(drop=True)], axis=1)
+    return Checked(frame, flags)
 
 
 def evaluate(
@@ -210,9 +247,10 @@ def check_frame(
     failures: list[GateFailure] = []
     suites = load_suites(expectations_dir, modality, parameters, frames=(applies_to,))
     context = _ephemeral_context()
+    checked = Checked(frame)
     for name, suite in suites.items():
-        result = _validate(context, name, suite, frame, parameters)
-        failures += _describe_failures(name, result, frame, default_file=default_file)
+        result = _validate(context, name, suite, checked, parameters)
+        failures += _describe_failures(name, result, checked, default_file=default_file)
     return failures
 
 
@@ -230,11 +268,101 @@ def _ephemeral_context():
     return context
 
 
-def _validate(context, name: str, suite: dict, frame: pd.DataFrame, parameters: dict) -> dict:
+# Expectations that read only the column names, and those that read only the number of rows.
+SCHEMA_ONLY = frozenset(
+    {
+        "expect_column_to_exist",
+        "expect_table_columns_to_match_set",
+        "expect_table_columns_to_match_ordered_list",
+        "expect_table_column_count_to_equal",
+        "expect_table_column_count_to_be_between",
+    }
+)
+ROWS_ONLY = frozenset({"expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"})
+
+
+def columns_read(expectation: dict) -> set[str] | None:
+    """The columns a row-level expectation reads (its column kwargs and its ``row_condition``); None when that
+    cannot be told from its kwargs (a ``$PARAMETER`` column, a string condition): it is given every column."""
+    kwargs = expectation.get("kwargs", {})
+    if expectation.get("type") in ROWS_ONLY:
+        return set()
+    names: set[str] = set()
+    for key in ("column", "column_A", "column_B", "column_list"):
+        value = kwargs.get(key)
+        values = value if isinstance(value, list) else [value] if value is not None else []
+        if not all(isinstance(v, str) for v in values):
+            return None
+        names.update(values)
+    condition = kwargs.get("row_condition")
+    condition_columns = _condition_columns(condition) if condition else set()
+    if not names or condition_columns is None:
+        return None
+    return names | condition_columns
+
+
+def _condition_columns(condition: object) -> set[str] | None:
+    """The ``{"name": column}`` references of a structured row_condition (None: a string one, not parsed here)."""
+    if isinstance(condition, str):
+        return None
+    return _named_in(condition)
+
+
+def _named_in(value: object) -> set[str] | None:
+    found: set[str] = set()
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
+    for key, item in items:
+        if key == "column":  # a column reference: {"name": ...}; any other form is not read here
+            if not (isinstance(item, dict) and isinstance(item.get("name"), str)):
+                return None
+            found.add(item["name"])
+            continue
+        inner = _named_in(item)
+        if inner is None:
+            return None
+        found |= inner
+    return found
+
+
+def _validate(context, name: str, suite: dict, frame: Checked, parameters: dict) -> dict:
+    """One suite's GX result. Each expectation is validated by GX on what it reads: the ones that read only
+    column names on the frame's columns with no rows, the others on the frame's rows restricted to the columns
+    they name, one validation per set of columns (GX fingerprints the frame it is given and copies it per
+    expectation: at a million rows the columns an expectation does not read were most of the gate's time).
+    An expectation whose columns cannot be told is validated on the whole frame. The parts make the result."""
+    expectations = suite["expectations"]
+    groups: dict[frozenset[str] | None, list[int]] = {}
+    for i, expectation in enumerate(expectations):
+        if expectation.get("type") in SCHEMA_ONLY:
+            continue
+        named = columns_read(expectation)
+        groups.setdefault(None if named is None else frozenset(named), []).append(i)
+    if None in groups:  # the whole frame is validated anyway: one validation for every row-level expectation
+        groups = {None: sorted(i for members in groups.values() for i in members)}
+    counts = groups.pop(frozenset(), [])  # row counts read no column: they go with any rows
+    if counts:
+        first = next(iter(groups), frozenset(frame.columns[:1]))
+        groups[first] = sorted([*groups.get(first, []), *counts])
+    parts = []
+    schema = [i for i, e in enumerate(expectations) if e.get("type") in SCHEMA_ONLY]
+    if schema:
+        no_rows = frame.select(None, rows=False)
+        parts.append(_run_gx(context, f"{name}:columns", suite, schema, no_rows, parameters))
+    for number, (columns, members) in enumerate(groups.items()):
+        selected = frame.select(None if columns is None else set(columns))
+        parts.append(
+            _run_gx(context, name if number == 0 else f"{name}:{number}", suite, members, selected, parameters)
+        )
+    return _merged(name, parts)
+
+
+def _run_gx(context, name: str, suite: dict, indices: list[int], frame: pd.DataFrame, parameters: dict) -> dict:
     import great_expectations as gx
 
     gx_suite = context.suites.add(
-        gx.ExpectationSuite(name=name, expectations=suite["expectations"], meta=suite.get("meta", {}))
+        gx.ExpectationSuite(
+            name=name, expectations=[suite["expectations"][i] for i in indices], meta=suite.get("meta", {})
+        )
     )
     batch = context.data_sources.add_pandas(f"{name}-source").add_dataframe_asset(name)
     definition = context.validation_definitions.add(
@@ -243,12 +371,29 @@ def _validate(context, name: str, suite: dict, frame: pd.DataFrame, parameters: 
     result = definition.run(
         batch_parameters={"dataframe": frame},
         expectation_parameters=parameters,
-        result_format={"result_format": "COMPLETE"},
+        # the failing rows' indices name the files; the query text that would re-select them is not used
+        result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False},
     )
     return result.to_json_dict()
 
 
-def _describe_failures(suite: str, result: dict, frame: pd.DataFrame, default_file: str) -> list[GateFailure]:
+def _merged(name: str, parts: list[dict]) -> dict:
+    """One suite result from the results of its parts (each in the order GX returned it, as one run would)."""
+    if len(parts) == 1:
+        return {**parts[0], "suite_name": name}
+    results = [item for part in parts for item in part["results"]]
+    passed = sum(bool(item["success"]) for item in results)
+    merged = {**parts[-1], "suite_name": name, "results": results, "success": passed == len(results)}
+    merged["statistics"] = {
+        "evaluated_expectations": len(results),
+        "successful_expectations": passed,
+        "unsuccessful_expectations": len(results) - passed,
+        "success_percent": 100.0 * passed / len(results) if results else None,
+    }
+    return merged
+
+
+def _describe_failures(suite: str, result: dict, frame: Checked, default_file: str) -> list[GateFailure]:
     failures = []
     for item in result["results"]:
         if item["success"]:
@@ -272,7 +417,7 @@ def _describe_failures(suite: str, result: dict, frame: pd.DataFrame, default_fi
     return failures
 
 
-def _observed(config: dict, outcome: dict, frame: pd.DataFrame) -> str:
+def _observed(config: dict, outcome: dict, frame: Checked) -> str:
     """What GX saw, in words: how many rows of how many checked, and which records (by id) or values."""
     column = config["kwargs"].get("column")
     if isinstance(column, str) and column not in frame.columns:
@@ -294,7 +439,7 @@ def _observed(config: dict, outcome: dict, frame: pd.DataFrame) -> str:
     return "failed"
 
 
-def _examples(outcome: dict, frame: pd.DataFrame, column: str | None) -> str:
+def _examples(outcome: dict, frame: Checked, column: str | None) -> str:
     """Up to three offending records by id (a derived ``_`` check column has no value worth showing)."""
     rows = [i for i in (outcome.get("unexpected_index_list") or []) if isinstance(i, int) and 0 <= i < len(frame)]
     records = []
@@ -319,7 +464,7 @@ def _bounds(kwargs: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in shown.items())
 
 
-def _files_of(index_list: list | None, frame: pd.DataFrame) -> list[str]:
+def _files_of(index_list: list | None, frame: Checked) -> list[str]:
     if not index_list or FILE_COLUMN not in frame:
         return []
     rows = [i for i in index_list if isinstance(i, int) and 0 <= i < len(frame)]

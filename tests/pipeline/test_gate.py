@@ -113,3 +113,37 @@ def test_gate_frames_are_not_modified(clean):
     before = mixture.copy()
     run_gate(real, mixture)
     pd.testing.assert_frame_equal(mixture, before)
+
+
+def test_each_suite_result_holds_every_expectation_once(clean):
+    real, mixture = clean
+    verdict = run_gate(real, mixture, anchor.describe(real))
+    for name, suite in gate.load_suites(SUITES).items():
+        if name not in verdict.results:
+            continue
+        result = verdict.results[name]
+        assert sorted(r["expectation_config"]["type"] for r in result["results"]) == sorted(
+            e["type"] for e in suite["expectations"]
+        )
+        assert result["statistics"]["evaluated_expectations"] == len(suite["expectations"]) and result["success"]
+
+
+def test_an_expectation_reads_its_named_columns_or_every_column():
+    condition = {"type": "comparison", "column": {"name": "source"}, "operator": "==", "parameter": "real"}
+    assert gate.columns_read({"type": "expect_column_values_to_be_between", "kwargs": {"column": "generation"}}) == {
+        "generation"
+    }
+    assert gate.columns_read(
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "generation", "row_condition": condition}}
+    ) == {"generation", "source"}
+    either = {"type": "or", "conditions": [condition, {**condition, "column": {"name": "origin"}, "parameter": ["a"]}]}
+    assert gate.columns_read(
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "model_id", "row_condition": either}}
+    ) == {"model_id", "source", "origin"}
+    assert gate.columns_read({"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}}) == set()
+    unknown = [
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": {"$PARAMETER": "c"}}},
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "a", "row_condition": 'source=="x"'}},
+        {"type": "expect_column_pair_values_a_to_be_greater_than_b", "kwargs": {}},
+    ]
+    assert [gate.columns_read(e) for e in unknown] == [None, None, None]

@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from collapse_guard.tabular.default_data import sample_default
@@ -42,3 +43,17 @@ def test_variance_ratio_tracks_spread():
     reference = sample_default(5000, 0.025, rng)
     assert variance_ratio(sample_default(5000, 0.025, rng), reference) == pytest.approx(1.0, abs=0.05)
     assert variance_ratio(reference * 0.5, reference) == pytest.approx(0.25, abs=1e-9)
+
+
+def test_a_tail_region_is_remembered_only_for_the_same_values_and_settings():
+    from collapse_guard.tabular.metrics import tails
+
+    frame = pd.DataFrame(np.random.default_rng(3).normal(size=(400, 2)), columns=["a", "b"])
+    first = tails.tail_region(frame, k=3, tail_quantile=0.1)
+    assert tails.tail_region(frame.copy(), k=3, tail_quantile=0.1) is first  # equal bytes: not rebuilt
+    fresh = tails._build_region(frame.to_numpy(dtype=np.float64), 3, 0.1, 0.03, 20_000, 0)
+    assert np.array_equal(first.tail_points, fresh.tail_points) and np.array_equal(first.tail_radii, fresh.tail_radii)
+    moved = frame.copy()
+    moved.iloc[0, 0] += 1e-9
+    assert tails.tail_region(moved, k=3, tail_quantile=0.1) is not first
+    assert tails.tail_region(frame, k=4, tail_quantile=0.1) is not first

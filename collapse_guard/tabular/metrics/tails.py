@@ -18,6 +18,8 @@ Tail coverage (our definition, after the k-NN balls of Kynkäänniemi et al. 201
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,8 +51,38 @@ def tail_region(
 ) -> TailRegion:
     """Rarity needs the ``rarity_mass·n`` nearest neighbours of every point, which is quadratic in n, so
     anchors above ``max_rows`` are first subsampled uniformly (benchmarks/metric_scaling.py measures
-    the error this adds to tail coverage)."""
+    the error this adds to tail coverage).
+
+    The region of one anchor version is asked for every generation (the evaluation's tail, and the drift
+    report's on its reference rows) and costs seconds at the ``max_rows`` cap: it is remembered, keyed by the
+    SHA-256 of the exact values and the settings, so equal inputs give the same region without rebuilding it."""
     values = anchor.to_numpy(dtype=np.float64)
+    key = _region_key(values, k, tail_quantile, rarity_mass, max_rows, seed)
+    with _regions_lock:
+        region = _regions.get(key)
+    if region is None:
+        region = _build_region(values, k, tail_quantile, rarity_mass, max_rows, seed)
+        with _regions_lock:
+            _regions[key] = region
+            while len(_regions) > _REGIONS_KEPT:
+                _regions.pop(next(iter(_regions)))
+    return region
+
+
+_REGIONS_KEPT = 8  # a run needs two per anchor version (the evaluation's, the drift report's)
+_regions: dict[str, TailRegion] = {}
+_regions_lock = threading.Lock()
+
+
+def _region_key(values: np.ndarray, *settings: object) -> str:
+    digest = hashlib.sha256(repr((values.shape, settings)).encode())
+    digest.update(np.ascontiguousarray(values).tobytes())
+    return digest.hexdigest()
+
+
+def _build_region(
+    values: np.ndarray, k: int, tail_quantile: float, rarity_mass: float, max_rows: int, seed: int
+) -> TailRegion:
     if len(values) > max_rows:
         values = values[np.random.default_rng(seed).choice(len(values), size=max_rows, replace=False)]
     centre, scale = values.mean(axis=0), values.std(axis=0) + 1e-12
