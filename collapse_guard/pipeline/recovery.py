@@ -15,7 +15,8 @@ import shutil
 from pathlib import Path
 
 from collapse_guard.config import Params
-from collapse_guard.records import anchor, staging, tracking
+from collapse_guard.errors import LedgerTampered
+from collapse_guard.records import anchor, ledger, staging, tracking
 
 # collapse_guard.records.atomic names its temp files ``.<target name>.<random>.tmp`` beside the target
 ATOMIC_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
@@ -62,7 +63,12 @@ def clean_files(params: Params) -> list[str]:
     for path in stale_temp_files(params):
         path.unlink(missing_ok=True)
         done.append(f"removed a temp file a killed run left: {path.relative_to(params.workspace)}")
-    for what, path in anchor.clean_leftovers(params.anchor_path):
+    try:
+        recorded = ledger.latest(ledger.read(params.ledger_path), *ledger.ANCHOR_RECORDING_KINDS)
+    except LedgerTampered:
+        return done  # no record to tell a killed append from an edited manifest: the ledger check reports it
+    recorded_rows = None if recorded is None else int(recorded["body"]["anchor"]["rows"])
+    for what, path in anchor.clean_leftovers(params.anchor_path, recorded_rows):
         done.append(f"{what}: {path.relative_to(params.workspace)}")
     return done
 

@@ -208,16 +208,22 @@ def read_manifest(path: Path) -> list[Part]:
     return parts
 
 
-def orphan_parts(path: Path) -> list[Path]:
-    """Parts in the folder that the manifest does not list: written by an append killed before it published."""
+def orphan_parts(path: Path, recorded_rows: int | None = None) -> list[Path]:
+    """The part an append killed before it published left: the next part's name, which the manifest does not
+    list. Only that one, and only while the manifest is not behind the anchor the ledger recorded
+    (``recorded_rows``): a manifest edited to drop published parts must not turn them into "orphans" to delete.
+    Any other unlisted part is left where it is (never read; the trust checks report the anchor)."""
     folder = Path(path)
     if not manifest_path(folder).is_file():
         return []  # no manifest to judge by (a killed `init`, or a deleted one that a restore puts back)
     try:
-        listed = {p.file for p in read_manifest(folder)}
+        listed = read_manifest(folder)
     except DataError:
         return []  # an unreadable manifest is the trust checks' to report, not a reason to delete parts
-    return sorted(p for p in folder.iterdir() if _PART.match(p.name) and p.name not in listed)
+    if recorded_rows is not None and sum(p.rows for p in listed) < recorded_rows:
+        return []  # the manifest lists fewer rows than were recorded: edited, not a killed append
+    next_part = folder / part_name(len(listed))
+    return [next_part] if next_part.is_file() else []
 
 
 def part_problems(path: Path) -> list[str]:
@@ -287,12 +293,13 @@ def migrate(path: Path) -> Part:
     return part
 
 
-def clean_leftovers(path: Path) -> list[tuple[str, Path]]:
-    """Undo what a killed append or migration left (the caller holds the workspace lock): parts no manifest
-    lists are removed, a migration's half-built folder is removed, and a single-file anchor moved aside by a
-    migration killed between its two renames is put back. Returns (what was done, path) pairs."""
+def clean_leftovers(path: Path, recorded_rows: int | None = None) -> list[tuple[str, Path]]:
+    """Undo what a killed append or migration left (the caller holds the workspace lock): the part a killed
+    append wrote is removed (``orphan_parts``), a migration's half-built folder is removed, and a single-file
+    anchor moved aside by a migration killed between its two renames is put back. Returns (what was done, path)
+    pairs."""
     path = Path(path)
-    orphans = orphan_parts(path)
+    orphans = orphan_parts(path, recorded_rows)
     for part in orphans:
         part.unlink()
     done = [

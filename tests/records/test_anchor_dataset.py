@@ -13,7 +13,7 @@ import pytest
 from collapse_guard.config import load_params
 from collapse_guard.errors import AnchorIntegrityError, DataError
 from collapse_guard.pipeline.recovery import clean_files
-from collapse_guard.records import anchor, atomic
+from collapse_guard.records import anchor, atomic, ledger
 from collapse_guard.records.provenance import stamp_real
 from collapse_guard.tabular.default_data import sample_default
 from tests.conftest import sha256_of
@@ -58,6 +58,32 @@ def test_a_part_written_without_its_manifest_reads_as_the_old_anchor_and_is_clea
     ]
     assert not (path / "part-00001.parquet").exists() and anchor.load(path).equals(published)
     assert clean_files(params) == []
+
+
+def test_a_manifest_edited_to_drop_a_published_part_never_gets_that_part_deleted(workspace: Path):
+    # Found by hand: the edited manifest made the recorded part look like a killed append's, and the cleanup
+    # that runs before the integrity checks deleted real data. Only the next part, with the manifest not behind
+    # the ledger's record, is a killed append's.
+    params = load_params(workspace / "params.yaml")
+    path = params.anchor_path
+    anchor.create(path, real(40, 0))
+    anchor.append_part(path, anchor.new_records(anchor.load(path), real(5, 1)))
+    grown = anchor.load(path)
+    ledger.append(params.ledger_path, "anchor_ingested", {"anchor": anchor.describe(grown).to_dict()})
+    recorded_part = sha256_of(path / "part-00001.parquet")
+    manifest = json.loads((path / anchor.MANIFEST).read_text())
+    manifest["parts"], manifest["rows"] = manifest["parts"][:1], 40
+    (path / anchor.MANIFEST).write_text(json.dumps(manifest))  # someone drops the last part from the list
+
+    assert clean_files(params) == []
+    assert sha256_of(path / "part-00001.parquet") == recorded_part
+    problems = anchor.check_append_only(anchor.load(path), anchor.describe(grown), "anchor")
+    assert problems and "fewer than the 45" in problems[0]
+    # a part beyond the next one is never a killed append's either
+    other = workspace / "other.parquet"
+    anchor.create(other, real(10, 3))
+    atomic.write_parquet(other / anchor.part_name(7), real(2, 2))
+    assert anchor.orphan_parts(other) == []
 
 
 def test_a_missing_or_unreadable_part_or_manifest_is_a_data_error_naming_it(tmp_path: Path):
