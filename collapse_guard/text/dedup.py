@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from collapse_guard.text.hashing import GOLDEN_GAMMA, hash_rows, splitmix64
+from collapse_guard.text.sorted_runs import equal_ranges, merge_runs
 from collapse_guard.text.tokenizer import batch_token_ids
 
 EXACT_DUPLICATE = "exact_duplicate"
@@ -290,6 +291,15 @@ def _fingerprints(bands: np.ndarray) -> np.ndarray:
     return (np.asarray(bands, dtype=np.uint64) >> np.uint64(32)).astype(np.uint32)
 
 
+def _stable_order(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` (uint32) sorted, and the stable argsort that sorts them (ties in position order): one
+    plain sort of value << 32 | position, which numpy's vectorised sort does in ~60 % of the time of a
+    stable argsort (the index's look-up tables sort 60 bands of every crawl batch)."""
+    packed = (values.astype(np.uint64) << np.uint64(32)) | np.arange(len(values), dtype=np.uint64)
+    packed.sort()
+    return (packed >> np.uint64(32)).astype(np.uint32), (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
+
+
 _WHOLE_BAND_READ = 1024  # positions wanted, times this, above a band's rows: read the whole band instead
 
 
@@ -362,8 +372,8 @@ class _Rows:
 
 class _BandTable:
     """A segment's (bands, rows with shingles) uint32 table, filled band by band with ``put``: in memory, or
-    for a large segment of a spilling index a raw file in ``directory``, read one band at a time (plain
-    reads, no mapping left behind). Spilled, a segment keeps in memory only its exact keys: a crawl's
+    for a large segment of a spilling index a raw file in ``directory``, read one band at a time through a
+    transient map (``band``). Spilled, a segment keeps in memory only its exact keys: a crawl's
     look-up tables grow on disk, not in the resident set."""
 
     def __init__(self, bands: int, rows: int, directory: Path | None) -> None:
@@ -388,9 +398,14 @@ class _BandTable:
             self._handle = None
 
     def band(self, band: int) -> np.ndarray:
+        """One band, read-only. Spilled, a transient map of the band's part of the file: a lookup touches
+        only the pages its needles fall in, with no copy (a full read per band per crawl batch was ~20 % of
+        the check at 10M documents), and the pages leave the resident set when the caller drops the view."""
         if self._table is not None:
             return self._table[band]
-        return np.fromfile(self._path, dtype=np.uint32, count=self.rows, offset=4 * band * self.rows)
+        if not self.rows:
+            return np.zeros(0, dtype=np.uint32)
+        return np.memmap(self._path, dtype=np.uint32, mode="r", offset=4 * band * self.rows, shape=(self.rows,))
 
     def take(self, band: int, positions: np.ndarray) -> np.ndarray:
         if self._table is not None:
@@ -399,22 +414,6 @@ class _BandTable:
             return self.band(band)[positions]
         wanted, inverse = np.unique(positions, return_inverse=True)
         return _pread_rows(self._path, wanted, 4, 4 * band * self.rows, 1)[inverse.reshape(-1)].reshape(-1)
-
-
-def _merge_runs(
-    keys: np.ndarray, rows: np.ndarray, later_keys: np.ndarray, later_rows: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Two runs sorted by key as one, the first run's entries before the later one's on equal keys (so ties
-    stay in row order): each later entry's place is a binary search, and nothing but the output is the
-    size of the whole (a sort of both would need an index array and a concatenation as well)."""
-    at = np.searchsorted(keys, later_keys, side="right") + np.arange(len(later_keys))
-    merged_keys = np.empty(len(keys) + len(later_keys), dtype=keys.dtype)
-    merged_rows = np.empty(len(merged_keys), dtype=rows.dtype)
-    earlier = np.ones(len(merged_keys), dtype=bool)
-    earlier[at] = False
-    merged_keys[at], merged_rows[at] = later_keys, later_rows
-    merged_keys[earlier], merged_rows[earlier] = keys, rows
-    return merged_keys, merged_rows
 
 
 class _Segment:
@@ -444,23 +443,23 @@ class _Segment:
         bands = fingerprints.shape[1]
         keys, rows = _BandTable(bands, len(near), directory), _BandTable(bands, len(near), directory)
         for band in range(bands):
-            order = np.argsort(fingerprints[:, band], kind="stable")  # ties keep row order
-            keys.put(fingerprints[order, band])
+            sorted_keys, order = _stable_order(fingerprints[:, band])  # ties keep row order
+            keys.put(sorted_keys)
             rows.put(near[order])
         return cls(offset, len(hashes), hashes.exact[exact_rows], exact_rows.astype(np.uint32), keys, rows)
 
     @classmethod
     def merged(cls, older: _Segment, newer: _Segment, directory: Path | None) -> _Segment:
-        """Both segments as one (``newer``'s rows follow ``older``'s), band by band (``_merge_runs``)."""
+        """Both segments as one (``newer``'s rows follow ``older``'s), band by band (``merge_runs``)."""
 
         shift = np.uint32(older.size)
-        exact_sorted, exact_rows = _merge_runs(
+        exact_sorted, exact_rows = merge_runs(
             older.exact_sorted, older.exact_rows, newer.exact_sorted, newer.exact_rows + shift
         )
         bands, near = older.band_keys.bands, older.band_keys.rows + newer.band_keys.rows
         keys, rows = _BandTable(bands, near, directory), _BandTable(bands, near, directory)
         for band in range(bands):
-            key, row = _merge_runs(
+            key, row = merge_runs(
                 older.band_keys.band(band),
                 older.band_rows.band(band),
                 newer.band_keys.band(band),
@@ -487,13 +486,11 @@ class _Segment:
         if not self.band_keys.rows:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         for band, (needles, query_order) in enumerate(queries):
-            keys = self.band_keys.band(band)
-            low = np.searchsorted(keys, needles, side="left")
-            hit = np.flatnonzero(keys[np.minimum(low, len(keys) - 1)] == needles)
+            low, count = equal_ranges(self.band_keys.band(band), needles)
+            hit = np.flatnonzero(count)
             if not len(hit):
                 continue
-            high = np.searchsorted(keys, needles[hit], side="right")
-            query, position = _ranges(low[hit], np.minimum(high - low[hit], _BUCKET_CAP))
+            query, position = _ranges(low[hit], np.minimum(count[hit], _BUCKET_CAP))
             found_query.append(query_order[hit][query])
             found_row.append(self.band_rows.take(band, position).astype(np.int64))
         query, row = _unique_pairs(found_query, found_row, max(self.size, 1))
@@ -590,8 +587,7 @@ class AnchorIndex:
         fingerprints = _fingerprints(bands)
         queries = []
         for band in range(fingerprints.shape[1]):
-            order = np.argsort(fingerprints[:, band], kind="stable")
-            queries.append((fingerprints[order, band], order))
+            queries.append(_stable_order(fingerprints[:, band]))
         found = [s.near_candidates(queries) for s in self._segments]
         query, row = (np.concatenate(parts) for parts in zip(*found, strict=True))
         similarity = np.empty(len(query))
