@@ -399,8 +399,9 @@ class _BandTable:
 
     def band(self, band: int) -> np.ndarray:
         """One band, read-only. Spilled, a transient map of the band's part of the file: a lookup touches
-        only the pages its needles fall in, with no copy (a full read per band per crawl batch was ~20 % of
-        the check at 10M documents), and the pages leave the resident set when the caller drops the view."""
+        only the pages its needles fall in, with no copy of the band per crawl batch (an estimate of the
+        copy's share at 10M documents, not yet measured), and the pages leave the resident set when the caller
+        drops the view."""
         if self._table is not None:
             return self._table[band]
         if not self.rows:
