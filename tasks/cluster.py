@@ -2,15 +2,18 @@
 local cluster, or on an existing one. Shared by crawl screening (flows/crawl_screening.py) and the
 curation of a generation's synthetic text (flows/guarded_retraining.py, through ``DaskHashing``).
 
-A cluster costs seconds to start and every batch is pickled to a worker and back, so it pays off only on big
-batches: below ``text.dedup.dask_min_documents`` documents the work stays in the calling process and no
-cluster is started.
+A cluster costs seconds to start (its workers import Prefect and the project) and every batch travels to a
+worker and back, so it pays off only on big batches and spare cores: below ``text.dedup.dask_min_documents``
+documents the work stays in the calling process and no cluster is started.
 """
 
 from __future__ import annotations
 
+import contextvars
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
@@ -33,6 +36,22 @@ def dask_runner(workers: int):
     if address:
         return DaskTaskRunner(address=address)
     return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True})
+
+
+@contextmanager
+def _workers_report_here() -> Iterator[None]:
+    """Tasks on Dask workers report to this process's Prefect API. prefect-dask hands the workers this
+    process's settings; without a ``PREFECT_API_URL`` (the temporary server of a plain ``run``), each worker
+    would start a temporary server of its own (seconds and ~260 MB each) and the task runs would be lost
+    with it. Name the one this process uses."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+    with get_client(sync_client=True) as client, temporary_settings({PREFECT_API_URL: str(client.api_url)}):
+        yield
 
 
 @dataclass(frozen=True)
@@ -61,11 +80,30 @@ class DaskHashing:
     ) -> tuple[DocumentHashes, pd.DataFrame]:
         if not self.uses_dask(len(texts)):
             return hash_documents(texts, settings, screen, columns=None)
+        with _workers_report_here():  # submitted from a copy of this context without the run contexts
+            return contextvars.copy_context().run(self._on_dask, texts, settings, screen)
+
+    def _on_dask(
+        self, texts: list[str], settings: DedupSettings, screen: WatermarkScreen | None
+    ) -> tuple[DocumentHashes, pd.DataFrame]:
+        _leave_the_runs()
         with dask_runner(self.workers) as runner:
             futures = [
-                runner.submit(
-                    hash_batch, {"texts": texts[rows], "settings": settings, "screen": screen, "columns": None}
+                runner.submit(  # a Series: Prefect and Dask walk a list's items one by one, a Series they do not
+                    hash_batch,
+                    {"texts": pd.Series(texts[rows]), "settings": settings, "screen": screen, "columns": None},
                 )
                 for rows in batch_slices(len(texts), self.batch_size(len(texts)))
             ]
             return join_hashed([future.result() for future in futures])
+
+
+def _leave_the_runs() -> None:
+    """Forget the flow run and task run this call is made from (in the copied context only). prefect-dask
+    ships both with every task it submits, parameters included, pickled and tokenised per task: for curation
+    the guarded flow's modality (with the anchor's index) and the generation context (with the anchor), many
+    times the batch itself. The hashing tasks then run as task runs of their own, reporting to the same API."""
+    from prefect.context import EngineContext, TaskRunContext
+
+    EngineContext.__var__.set(None)
+    TaskRunContext.__var__.set(None)

@@ -17,7 +17,7 @@ from collapse_guard.text.screening import MARK_COLUMNS, WatermarkScreen, hash_do
 
 @task(name="hash-batch", cache_policy=NO_CACHE)
 def hash_batch(
-    texts: list[str],
+    texts: Sequence[str],
     settings: DedupSettings,
     screen: WatermarkScreen | None = None,
     columns: Sequence[str] | None = MARK_COLUMNS,
