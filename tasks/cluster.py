@@ -89,7 +89,7 @@ class DaskHashing:
         _leave_the_runs()
         with dask_runner(self.workers) as runner:
             futures = [
-                runner.submit(  # a Series: Prefect and Dask walk a list's items one by one, a Series they do not
+                runner.submit(  # a Series: Prefect and Dask walk a list's items one by one (1.2 CPU s per 100k)
                     hash_batch,
                     {"texts": pd.Series(texts[rows]), "settings": settings, "screen": screen, "columns": None},
                 )
@@ -100,9 +100,10 @@ class DaskHashing:
 
 def _leave_the_runs() -> None:
     """Forget the flow run and task run this call is made from (in the copied context only). prefect-dask
-    ships both with every task it submits, parameters included, pickled and tokenised per task: for curation
-    the guarded flow's modality (with the anchor's index) and the generation context (with the anchor), many
-    times the batch itself. The hashing tasks then run as task runs of their own, reporting to the same API."""
+    ships both with every task it submits, their parameters included: for curation the guarded flow's
+    modality (with the anchor's near-duplicate index in memory, 33 MB pickled per 50,000 anchor documents)
+    and the generation context (with the anchor itself), to a worker with every batch. The hashing tasks
+    then run as task runs of their own, reporting to the same API."""
     from prefect.context import EngineContext, TaskRunContext
 
     EngineContext.__var__.set(None)
