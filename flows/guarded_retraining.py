@@ -16,6 +16,7 @@ from collapse_guard.pipeline.outcome import GenerationOutcome, RunContext
 from collapse_guard.records.workspace import synthetic_batches
 from collapse_guard.tasks.alerts import alert_metric_floors
 from collapse_guard.tasks.bookkeeping import close_run, open_generation, open_run
+from collapse_guard.tasks.cluster import DaskHashing
 from collapse_guard.tasks.evaluate import evaluate_model
 from collapse_guard.tasks.forecast import forecast_collapse
 from collapse_guard.tasks.gate import gate_mixture
@@ -35,8 +36,11 @@ def guarded_generation(params: Params, modality: Modality, run: RunContext, gene
     verify_inputs(params, state)
     mlflow_run_id = open_generation(params.tracking_uri, run, generation)
     ctx = prepare_generation(params, modality, run, state, generation, mlflow_run_id)
+    hashing = DaskHashing.of(params.text.dedup)  # starts a cluster only for a batch big enough to need one
     batch = (
-        generate_and_curate(ctx, params.generation.synthetic_per_generation, params.decoding) if generation else None
+        generate_and_curate(ctx, params.generation.synthetic_per_generation, params.decoding, hashing)
+        if generation
+        else None
     )
     mixture = mix(ctx, params.mixing, synthetic_batches(params, generation), batch)
     verdict = gate_mixture(

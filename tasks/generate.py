@@ -6,11 +6,15 @@ from collapse_guard.generator import load_generator
 from collapse_guard.pipeline import step
 from collapse_guard.pipeline.handles import Batch, GenerationContext
 from collapse_guard.records import atomic
+from collapse_guard.tasks.cluster import DaskHashing
 
 
 @task(name="generate-and-curate", cache_policy=NO_CACHE)
-def generate_and_curate(ctx: GenerationContext, n: int, decoding: DecodingParams) -> Batch:
-    """Sample from the previous generation's model, stamp provenance, drop what must not be trained on."""
+def generate_and_curate(
+    ctx: GenerationContext, n: int, decoding: DecodingParams, hashing: DaskHashing | None = None
+) -> Batch:
+    """Sample from the previous generation's model, stamp provenance, drop what must not be trained on.
+    ``hashing``: the per-record hashing of curation on Dask when the batch is big enough (text only)."""
     state = ctx.state
     kept, report = step.synthesize(
         ctx.modality,
@@ -22,6 +26,7 @@ def generate_and_curate(ctx: GenerationContext, n: int, decoding: DecodingParams
         seeds=ctx.seeds,
         model_id=state.model_id,
         run_id=ctx.mlflow_run_id,
+        hasher=hashing,
     )
     atomic.write_parquet(ctx.paths.synthetic, kept)
     return Batch(ctx.paths.synthetic, report, kept)

@@ -1,22 +1,30 @@
-"""Prefect tasks of crawl screening: hashing one batch of documents (tokens, MinHash, band keys) and looking
-for known watermarks in it, the part that is independent per batch and so runs on as many Dask workers as
-there are; then checking each batch, in crawl order, against the anchor and everything before it."""
+"""Prefect tasks of screening: hashing one batch of documents (tokens, MinHash, band keys) and scoring it for
+known watermarks, the part that is independent per document and so runs on as many Dask workers as there
+are (a crawl's batches, a generation's synthetic texts); then checking each crawl batch, in crawl order,
+against the anchor and everything before it."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from collapse_guard.text.dedup import DedupSettings, DocumentHashes, ScreeningStream
-from collapse_guard.text.screening import WatermarkScreen, triage_table, watermark_marks
+from collapse_guard.text.screening import MARK_COLUMNS, WatermarkScreen, hash_documents, triage_table
 
 
-@task(name="hash-crawl-batch", cache_policy=NO_CACHE)
+@task(name="hash-batch", cache_policy=NO_CACHE)
 def hash_batch(
-    texts: list[str], settings: DedupSettings, screen: WatermarkScreen | None = None
+    texts: Sequence[str],
+    settings: DedupSettings,
+    screen: WatermarkScreen | None = None,
+    columns: Sequence[str] | None = MARK_COLUMNS,
 ) -> tuple[DocumentHashes, pd.DataFrame]:
-    return DocumentHashes.of(texts, settings), watermark_marks(screen, texts)
+    """``hash_documents`` of one batch: a crawl needs the watermark marks only, curation every score column
+    (``columns`` None)."""
+    return hash_documents(texts, settings, screen, columns)
 
 
 @task(name="check-crawl-batch", cache_policy=NO_CACHE)

@@ -120,8 +120,11 @@ class Modality(abc.ABC):
         generation: int,
         model_id: str,
         run_id: str,
+        hasher: Callable | None = None,
     ) -> tuple[pd.DataFrame, CurationReport]:
-        """Sample ``n`` records from ``model``, stamp their provenance and curate them against ``anchor``."""
+        """Sample ``n`` records from ``model``, stamp their provenance and curate them against ``anchor``.
+        ``hasher`` runs the per-record hashing of a kind whose curation hashes records (text: a
+        collapse_guard.text.screening.DocumentHasher, e.g. on Dask); a kind that hashes nothing ignores it."""
 
     @abc.abstractmethod
     def evaluator(self, anchor: AnchorSplit) -> Evaluator:

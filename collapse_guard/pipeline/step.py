@@ -8,7 +8,7 @@ random number from one ``SeedSchedule`` and evaluate with one decoding rule
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,10 +54,20 @@ def synthesize(
     seeds: SeedSchedule,
     model_id: str,
     run_id: str,
+    hasher: Callable | None = None,
 ) -> tuple[pd.DataFrame, CurationReport]:
-    """``n`` records from the previous generation's ``model``, stamped and curated against the anchor."""
+    """``n`` records from the previous generation's ``model``, stamped and curated against the anchor
+    (``hasher``: where the per-record hashing runs, ``Modality.synthesize``)."""
     return modality.synthesize(
-        model, n, decoding, seeds.generate(generation), anchor, generation=generation, model_id=model_id, run_id=run_id
+        model,
+        n,
+        decoding,
+        seeds.generate(generation),
+        anchor,
+        generation=generation,
+        model_id=model_id,
+        run_id=run_id,
+        hasher=hasher,
     )
 
 

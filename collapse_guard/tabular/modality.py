@@ -89,6 +89,7 @@ class TabularModality(Modality):
         generation: int,
         model_id: str,
         run_id: str,
+        hasher: Callable | None = None,
     ) -> tuple[pd.DataFrame, CurationReport]:
         return curate(
             model.sample(n, decoding, seed),

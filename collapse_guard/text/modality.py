@@ -45,7 +45,7 @@ from collapse_guard.text.index_file import index_path, sync
 from collapse_guard.text.keyring import RETIRED, current_key, read_record, record_key, registry_path
 from collapse_guard.text.labels import DECODING, REAL_TEXT_LABELS, WATERMARK_KEY_ID
 from collapse_guard.text.metrics import effective_vocabulary_ratio, tail_vocabulary, text_metrics, tokens_of
-from collapse_guard.text.screening import WatermarkScreen, curate_text, mixture_flags, triage_crawl
+from collapse_guard.text.screening import DocumentHasher, WatermarkScreen, curate_text, mixture_flags, triage_crawl
 from collapse_guard.text.watermark import (
     KEY_ENV,
     WatermarkConfig,
@@ -237,6 +237,7 @@ class TextModality(Modality):
         generation: int,
         model_id: str,
         run_id: str,
+        hasher: DocumentHasher | None = None,
     ) -> tuple[pd.DataFrame, CurationReport]:
         watermark = self.watermark()
         if watermark is not None:
@@ -268,7 +269,14 @@ class TextModality(Modality):
         if screen is not None and hasattr(model, "watermark_tokenization"):  # a subword model: its own tokens
             screen = replace(screen, tokenizations={"model": model.watermark_tokenization()})
         return curate_text(
-            raw, self.anchor_index(anchor), labels, screen, generation=generation, model_id=model_id, run_id=run_id
+            raw,
+            self.anchor_index(anchor),
+            labels,
+            screen,
+            generation=generation,
+            model_id=model_id,
+            run_id=run_id,
+            hasher=hasher,
         )
 
     # -- measurement ------------------------------------------------------------------------------------------

@@ -26,8 +26,11 @@ from collapse_guard.text.dedup import (
     NEAR_DUPLICATE_IN_BATCH,
     NEAR_DUPLICATE_OF_ANCHOR,
     AnchorIndex,
+    DedupSettings,
+    DocumentHashes,
     ScreeningStream,
     find_duplicates,
+    screen_hashes,
 )
 from collapse_guard.text.labels import DECODING, WATERMARK_KEY_ID
 from collapse_guard.text.watermark import (
@@ -144,6 +147,12 @@ def _empty_scores(rows: int) -> pd.DataFrame:
     )
 
 
+# (texts, settings, screen) -> every text's hashes and watermark scores (``hash_documents`` with all score
+# columns), rows in text order. The per-document part of curation, free to run elsewhere: in this process by
+# default, or in batches on a Dask cluster (collapse_guard.tasks.cluster.DaskHashing).
+DocumentHasher = Callable[[list[str], DedupSettings, "WatermarkScreen | None"], tuple[DocumentHashes, pd.DataFrame]]
+
+
 def curate_text(
     raw: pd.DataFrame,
     anchor_index: AnchorIndex,
@@ -153,6 +162,7 @@ def curate_text(
     generation: int,
     model_id: str,
     run_id: str,
+    hasher: DocumentHasher | None = None,
 ) -> tuple[pd.DataFrame, CurationReport]:
     """Stamp a model's generated texts and keep only those that may be trained on.
 
@@ -160,18 +170,21 @@ def curate_text(
     an earlier one in the batch; near-copy of the anchor or of an earlier kept document; and, when the
     model watermarks, no detectable watermark under the key it names (``labels["watermark_key_id"]``).
     Each text's detectability at its length is recorded in its ``decoding`` JSON (``_with_detectability``).
+    ``hasher`` does the per-document hashing and scoring (default: here, whole); the order-dependent
+    duplicate check always runs here, so where the hashing ran never changes a verdict.
     """
     texts = raw[TEXT].astype(str).tolist()
     stamped = stamp_synthetic(raw, generation=generation, model_id=model_id, run_id=run_id, labels=labels)
     valid = np.array([bool(t.strip()) for t in texts])
-    verdicts = find_duplicates(texts, anchor_index)
+    scored = screen if screen is not None and labels.get(WATERMARK_KEY_ID) else None
+    hashes, scores = (hasher or _hash_all)(texts, anchor_index.settings, scored)
+    verdicts = screen_hashes(hashes, anchor_index, anchor_index.settings).frame()
     reason, matched = verdicts["reason"].to_numpy(), verdicts["matched_in"].to_numpy()
     exact, in_anchor = (reason == EXACT_DUPLICATE) & valid, (matched == IN_ANCHOR) & valid
     unmarked = np.zeros(len(texts), dtype=bool)
-    if screen is not None and labels.get(WATERMARK_KEY_ID):
-        scores = screen.scores(texts)
+    if scored is not None:
         unmarked = ~scores["detected"].to_numpy() & valid & (reason == "")
-        stamped[DECODING] = _with_detectability(stamped[DECODING], scores, screen)
+        stamped[DECODING] = _with_detectability(stamped[DECODING], scores, scored)
     keep = valid & (reason == "") & ~unmarked
     report = CurationReport.from_masks(
         keep,
@@ -185,6 +198,12 @@ def curate_text(
         },
     )
     return stamped[keep].reset_index(drop=True), report
+
+
+def _hash_all(
+    texts: list[str], settings: DedupSettings, screen: WatermarkScreen | None
+) -> tuple[DocumentHashes, pd.DataFrame]:
+    return hash_documents(texts, settings, screen, columns=None)
 
 
 def _with_detectability(decoding: pd.Series, scores: pd.DataFrame, screen: WatermarkScreen) -> list[str]:
@@ -331,11 +350,46 @@ def triage_crawl(
 TRIAGE_COLUMNS = ["reason", "z", "window_z", "key_id", "similarity"]
 
 
+MARK_COLUMNS = ("detected", "z", "window_z", "key_id")  # what a triage needs of WatermarkScreen.scores
+
+
 def watermark_marks(screen: WatermarkScreen | None, texts: Sequence[str]) -> pd.DataFrame:
-    """The part of ``WatermarkScreen.scores`` a triage needs (``detected``, ``z``, ``window_z``, ``key_id``):
-    small enough to send back from a Dask worker with the batch's hashes."""
-    scores = (screen or WatermarkScreen({}, 0.25)).scores(texts)
-    return scores[["detected", "z", "window_z", "key_id"]]
+    """The part of ``WatermarkScreen.scores`` a triage needs (``MARK_COLUMNS``): small enough to send back
+    from a Dask worker with the batch's hashes."""
+    return _scores(screen, texts)[list(MARK_COLUMNS)]
+
+
+def _scores(screen: WatermarkScreen | None, texts: Sequence[str]) -> pd.DataFrame:
+    """``screen.scores``; without a screen, every text clean (no tokenising for keys that are not there)."""
+    return screen.scores(texts) if screen is not None else _empty_scores(len(texts))
+
+
+def hash_documents(
+    texts: Sequence[str],
+    settings: DedupSettings,
+    screen: WatermarkScreen | None = None,
+    columns: Sequence[str] | None = MARK_COLUMNS,
+) -> tuple[DocumentHashes, pd.DataFrame]:
+    """The per-document work of screening and curation: each text's hashes (``DocumentHashes``) and its
+    watermark evidence (``columns`` of ``WatermarkScreen.scores``; None: all). Every row depends on its text
+    only, so batches hashed anywhere and joined in order (``join_hashed``) equal the whole hashed at once."""
+    texts = list(texts)
+    scores = _scores(screen, texts)
+    return DocumentHashes.of(texts, settings), scores if columns is None else scores[list(columns)]
+
+
+def join_hashed(parts: Sequence[tuple[DocumentHashes, pd.DataFrame]]) -> tuple[DocumentHashes, pd.DataFrame]:
+    """Batches of ``hash_documents`` (in text order) as one."""
+    return (
+        DocumentHashes.concat([hashes for hashes, _ in parts]),
+        pd.concat([scores for _, scores in parts], ignore_index=True),
+    )
+
+
+def batch_slices(count: int, size: int) -> list[slice]:
+    """``count`` rows cut into consecutive batches of at most ``size`` (at least 1) rows, in order."""
+    size = max(int(size), 1)
+    return [slice(start, min(start + size, count)) for start in range(0, count, size)]
 
 
 def triage_table(verdicts: pd.DataFrame, marks: pd.DataFrame) -> pd.DataFrame:

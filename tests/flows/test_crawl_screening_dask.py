@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from collapse_guard.errors import DataError
-from collapse_guard.flows.crawl_screening import SCHEDULER_ENV, dask_runner, on_dask, output_paths
+from collapse_guard.flows.crawl_screening import on_dask, output_paths
+from collapse_guard.tasks.cluster import SCHEDULER_ENV, dask_runner
 from collapse_guard.text.corpus import default_corpus
 from collapse_guard.text.dedup import AnchorIndex, find_duplicates
 

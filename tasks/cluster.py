@@ -1,0 +1,110 @@
+"""Where the heavy per-document work goes when one process is not enough: prefect-dask's task runner on a
+local cluster, or on an existing one. Shared by crawl screening (flows/crawl_screening.py) and the
+curation of a generation's synthetic text (flows/guarded_retraining.py, through ``DaskHashing``).
+
+A cluster costs seconds to start (its workers import Prefect and the project) and every batch travels to a
+worker and back, so it pays off only on big batches and spare cores: below ``text.dedup.dask_min_documents``
+documents the work stays in the calling process and no cluster is started.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pandas as pd
+
+from collapse_guard.tasks.screening import hash_batch
+from collapse_guard.text.dedup import DedupSettings, DocumentHashes
+from collapse_guard.text.params import DedupParams
+from collapse_guard.text.screening import WatermarkScreen, batch_slices, hash_documents, join_hashed
+
+SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
+BATCHES_PER_WORKER = 4  # several batches per worker: a slow worker (a shared machine) does not hold the rest up
+
+
+def dask_runner(workers: int):
+    """prefect-dask's runner: the cluster at ``$DASK_SCHEDULER_ADDRESS`` if set, else a local one with
+    ``workers`` single-threaded processes (the hashing is numpy and Python: threads would share one GIL)."""
+    from prefect_dask import DaskTaskRunner
+
+    address = os.environ.get(SCHEDULER_ENV, "").strip()
+    if address:
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True})
+
+
+@contextmanager
+def _workers_report_here() -> Iterator[None]:
+    """Tasks on Dask workers report to this process's Prefect API. prefect-dask hands the workers this
+    process's settings; without a ``PREFECT_API_URL`` (the temporary server of a plain ``run``), each worker
+    would start a temporary server of its own (seconds and ~260 MB each) and the task runs would be lost
+    with it. Name the one this process uses."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+    with get_client(sync_client=True) as client, temporary_settings({PREFECT_API_URL: str(client.api_url)}):
+        yield
+
+
+@dataclass(frozen=True)
+class DaskHashing:
+    """A ``collapse_guard.text.screening.DocumentHasher`` that hashes and scores big batches on Dask: the
+    texts are cut into ``BATCHES_PER_WORKER`` batches per worker (at most ``batch_documents`` each), each a
+    ``hash_batch`` task on a ``DaskTaskRunner`` started for this call and stopped after it, and the results
+    joined in text order. Fewer than ``min_documents`` texts are hashed here, with no cluster."""
+
+    workers: int
+    min_documents: int
+    batch_documents: int
+
+    @classmethod
+    def of(cls, dedup: DedupParams) -> DaskHashing:
+        return cls(dedup.dask_workers, dedup.dask_min_documents, dedup.batch_documents)
+
+    def uses_dask(self, documents: int) -> bool:
+        return documents > 0 and documents >= self.min_documents
+
+    def batch_size(self, documents: int) -> int:
+        return min(self.batch_documents, math.ceil(documents / (self.workers * BATCHES_PER_WORKER)))
+
+    def __call__(
+        self, texts: list[str], settings: DedupSettings, screen: WatermarkScreen | None
+    ) -> tuple[DocumentHashes, pd.DataFrame]:
+        if not self.uses_dask(len(texts)):
+            return hash_documents(texts, settings, screen, columns=None)
+        with _workers_report_here():  # submitted from a copy of this context without the run contexts
+            return contextvars.copy_context().run(self._on_dask, texts, settings, screen)
+
+    def _on_dask(
+        self, texts: list[str], settings: DedupSettings, screen: WatermarkScreen | None
+    ) -> tuple[DocumentHashes, pd.DataFrame]:
+        _leave_the_runs()
+        with dask_runner(self.workers) as runner:
+            futures = [
+                runner.submit(  # a Series: Prefect and Dask walk a list's items one by one (1.2 CPU s per 100k)
+                    hash_batch,
+                    {"texts": pd.Series(texts[rows]), "settings": settings, "screen": screen, "columns": None},
+                )
+                for rows in batch_slices(len(texts), self.batch_size(len(texts)))
+            ]
+            return join_hashed([future.result() for future in futures])
+
+
+def _leave_the_runs() -> None:
+    """Forget the flow run and task run this call is made from (in the copied context only). prefect-dask
+    ships both with every task it submits, their parameters included: for curation the guarded flow's
+    modality (with the anchor's near-duplicate index in memory, 33 MB pickled per 50,000 anchor documents)
+    and the generation context (with the anchor itself), to a worker with every batch. The hashing tasks
+    then run as task runs of their own, reporting to the same API."""
+    from prefect.context import EngineContext, TaskRunContext
+
+    EngineContext.__var__.set(None)
+    TaskRunContext.__var__.set(None)
