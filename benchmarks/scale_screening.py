@@ -214,7 +214,7 @@ def run_crawl(n: int, workers: int, data: Path, batch: int = CRAWL_BATCH) -> dic
         memory.peak_tree = memory.peak_main = 0.0  # from here on: the screening's own peak and CPU time
         cpu_before = memory.cpu_seconds()
         start = time.perf_counter()
-        summary = on_dask(workers)(data / "crawl.jsonl", anchor, batch, out, screen, in_flight=workers + 1)
+        summary = on_dask(workers)(data / "crawl.jsonl", anchor, batch, out, screen)
         seconds = time.perf_counter() - start
         time.sleep(2 * memory.period)
         memory.stop.set()

@@ -435,6 +435,7 @@ def ingest(
     from collapse_guard.pipeline.ingest import ingest_real
     from collapse_guard.pipeline.recovery import clean_files
     from collapse_guard.records import alerts
+    from collapse_guard.tasks.cluster import DaskHashing
 
     try:
         with (
@@ -445,7 +446,8 @@ def ingest(
         ):
             for cleaned in clean_files(params):
                 typer.echo(cleaned, err=True)
-            result = ingest_real(params, path, keep_repeated=not drop_repeated)
+            hashing = DaskHashing.of(params.text.dedup)  # a crawl past dask_min_documents is hashed on Dask
+            result = ingest_real(params, path, keep_repeated=not drop_repeated, hasher=hashing.stream)
     except CollapseGuardError as error:
         _fail(error, as_json)
     if as_json:

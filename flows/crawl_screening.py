@@ -1,27 +1,31 @@
 """Screening a crawl on Dask: batches are hashed (and scanned for known watermarks) in parallel by Prefect
 tasks on a ``DaskTaskRunner``, then checked in crawl order against the anchor index and everything earlier
 (collapse_guard.text.dedup.ScreeningStream), which gives the verdicts of screening the crawl whole in one
-process. Memory stays bounded whatever the crawl's size: the crawl is read batch by batch, at most
-``in_flight`` batches are out on the workers, the earlier documents' signatures spill to a temporary folder,
-and the verdicts and the quarantine are written as they come (collapse_guard.text.screening_output).
+process. Memory stays bounded whatever the crawl's size: the crawl is read batch by batch, a few batches
+per worker are out on the workers (collapse_guard.tasks.cluster.DaskHashing.stream), the earlier
+documents' signatures spill to a temporary folder, and the verdicts and the quarantine are written as they
+come (collapse_guard.text.screening_output).
 
 The cluster is a local one of ``text.dedup.dask_workers`` processes, or the existing cluster whose scheduler
 ``DASK_SCHEDULER_ADDRESS`` names (prefect-dask's ``address``): collapse_guard.tasks.cluster.dask_runner.
+``collapse-guard ingest`` screens a crawl the same way (collapse_guard.text.modality.TextModality.incoming).
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections import deque
+from collections.abc import Callable
+from contextlib import closing
+from functools import partial
 from pathlib import Path
 
 from prefect import flow
 
-from collapse_guard.tasks.cluster import dask_runner
-from collapse_guard.tasks.screening import check_batch, hash_batch
-from collapse_guard.text.corpus import TEXT, iter_corpus
+from collapse_guard.tasks.cluster import DaskHashing
+from collapse_guard.tasks.screening import check_batch
+from collapse_guard.text.corpus import iter_corpus
 from collapse_guard.text.dedup import AnchorIndex, ScreeningStream
-from collapse_guard.text.screening import WatermarkScreen
+from collapse_guard.text.screening import WatermarkScreen, hash_batches_here
 from collapse_guard.text.screening_output import ScreeningOutput
 
 
@@ -38,27 +42,26 @@ def screen_crawl(
     batch_documents: int,
     out_dir: Path,
     screen: WatermarkScreen | None = None,
-    in_flight: int = 4,
+    hashing: DaskHashing | None = None,
 ) -> dict:
     """``triage_crawl`` of every document of the crawl at ``path`` against ``anchor`` and the crawl's earlier
     documents: verdicts (one row per document with its ``line``) and quarantine written to ``out_dir``
-    (``output_paths``); returns their counts. Run it with ``on_dask(workers)``."""
+    (``output_paths``); returns their counts. Batches are hashed by ``hashing`` (``DaskHashing.stream``) or,
+    without, in this process; each is checked here, in crawl order."""
     verdicts, quarantine = output_paths(path, out_dir)
-    with tempfile.TemporaryDirectory(prefix="screen-crawl-") as spill, ScreeningOutput(verdicts, quarantine) as out:
+    hash_batches = hashing.stream if hashing is not None else hash_batches_here
+    with (
+        tempfile.TemporaryDirectory(prefix="screen-crawl-") as spill,
+        ScreeningOutput(verdicts, quarantine) as out,
+        closing(hash_batches(iter_corpus(path, batch_documents), anchor.settings, screen)) as hashed_batches,
+    ):
         stream = ScreeningStream(anchor, spill_dir=Path(spill))
-        pending: deque = deque()
-        for batch in iter_corpus(path, batch_documents):
-            # a Series, not a list: Prefect and Dask walk a list's items one by one (1.2 CPU s per 100k texts)
-            pending.append((batch, hash_batch.submit(batch[TEXT], anchor.settings, screen)))
-            if len(pending) > in_flight:
-                done, hashed = pending.popleft()
-                out.write(done, check_batch(stream, hashed.result()))
-        while pending:
-            done, hashed = pending.popleft()
-            out.write(done, check_batch(stream, hashed.result()))
+        for batch, hashed in hashed_batches:
+            out.write(batch, check_batch(stream, hashed))
     return out.summary()
 
 
-def on_dask(workers: int):
-    """``screen_crawl`` with its tasks on Dask."""
-    return screen_crawl.with_options(task_runner=dask_runner(workers))
+def on_dask(workers: int) -> Callable[..., dict]:
+    """``screen_crawl`` with every batch hashed on ``workers`` Dask workers (or the cluster
+    ``DASK_SCHEDULER_ADDRESS`` names), whatever the crawl's size."""
+    return partial(screen_crawl, hashing=DaskHashing(workers, min_documents=0, batch_documents=0))

@@ -9,22 +9,32 @@ documents the work stays in the calling process and no cluster is started.
 
 from __future__ import annotations
 
-import contextvars
+import itertools
 import math
 import os
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
 
 from collapse_guard.tasks.screening import hash_batch
+from collapse_guard.text.corpus import TEXT
 from collapse_guard.text.dedup import DedupSettings, DocumentHashes
 from collapse_guard.text.params import DedupParams
-from collapse_guard.text.screening import WatermarkScreen, batch_slices, hash_documents, join_hashed
+from collapse_guard.text.screening import (
+    Hashed,
+    WatermarkScreen,
+    batch_slices,
+    hash_batches_here,
+    hash_documents,
+    join_hashed,
+)
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 BATCHES_PER_WORKER = 4  # several batches per worker: a slow worker (a shared machine) does not hold the rest up
+IN_FLIGHT_PER_WORKER = 2  # a crawl's batches submitted ahead: one hashing, one waiting, per worker
 
 
 def dask_runner(workers: int):
@@ -80,14 +90,7 @@ class DaskHashing:
     ) -> tuple[DocumentHashes, pd.DataFrame]:
         if not self.uses_dask(len(texts)):
             return hash_documents(texts, settings, screen, columns=None)
-        with _workers_report_here():  # submitted from a copy of this context without the run contexts
-            return contextvars.copy_context().run(self._on_dask, texts, settings, screen)
-
-    def _on_dask(
-        self, texts: list[str], settings: DedupSettings, screen: WatermarkScreen | None
-    ) -> tuple[DocumentHashes, pd.DataFrame]:
-        _leave_the_runs()
-        with dask_runner(self.workers) as runner:
+        with _workers_report_here(), runs_without_parameters(), dask_runner(self.workers) as runner:
             futures = [
                 runner.submit(  # a Series: Prefect and Dask walk a list's items one by one (1.2 CPU s per 100k)
                     hash_batch,
@@ -97,14 +100,53 @@ class DaskHashing:
             ]
             return join_hashed([future.result() for future in futures])
 
+    def stream(
+        self, batches: Iterable[pd.DataFrame], settings: DedupSettings, screen: WatermarkScreen | None
+    ) -> Iterator[tuple[pd.DataFrame, Hashed]]:
+        """A ``collapse_guard.text.screening.BatchHasher`` for a crawl of unknown length: its batches are hashed
+        here until ``min_documents`` have gone by, the rest on Dask (a cluster started then, with
+        ``IN_FLIGHT_PER_WORKER`` batches per worker in flight while the caller checks the earlier ones); each
+        batch comes back with its hashes in crawl order, as ``hash_batches_here`` would give it."""
+        batches, seen = iter(batches), 0
+        while seen < self.min_documents:
+            batch = next(batches, None)
+            if batch is None:
+                return
+            seen += len(batch)
+            yield from hash_batches_here([batch], settings, screen)
+        first = next(batches, None)
+        if first is None:  # no cluster for nothing
+            return
+        pending: deque = deque()
+        with _workers_report_here(), dask_runner(self.workers) as runner:
+            for batch in itertools.chain([first], batches):
+                with runs_without_parameters():
+                    future = runner.submit(hash_batch, {"texts": batch[TEXT], "settings": settings, "screen": screen})
+                pending.append((batch, future))
+                if len(pending) > self.workers * IN_FLIGHT_PER_WORKER:
+                    done, hashed = pending.popleft()
+                    yield done, hashed.result()
+            while pending:
+                done, hashed = pending.popleft()
+                yield done, hashed.result()
 
-def _leave_the_runs() -> None:
-    """Forget the flow run and task run this call is made from (in the copied context only). prefect-dask
-    ships both with every task it submits, their parameters included: for curation the guarded flow's
-    modality (with the anchor's near-duplicate index in memory, 33 MB pickled per 50,000 anchor documents)
-    and the generation context (with the anchor itself), to a worker with every batch. The hashing tasks
-    then run as task runs of their own, reporting to the same API."""
+
+@contextmanager
+def runs_without_parameters() -> Iterator[None]:
+    """Submit tasks from run contexts whose parameters are emptied. prefect-dask ships the flow run's and
+    the task run's context with every task it submits, parameters included: for curation the guarded
+    flow's modality (with the anchor's near-duplicate index in memory, 33 MB pickled per 50,000 anchor
+    documents) and the generation context, for a crawl the whole ``AnchorIndex``, to a worker with every
+    batch. The workers need the runs (their task runs stay linked to the flow run), not their arguments."""
     from prefect.context import EngineContext, TaskRunContext
 
-    EngineContext.__var__.set(None)
-    TaskRunContext.__var__.set(None)
+    resets = []
+    for context in (EngineContext, TaskRunContext):
+        current = context.get()
+        if current is not None:
+            resets.append((context.__var__, context.__var__.set(current.model_copy(update={"parameters": {}}))))
+    try:
+        yield
+    finally:
+        for var, token in reversed(resets):
+            var.reset(token)

@@ -100,8 +100,10 @@ class Modality(abc.ABC):
         """The first real anchor, stamped with provenance: the embedded default or ``data.source``."""
 
     @abc.abstractmethod
-    def incoming(self, path: Path, anchor: pd.DataFrame) -> Incoming:
-        """Read new real data from ``path`` (all or nothing: a malformed file raises DataError naming it)."""
+    def incoming(self, path: Path, anchor: pd.DataFrame, hasher: Callable | None = None) -> Incoming:
+        """Read new real data from ``path`` (all or nothing: a malformed file raises DataError naming it).
+        ``hasher`` hashes the incoming batches of a kind that screens them by hashing (text: a
+        collapse_guard.text.screening.BatchHasher, e.g. on Dask); None: in this process."""
 
     def anchor_written(self, anchor: pd.DataFrame) -> list[Path]:
         """Files derived from the anchor (e.g. text's near-duplicate index), brought up to the anchor just

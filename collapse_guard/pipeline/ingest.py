@@ -9,6 +9,7 @@ before the manifest's rename leaves the anchor as it was.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -22,9 +23,10 @@ from collapse_guard.records.provenance import feature_columns, utc_now
 from collapse_guard.records.workspace import pipeline_state, relative
 
 
-def ingest_real(params: Params, path: Path, keep_repeated: bool = True) -> dict:
+def ingest_real(params: Params, path: Path, keep_repeated: bool = True, hasher: Callable | None = None) -> dict:
     """Append ``path``'s real records; ``repeated`` counts those whose values equal a record already there
-    (they are kept as records of their own unless ``keep_repeated`` is False)."""
+    (they are kept as records of their own unless ``keep_repeated`` is False). ``hasher``: where a crawl's
+    batches are hashed for screening (``Modality.incoming``; the CLI passes Dask's for big crawls)."""
     state = pipeline_state(params)
     trust.check_witnesses(params)
     keys = trust.workspace_keys(params)
@@ -45,7 +47,7 @@ def ingest_real(params: Params, path: Path, keep_repeated: bool = True) -> dict:
     modality = modality_for(params)
     if modality.door_checks_tables:
         door.admit_incoming(params, Path(path), current, feature_columns(current))
-    incoming = modality.incoming(Path(path), current)
+    incoming = modality.incoming(Path(path), current, hasher)
     repeated = int(anchor.repeats_of(current, incoming.records).sum())
     fresh = anchor.new_records(current, incoming.records, keep_repeated=keep_repeated)
     added = len(fresh)

@@ -74,7 +74,7 @@ class TabularModality(Modality):
         source = self.params.resolve(data.source)
         return as_real_records(read_records(source), origin=file_origin(data.source, source))
 
-    def incoming(self, path: Path, anchor: pd.DataFrame) -> Incoming:
+    def incoming(self, path: Path, anchor: pd.DataFrame, hasher: Callable | None = None) -> Incoming:
         frame = in_anchor_layout(read_records(path), anchor)
         return Incoming(as_real_records(frame, origin=file_origin(Path(path).name, path)))
 

@@ -19,6 +19,7 @@ import math
 import platform
 import tempfile
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,7 +46,15 @@ from collapse_guard.text.index_file import index_path, sync
 from collapse_guard.text.keyring import RETIRED, current_key, read_record, record_key, registry_path
 from collapse_guard.text.labels import DECODING, REAL_TEXT_LABELS, WATERMARK_KEY_ID
 from collapse_guard.text.metrics import effective_vocabulary_ratio, tail_vocabulary, text_metrics, tokens_of
-from collapse_guard.text.screening import DocumentHasher, WatermarkScreen, curate_text, mixture_flags, triage_crawl
+from collapse_guard.text.screening import (
+    BatchHasher,
+    DocumentHasher,
+    WatermarkScreen,
+    curate_text,
+    hash_batches_here,
+    mixture_flags,
+    triage_hashed,
+)
 from collapse_guard.text.watermark import (
     KEY_ENV,
     WatermarkConfig,
@@ -181,18 +190,23 @@ class TextModality(Modality):
             origin = file_origin(data.source, source) if source.is_file() else data.source
         return stamp_real(corpus, origin=origin, labels=REAL_TEXT_LABELS)
 
-    def incoming(self, path: Path, anchor: pd.DataFrame) -> Incoming:
+    def incoming(self, path: Path, anchor: pd.DataFrame, hasher: BatchHasher | None = None) -> Incoming:
         """A crawl: documents whose watermark (under any known key) or near-copy of the anchor or of each
-        other turns them away; the rest join the anchor as real, ``origin`` = the path and today's date."""
+        other turns them away; the rest join the anchor as real, ``origin`` = the path and today's date.
+        ``hasher`` hashes the crawl's batches (default: here, one after the other); each is checked here."""
         from collapse_guard.records.provenance import utc_now
 
         index = self._synced_index(anchor, write=False)
         screen, now = self.screen(), utc_now()
         kept, turned_away = [], []
-        with tempfile.TemporaryDirectory(prefix="ingest-screening-") as spill:  # the crawl's earlier hashes
+        batches = iter_corpus(path, self.params.text.dedup.batch_documents)
+        with (
+            tempfile.TemporaryDirectory(prefix="ingest-screening-") as spill,  # the crawl's earlier hashes
+            closing((hasher or hash_batches_here)(batches, index.settings, screen)) as hashed_batches,
+        ):
             stream = ScreeningStream(index, spill_dir=Path(spill))
-            for batch in iter_corpus(path, self.params.text.dedup.batch_documents):
-                clean, verdicts = triage_crawl(batch[TEXT].tolist(), index, screen, stream)
+            for batch, hashed in hashed_batches:
+                clean, verdicts = triage_hashed(stream, hashed)
                 kept.append(batch.loc[clean, [TEXT]])
                 rejected = pd.concat(
                     [batch[~clean].reset_index(drop=True), verdicts[~clean].reset_index(drop=True)], axis=1

@@ -10,7 +10,7 @@ would leak unlabelled into future crawls; near-copies narrow the distribution th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -343,8 +343,35 @@ def triage_crawl(
     ``watermarked`` first, then the duplicate reasons), ``z``, ``window_z``, ``key_id``, ``similarity``.
     With ``stream`` (over ``anchor_index``), ``texts`` is the next batch of a crawl read batch by batch."""
     verdicts = stream.screen(list(texts)) if stream is not None else find_duplicates(list(texts), anchor_index)
-    table = triage_table(verdicts, watermark_marks(screen, texts))
+    return _clean_and_verdicts(triage_table(verdicts, watermark_marks(screen, texts)))
+
+
+def triage_hashed(
+    stream: ScreeningStream, hashed: tuple[DocumentHashes, pd.DataFrame]
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """``triage_crawl`` of the next batch of a crawl, hashed already (``hash_documents``, anywhere)."""
+    hashes, marks = hashed
+    return _clean_and_verdicts(triage_table(stream.screen_hashed(hashes), marks))
+
+
+def _clean_and_verdicts(table: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     return table["reason"].to_numpy() == "", table[TRIAGE_COLUMNS]
+
+
+Hashed = tuple[DocumentHashes, pd.DataFrame]  # one batch's hash_documents
+BatchHasher = Callable[
+    [Iterable[pd.DataFrame], DedupSettings, "WatermarkScreen | None"], Iterator[tuple[pd.DataFrame, Hashed]]
+]
+
+
+def hash_batches_here(
+    batches: Iterable[pd.DataFrame], settings: DedupSettings, screen: WatermarkScreen | None
+) -> Iterator[tuple[pd.DataFrame, Hashed]]:
+    """A ``BatchHasher`` in this process: each batch of a crawl (a frame with a ``text`` column) with its
+    ``hash_documents`` (watermark marks only), in order. collapse_guard.tasks.cluster.DaskHashing.stream hashes
+    big crawls on Dask instead, with the same results."""
+    for batch in batches:
+        yield batch, hash_documents(batch[TEXT], settings, screen)
 
 
 TRIAGE_COLUMNS = ["reason", "z", "window_z", "key_id", "similarity"]

@@ -26,7 +26,7 @@ def test_two_dask_workers_screen_a_crawl_as_one_process_would(tmp_path: Path, mo
     path = tmp_path / "crawl.jsonl"
     _write(path, crawl)
     anchor = AnchorIndex(texts[:40])
-    summary = on_dask(workers=2)(path, anchor, batch_documents=16, out_dir=tmp_path / "out", in_flight=2)
+    summary = on_dask(workers=2)(path, anchor, batch_documents=16, out_dir=tmp_path / "out")
     verdicts_path, quarantine_path = output_paths(path, tmp_path / "out")
     verdicts = pd.read_parquet(verdicts_path)
     whole = find_duplicates(crawl, anchor)
