@@ -41,8 +41,9 @@ class DedupParams(_Section):
     num_perm: int = Field(128, ge=16, le=4096)
     threshold: float = Field(0.7, gt=0, le=1)  # estimated Jaccard similarity that makes a near-duplicate
     batch_documents: int = Field(100_000, ge=1, le=10_000_000)  # crawl documents read and screened at a time
-    dask_workers: int = Field(2, ge=1, le=1024)  # local Dask cluster of `screen`; DASK_SCHEDULER_ADDRESS overrides
-    # a generation's synthetic texts are hashed on Dask from this many on (below: in-process, no cluster started).
+    dask_workers: int = Field(2, ge=1, le=1024)  # local cluster (screening, curation); DASK_SCHEDULER_ADDRESS wins
+    # a generation's synthetic texts are hashed on Dask from this many on, an ingested crawl's batches past this
+    # many (below: in-process, no cluster started).
     # High by default: on 2 cores a local cluster first beat one process at 1M documents, by 7 % (README)
     dask_min_documents: int = Field(1_000_000, ge=0, le=1_000_000_000)
 
