@@ -14,11 +14,12 @@ import math
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
 
+from collapse_guard.errors import ServiceUnavailable
 from collapse_guard.tasks.screening import hash_batch
 from collapse_guard.text.corpus import TEXT
 from collapse_guard.text.dedup import DedupSettings, DocumentHashes
@@ -34,6 +35,7 @@ from collapse_guard.text.screening import (
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 BATCHES_PER_WORKER = 4  # several batches per worker: a slow worker (a shared machine) does not hold the rest up
+CONNECT_SECONDS = 10  # an existing scheduler that has not answered by then is down
 IN_FLIGHT_PER_WORKER = 2  # a crawl's batches submitted ahead: one hashing, one waiting, per worker
 
 
@@ -44,8 +46,28 @@ def dask_runner(workers: int):
 
     address = os.environ.get(SCHEDULER_ENV, "").strip()
     if address:
-        return DaskTaskRunner(address=address)
+        return DaskTaskRunner(address=address, client_kwargs={"timeout": CONNECT_SECONDS})
     return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True})
+
+
+@contextmanager
+def started(workers: int) -> Iterator:
+    """``dask_runner(workers)``, started; a scheduler at ``$DASK_SCHEDULER_ADDRESS`` that does not answer is a
+    ServiceUnavailable (exit 9) naming it, not a traceback after minutes of work. Nothing has been written
+    by then: an ingest leaves the anchor as it was, a generation stops before its mixture."""
+    with ExitStack() as stack:
+        try:
+            runner = stack.enter_context(dask_runner(workers))
+            _ = runner.client  # prefect-dask connects on first use: connect now, before any batch is handed out
+        except (OSError, TimeoutError) as error:
+            address = os.environ.get(SCHEDULER_ENV, "").strip()
+            if not address:
+                raise
+            raise ServiceUnavailable(
+                f"the Dask scheduler at {address} ({SCHEDULER_ENV}) did not answer within {CONNECT_SECONDS} s "
+                f"({error}): start it, or unset {SCHEDULER_ENV} to hash on a local cluster of {workers} workers"
+            ) from error
+        yield runner
 
 
 @contextmanager
@@ -90,7 +112,7 @@ class DaskHashing:
     ) -> tuple[DocumentHashes, pd.DataFrame]:
         if not self.uses_dask(len(texts)):
             return hash_documents(texts, settings, screen, columns=None)
-        with _workers_report_here(), runs_without_parameters(), dask_runner(self.workers) as runner:
+        with _workers_report_here(), runs_without_parameters(), started(self.workers) as runner:
             futures = [
                 runner.submit(  # a Series: Prefect and Dask walk a list's items one by one (1.2 CPU s per 100k)
                     hash_batch,
@@ -118,7 +140,7 @@ class DaskHashing:
         if first is None:  # no cluster for nothing
             return
         pending: deque = deque()
-        with _workers_report_here(), dask_runner(self.workers) as runner:
+        with _workers_report_here(), started(self.workers) as runner:
             for batch in itertools.chain([first], batches):
                 with runs_without_parameters():
                     future = runner.submit(hash_batch, {"texts": batch[TEXT], "settings": settings, "screen": screen})
