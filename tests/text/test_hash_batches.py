@@ -53,3 +53,19 @@ def test_dask_only_from_the_threshold_on_with_batches_for_every_worker(documents
         assert 1 <= size <= cap
         assert len(batch_slices(documents, size)) <= most or size == cap
         assert size in (1, cap) or math.ceil(documents / (size - 1)) > most
+
+
+@settings(max_examples=20)
+@given(texts=st.lists(documents, min_size=1, max_size=40), chunk=st.integers(1, 12))
+def test_hashing_a_batch_chunk_by_chunk_equals_hashing_it_at_once(texts: list[str], chunk: int):
+    """hash_documents bounds its working memory by hashing HASH_CHUNK_DOCUMENTS at a time: same answer."""
+    from unittest import mock
+
+    from collapse_guard.text import screening
+
+    at_once = DocumentHashes.of(texts, SETTINGS), SCREEN.scores(texts)
+    with mock.patch.object(screening, "HASH_CHUNK_DOCUMENTS", chunk):
+        hashes, scores = hash_documents(texts, SETTINGS, SCREEN, columns=None)
+    for field in fields(DocumentHashes):
+        np.testing.assert_array_equal(getattr(hashes, field.name), getattr(at_once[0], field.name))
+    pd.testing.assert_frame_equal(scores, at_once[1])
