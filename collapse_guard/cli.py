@@ -89,6 +89,22 @@ def _working(message: str, quiet: bool):
     return console.status(message)
 
 
+def _counted(hasher, status, message: str):
+    """``hasher`` (a crawl's batch hasher), telling ``status`` (a spinner, or None) how many documents have been
+    screened so far: a crawl of millions takes minutes."""
+    if status is None:
+        return hasher
+
+    def counting(batches, settings, screen):
+        done = 0
+        for batch, hashed in hasher(batches, settings, screen):
+            yield batch, hashed
+            done += len(batch)
+            status.update(f"{message}: {done:,} documents screened")
+
+    return counting
+
+
 def _holding(params, command: str, as_json: bool):
     """The workspace lock (collapse_guard/records/lock.py) for ``command``; says so when it took over from a
     killed run."""
@@ -442,12 +458,13 @@ def ingest(
             alerts.on_failure(params.alerts, journal=alerts.journal_path(params.ledger_path)),
             _holding(params, "collapse-guard ingest", as_json),
             _named_causes(params),
-            _working(f"reading and screening {path}", as_json),
+            _working(f"reading and screening {path}", as_json) as status,
         ):
             for cleaned in clean_files(params):
                 typer.echo(cleaned, err=True)
             hashing = DaskHashing.of(params.text.dedup)  # a crawl past dask_min_documents is hashed on Dask
-            result = ingest_real(params, path, keep_repeated=not drop_repeated, hasher=hashing.stream)
+            hasher = _counted(hashing.stream, status, f"reading and screening {path}")
+            result = ingest_real(params, path, keep_repeated=not drop_repeated, hasher=hasher)
     except CollapseGuardError as error:
         _fail(error, as_json)
     if as_json:

@@ -35,3 +35,24 @@ def test_config_errors_exit_2_and_name_the_file(tmp_path):
     result = CliRunner().invoke(app, ["run", "--params", str(tmp_path / "missing.yaml"), "--json"])
     assert result.exit_code == 2
     assert "missing.yaml" in result.stdout
+
+
+def test_an_ingest_tells_how_many_documents_it_has_screened():
+    import pandas as pd
+
+    from collapse_guard.cli import _counted
+    from collapse_guard.text.dedup import DedupSettings
+    from collapse_guard.text.screening import hash_batches_here
+
+    class Status:
+        said: list[str] = []
+
+        def update(self, message: str) -> None:
+            self.said.append(message)
+
+    status = Status()
+    batches = [pd.DataFrame({"text": [f"document number {i} of {size}" for i in range(size)]}) for size in (10, 10, 5)]
+    counted = list(_counted(hash_batches_here, status, "screening crawl.jsonl")(batches, DedupSettings(), None))
+    assert [len(batch) for batch, _ in counted] == [10, 10, 5]
+    assert status.said == [f"screening crawl.jsonl: {n} documents screened" for n in (10, 20, 25)]
+    assert _counted(hash_batches_here, None, "quiet") is hash_batches_here  # --json or no terminal: no spinner
