@@ -1,6 +1,7 @@
 """Where the heavy per-document work goes when one process is not enough: prefect-dask's task runner on a
-local cluster, or on an existing one. Shared by crawl screening (flows/crawl_screening.py) and the
-curation of a generation's synthetic text (flows/guarded_retraining.py, through ``DaskHashing``).
+local cluster, or on an existing one. Shared, through ``DaskHashing``, by crawl screening (the
+``screen-crawl`` flow in flows/crawl_screening.py, and ``collapse-guard ingest``) and the curation of a
+generation's synthetic text (flows/guarded_retraining.py).
 
 A cluster costs seconds to start (its workers import Prefect and the project) and every batch travels to a
 worker and back, so it pays off only on big batches and spare cores: below ``text.dedup.dask_min_documents``
@@ -53,8 +54,8 @@ def dask_runner(workers: int):
 @contextmanager
 def started(workers: int) -> Iterator:
     """``dask_runner(workers)``, started; a scheduler at ``$DASK_SCHEDULER_ADDRESS`` that does not answer is a
-    ServiceUnavailable (exit 9) naming it, not a traceback after minutes of work. Nothing has been written
-    by then: an ingest leaves the anchor as it was, a generation stops before its mixture."""
+    ServiceUnavailable (exit 9) naming it, not a traceback. Nothing has been written by then: an ingest
+    leaves the anchor as it was, a generation stops before its mixture."""
     with ExitStack() as stack:
         try:
             runner = stack.enter_context(dask_runner(workers))
