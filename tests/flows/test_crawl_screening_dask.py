@@ -9,9 +9,9 @@ import pytest
 
 from collapse_guard.errors import DataError
 from collapse_guard.flows.crawl_screening import on_dask, output_paths
-from collapse_guard.tasks.cluster import SCHEDULER_ENV, dask_runner
+from collapse_guard.tasks.cluster import SCHEDULER_ENV, DaskHashing, dask_runner
 from collapse_guard.text.corpus import default_corpus
-from collapse_guard.text.dedup import AnchorIndex, find_duplicates
+from collapse_guard.text.dedup import AnchorIndex, DedupSettings, find_duplicates
 
 
 def _write(path: Path, texts: list[str]) -> None:
@@ -50,3 +50,19 @@ def test_two_dask_workers_screen_a_crawl_as_one_process_would(tmp_path: Path, mo
 def test_an_existing_cluster_is_used_when_its_address_is_set(monkeypatch):
     monkeypatch.setenv(SCHEDULER_ENV, "tcp://10.0.0.5:8786")
     assert dask_runner(2).address == "tcp://10.0.0.5:8786"
+
+
+def test_a_scheduler_that_does_not_answer_is_named_before_anything_is_written(tmp_path: Path, monkeypatch):
+    """Here, not beside the tests with a module-wide Client: prefect-dask prefers a process's default Dask
+    client to any address."""
+    from distributed import get_client
+
+    from collapse_guard.errors import ServiceUnavailable
+
+    with pytest.raises(ValueError):
+        get_client()  # no default client in this process
+    monkeypatch.setenv(SCHEDULER_ENV, "tcp://127.0.0.1:9")  # the discard port: nothing listens there
+    batches = [pd.DataFrame({"text": default_corpus()["text"].tolist()[:10]})]
+    with pytest.raises(ServiceUnavailable, match=r"Dask scheduler at tcp://127\.0\.0\.1:9") as raised:
+        list(DaskHashing(workers=2, min_documents=0, batch_documents=10).stream(batches, DedupSettings(), None))
+    assert raised.value.exit_code == 9 and "unset DASK_SCHEDULER_ADDRESS" in str(raised.value)

@@ -157,13 +157,3 @@ def test_tasks_go_to_dask_with_their_run_but_without_its_parameters():
     shipped, after, run = screening(list(range(1000)))
     assert shipped["parameters"] == {} and shipped["flow_run"]["id"] == run["id"]
     assert after == {"anchor": list(range(1000))}
-
-
-def test_a_scheduler_that_does_not_answer_is_named_before_anything_is_written(tmp_path: Path, monkeypatch):
-    from collapse_guard.errors import ServiceUnavailable
-
-    monkeypatch.setenv(SCHEDULER_ENV, "tcp://127.0.0.1:9")  # the discard port: nothing listens there
-    batches = [pd.DataFrame({"text": default_corpus()["text"].tolist()[:10]})]
-    with pytest.raises(ServiceUnavailable, match=r"Dask scheduler at tcp://127\.0\.0\.1:9") as raised:
-        list(DaskHashing(workers=2, min_documents=0, batch_documents=10).stream(batches, DedupSettings(), None))
-    assert raised.value.exit_code == 9 and "unset DASK_SCHEDULER_ADDRESS" in str(raised.value)
