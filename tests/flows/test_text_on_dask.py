@@ -24,7 +24,7 @@ from collapse_guard.tasks.cluster import SCHEDULER_ENV, DaskHashing
 from collapse_guard.text.corpus import default_corpus
 from collapse_guard.text.dedup import DedupSettings
 from collapse_guard.text.screening import hash_batches_here
-from tests.conftest import TINY_TEXT, write_params
+from tests.conftest import TINY_TEXT, sha256_of, write_params
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +157,32 @@ def test_tasks_go_to_dask_with_their_run_but_without_its_parameters():
     shipped, after, run = screening(list(range(1000)))
     assert shipped["parameters"] == {} and shipped["flow_run"]["id"] == run["id"]
     assert after == {"anchor": list(range(1000))}
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("prefect_server")
+def test_a_malformed_line_past_the_threshold_stops_an_ingest_on_dask_with_the_anchor_untouched(
+    tmp_path: Path, cluster, monkeypatch
+):
+    local, client = cluster
+    monkeypatch.delenv("COLLAPSE_GUARD_WATERMARK_KEY", raising=False)
+    workspace = tmp_path / "text-ws"
+    workspace.mkdir()
+    dedup = {"batch_documents": 16, "dask_min_documents": 16}
+    write_params(workspace, "params-text.yaml", TINY_TEXT, text={"dedup": dedup})
+    assert _cli(workspace, "init").exit_code == 0
+    params = load_params(workspace / "params.yaml")
+    anchor_before = sha256_of(params.anchor_path)
+    path = tmp_path / "crawl.jsonl"
+    lines = [json.dumps({"text": t}) for t in default_corpus()["text"].tolist()[400:480]]
+    # line 71, in the fifth batch: the first is hashed here, the second is back from the cluster by then
+    path.write_text("\n".join([*lines[:70], "{not json", *lines[70:]]) + "\n")
+
+    monkeypatch.setenv(SCHEDULER_ENV, local.scheduler_address)
+    before = _hash_batches_run(client)
+    result = _cli(workspace, "ingest", str(path), "--json")
+    assert result.exit_code == 3, result.output
+    assert "line 71" in json.loads(result.stdout)["error"]["message"]
+    assert _hash_batches_run(client) - before >= 1, "no batch past the threshold was hashed on the cluster"
+    assert sha256_of(params.anchor_path) == anchor_before
+    assert not (workspace / "data/quarantine").exists()
