@@ -12,7 +12,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from collapse_guard.text.dedup import DedupSettings, DocumentHashes, ScreeningStream
-from collapse_guard.text.screening import MARK_COLUMNS, WatermarkScreen, hash_documents, triage_table
+from collapse_guard.text.screening import MARK_COLUMNS, WatermarkScreen, check_hashed, hash_documents
 
 
 @task(name="hash-batch", cache_policy=NO_CACHE)
@@ -31,5 +31,4 @@ def hash_batch(
 def check_batch(stream: ScreeningStream, hashed: tuple[DocumentHashes, pd.DataFrame]) -> pd.DataFrame:
     """The next hashed batch against the anchor and everything before it (cheap: sorting and binary search
     over hashes; ``stream`` keeps what later batches need); one verdict row per document."""
-    hashes, marks = hashed
-    return triage_table(stream.screen_hashed(hashes), marks)
+    return check_hashed(stream, hashed)

@@ -91,18 +91,22 @@ def _cli(workspace: Path, *args: str):
     return CliRunner().invoke(app, [*args, "--params", str(workspace / "params.yaml")], catch_exceptions=False)
 
 
+def _text_workspace(tmp_path: Path, monkeypatch, dedup: dict):
+    """A tiny initialised text workspace whose crawls are read and screened with ``dedup``'s settings."""
+    monkeypatch.delenv("COLLAPSE_GUARD_WATERMARK_KEY", raising=False)
+    workspace = tmp_path / "text-ws"
+    workspace.mkdir()
+    write_params(workspace, "params-text.yaml", TINY_TEXT, text={"dedup": dedup})
+    assert _cli(workspace, "init").exit_code == 0
+    return workspace, load_params(workspace / "params.yaml")
+
+
 @pytest.mark.e2e
 @pytest.mark.usefixtures("prefect_server")
 def test_an_ingest_past_the_threshold_screens_the_rest_of_the_crawl_on_dask(tmp_path: Path, cluster, monkeypatch):
     local, client = cluster
-    monkeypatch.delenv("COLLAPSE_GUARD_WATERMARK_KEY", raising=False)
-    workspace = tmp_path / "text-ws"
-    workspace.mkdir()
     # batches of 16 documents: the first two hashed here, the other three on the cluster
-    dedup = {"batch_documents": 16, "dask_min_documents": 32}
-    write_params(workspace, "params-text.yaml", TINY_TEXT, text={"dedup": dedup})
-    assert _cli(workspace, "init").exit_code == 0
-    params = load_params(workspace / "params.yaml")
+    workspace, params = _text_workspace(tmp_path, monkeypatch, {"batch_documents": 16, "dask_min_documents": 32})
     anchor_before = load_anchor(params.anchor_path)
     texts = default_corpus()["text"].tolist()
     fresh = texts[400:440]
@@ -165,13 +169,7 @@ def test_a_malformed_line_past_the_threshold_stops_an_ingest_on_dask_with_the_an
     tmp_path: Path, cluster, monkeypatch
 ):
     local, client = cluster
-    monkeypatch.delenv("COLLAPSE_GUARD_WATERMARK_KEY", raising=False)
-    workspace = tmp_path / "text-ws"
-    workspace.mkdir()
-    dedup = {"batch_documents": 16, "dask_min_documents": 16}
-    write_params(workspace, "params-text.yaml", TINY_TEXT, text={"dedup": dedup})
-    assert _cli(workspace, "init").exit_code == 0
-    params = load_params(workspace / "params.yaml")
+    workspace, params = _text_workspace(tmp_path, monkeypatch, {"batch_documents": 16, "dask_min_documents": 16})
     anchor_before = sha256_of(params.anchor_path)
     path = tmp_path / "crawl.jsonl"
     lines = [json.dumps({"text": t}) for t in default_corpus()["text"].tolist()[400:480]]
