@@ -80,6 +80,11 @@ class RemoteStalled(ServiceUnavailable):
     """A transfer (the DVC push) did not finish within its deadline and may still be running: not retried."""
 
 
+class ClusterLost(ServiceUnavailable):
+    """Dask workers died running one task (killed: out of memory, or a crash in native code) every time the
+    scheduler retried it: Dask's ``KilledWorker``, named."""
+
+
 class WorkspaceUnwritable(CollapseGuardError):
     """A folder or file of the workspace cannot be written (read-only, permissions, disk full)."""
 
@@ -96,6 +101,6 @@ EXIT_CODES: dict[int, str] = {
     PolicyForbidden.exit_code: "mixing policy forbidden in this run mode",
     LedgerTampered.exit_code: "audit ledger failed verification",
     WorkspaceBusy.exit_code: "workspace busy: another run holds it (the message names it)",
-    ServiceUnavailable.exit_code: "an external service (MLflow, Prefect API, DVC remote) is unreachable or timed out",
+    ServiceUnavailable.exit_code: "an external service (MLflow, Prefect API, DVC remote, Dask) is down or timed out",
     WorkspaceUnwritable.exit_code: "a workspace folder or file cannot be written (read-only, permissions, disk full)",
 }

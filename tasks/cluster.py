@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from collapse_guard.errors import ServiceUnavailable
+from collapse_guard.errors import ClusterLost, ServiceUnavailable
 from collapse_guard.tasks.screening import hash_batch
 from collapse_guard.text.corpus import TEXT
 from collapse_guard.text.dedup import DedupSettings, DocumentHashes
@@ -121,7 +121,12 @@ class DaskHashing:
                 )
                 for rows in batch_slices(len(texts), self.batch_size(len(texts)))
             ]
-            return join_hashed([future.result() for future in futures])
+            return join_hashed(
+                [
+                    _collected(future, f"batch {i + 1} of {len(futures)} of {len(texts):,} texts")
+                    for i, future in enumerate(futures)
+                ]
+            )
 
     def stream(
         self, batches: Iterable[pd.DataFrame], settings: DedupSettings, screen: WatermarkScreen | None
@@ -148,10 +153,34 @@ class DaskHashing:
                 pending.append((batch, future))
                 if len(pending) > self.workers * IN_FLIGHT_PER_WORKER:
                     done, hashed = pending.popleft()
-                    yield done, hashed.result()
+                    yield done, _collected(hashed, _lines_of(done))
             while pending:
                 done, hashed = pending.popleft()
-                yield done, hashed.result()
+                yield done, _collected(hashed, _lines_of(done))
+
+
+def _lines_of(batch: pd.DataFrame) -> str:
+    lines = batch["line"] if "line" in batch else pd.Series(range(1, len(batch) + 1))
+    return f"the batch of lines {int(lines.iloc[0])}-{int(lines.iloc[-1])}" if len(lines) else "an empty batch"
+
+
+def _collected(future, what: str):
+    """``future.result()``. A batch that killed its worker on every try (Dask's ``KilledWorker``: out of memory,
+    or a crash in native code or in an external detector) is a ClusterLost naming the batch and what to do,
+    not a traceback; the caller has written nothing for it (a crawl's outputs and an ingest's anchor part are
+    published only at the end)."""
+    import dask
+    from distributed.scheduler import KilledWorker
+
+    try:
+        return future.result()
+    except KilledWorker as error:
+        tries = int(dask.config.get("distributed.scheduler.allowed-failures")) + 1
+        raise ClusterLost(
+            f"Dask workers died {tries} time(s) hashing {what} ({error}): a worker is killed when it runs out of "
+            f"memory (lower text.dedup.batch_documents, or give the workers more) or when native code or an "
+            f"external watermark detector crashes it (run that batch in one process to see the crash)"
+        ) from error
 
 
 @contextmanager

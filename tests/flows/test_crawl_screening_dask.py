@@ -66,3 +66,35 @@ def test_a_scheduler_that_does_not_answer_is_named_before_anything_is_written(tm
     with pytest.raises(ServiceUnavailable, match=r"Dask scheduler at tcp://127\.0\.0\.1:9") as raised:
         list(DaskHashing(workers=2, min_documents=0, batch_documents=10).stream(batches, DedupSettings(), None))
     assert raised.value.exit_code == 9 and "unset DASK_SCHEDULER_ADDRESS" in str(raised.value)
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_a_batch_that_kills_its_worker_is_named_and_nothing_is_written(tmp_path: Path, monkeypatch):
+    """A worker that dies on a batch (here an external detector that exits its process, as an out-of-memory
+    kill would) is Dask's KilledWorker once the scheduler stops retrying: a ClusterLost (exit 9) naming the
+    batch's lines, with no output written."""
+    import os
+
+    import dask
+
+    from collapse_guard.errors import ClusterLost
+    from collapse_guard.text.screening import WatermarkScreen
+
+    monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+    texts = default_corpus()["text"].tolist()[:40]
+    path = tmp_path / "crawl.jsonl"
+    _write(path, texts)
+    doomed = texts[20]
+
+    def exits_on_one_batch(batch: list[str]) -> list[bool]:
+        if doomed in batch:
+            os._exit(1)
+        return [False] * len(batch)
+
+    screen = WatermarkScreen({}, 0.25, external={"crashes": exits_on_one_batch})
+    out = tmp_path / "out"
+    no_retry = dask.config.set({"distributed.scheduler.allowed-failures": 0})
+    with no_retry, pytest.raises(ClusterLost, match=r"died 1 time\(s\) hashing the batch of lines 17-32") as raised:
+        on_dask(workers=1)(path, AnchorIndex(texts[:5]), batch_documents=16, out_dir=out, screen=screen)
+    assert raised.value.exit_code == 9 and "text.dedup.batch_documents" in str(raised.value)
+    assert not out.exists() or not any(out.iterdir())
