@@ -372,7 +372,7 @@ def detect_texts(
     scheme: str | Scheme = DEFAULT_SCHEME,
 ) -> Detection:
     """``detect`` on raw texts, tokenised as the built-in tokenizer does."""
-    return detect([text_token_ids(t) for t in texts], key, gamma, ignore_repeated_pairs, scheme)
+    return detect(texts_token_ids(texts), key, gamma, ignore_repeated_pairs, scheme)
 
 
 @dataclass(frozen=True)
