@@ -1,8 +1,9 @@
 """Does the collapse forecast warn in time, and only when it should? Measured on the experiment's own chains.
 
 Runs ``replace`` and ``accumulate`` chains (collapse_guard.pipeline.experiment.simulate_chain: the guarded
-pipeline's generation step, in memory) on a small embedded anchor with a sampling bias, then replays the forecast
-(collapse_guard.reports.forecast, with params.yaml's ``forecast:`` settings) at every generation k as if the chain
+pipeline's generation step, in memory) on a small embedded anchor with a sampling bias, then replays the product's
+forecast (collapse_guard.reports.forecast.for_history, with params.yaml's ``forecast:`` settings, its ``leads``
+included: ``--set 'forecast.leads={}'`` scores the metric's own line alone) at every generation k as if the chain
 had only reached k, and compares it with what the chain did next:
 
 - the crossing: the first generation from which the metric stays below its floor for two generations (the
@@ -12,6 +13,13 @@ had only reached k, and compares it with what the chain did next:
   least 2 ahead);
 - false alarms (accumulate chains): the forecast alerts (crossing within ``alerts.forecast_generations``) and the
   chain has not crossed within that many generations + 2.
+
+Beside it, the same scores for a deliberately trivial reference: "no real data in the latest mixture
+(real_fraction 0): crossing next generation". On these chains it hits every crossing forecastable 2 ahead and
+never false-alarms, because here ``replace`` (real fraction 0) is what collapses and ``accumulate`` is what does
+not: this benchmark cannot tell forecasting skill from recognising the mixing policy. A forecast that matches the
+reference here does no worse than the label; whether it foresees collapse where the label cannot is for chains
+whose real fraction never reaches 0 (the README's fixed-ratio stress chains).
 
 Run from the repository root: `nice -n 10 python benchmarks/forecast_validation.py [--seeds 6 --generations 12]`.
 """
