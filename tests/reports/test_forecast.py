@@ -57,13 +57,16 @@ def test_a_linear_fall_forecasts_the_generation_it_crosses(
 @settings(max_examples=40, deadline=None)
 @given(
     slope=st.floats(min_value=0.02, max_value=0.3),
-    noise=st.floats(min_value=0.001, max_value=0.05),
+    noise_share=st.floats(min_value=0.05, max_value=0.5),
     seed=st.integers(0, 10_000),
 )
-def test_the_interval_holds_the_point_forecast(slope: float, noise: float, seed: int):
+def test_the_interval_holds_the_point_forecast(slope: float, noise_share: float, seed: int):
+    # noise at most half the fall per generation: the fitted slope's error (noise / 4.2 over 6 points) keeps it
+    # falling. An absolute noise up to 0.05 on a slope of 0.02 let a draw fit a rising line (seed 4559), which
+    # forecasts no crossing at all: a flake, not the property under test.
     rng = np.random.default_rng(seed)
     generations = np.arange(6)
-    values = 1 - slope * generations + rng.normal(0, noise, 6)
+    values = 1 - slope * generations + rng.normal(0, noise_share * slope, 6)
     made = forecast("m", generations, values, 0.2, window=6, horizon=500)
     assert made is not None and made.generations_until is not None
     assert made.soonest is not None and made.soonest <= made.generations_until
