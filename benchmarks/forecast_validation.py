@@ -1,8 +1,9 @@
 """Does the collapse forecast warn in time, and only when it should? Measured on the experiment's own chains.
 
 Runs ``replace`` and ``accumulate`` chains (collapse_guard.pipeline.experiment.simulate_chain: the guarded
-pipeline's generation step, in memory) on a small embedded anchor with a sampling bias, then replays the forecast
-(collapse_guard.reports.forecast, with params.yaml's ``forecast:`` settings) at every generation k as if the chain
+pipeline's generation step, in memory) on a small embedded anchor with a sampling bias, then replays the product's
+forecast (collapse_guard.reports.forecast.for_history, with params.yaml's ``forecast:`` settings, its ``leads``
+included: ``--set 'forecast.leads={}'`` scores the metric's own line alone) at every generation k as if the chain
 had only reached k, and compares it with what the chain did next:
 
 - the crossing: the first generation from which the metric stays below its floor for two generations (the
@@ -12,6 +13,13 @@ had only reached k, and compares it with what the chain did next:
   least 2 ahead);
 - false alarms (accumulate chains): the forecast alerts (crossing within ``alerts.forecast_generations``) and the
   chain has not crossed within that many generations + 2.
+
+Beside it, the same scores for a deliberately trivial reference: "no real data in the latest mixture
+(real_fraction 0): crossing next generation". On these chains it hits every crossing forecastable 2 ahead and
+never false-alarms, because here ``replace`` (real fraction 0) is what collapses and ``accumulate`` is what does
+not: this benchmark cannot tell forecasting skill from recognising the mixing policy. A forecast that matches the
+reference here does no worse than the label; whether it foresees collapse where the label cannot is for chains
+whose real fraction never reaches 0 (the README's fixed-ratio stress chains).
 
 Run from the repository root: `nice -n 10 python benchmarks/forecast_validation.py [--seeds 6 --generations 12]`.
 """
@@ -33,7 +41,7 @@ from collapse_guard.config import Params, load_params
 from collapse_guard.modality.registry import modality_for
 from collapse_guard.pipeline.experiment import ChainSpec, generations_until, simulate_under, tidy
 from collapse_guard.records.anchor import AnchorSplit, describe, split
-from collapse_guard.reports.forecast import forecast
+from collapse_guard.reports.forecast import Forecast, for_history
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -69,8 +77,54 @@ def run_chains(
 
 
 def replay(table: pd.DataFrame, metric: str, floor: float, params: Params) -> pd.DataFrame:
-    """One row per (chain, origin k): the forecast made with generations 0..k, and the chain's real crossing."""
-    settings = params.forecast
+    """One row per (chain, origin k): the product's forecast of ``metric`` (``forecast.for_history`` with
+    params.yaml's settings, its lead included) made with generations 0..k, and the chain's real crossing."""
+    settings = params.forecast.model_copy(update={"floors": {metric: floor}, "ceilings": {}})
+    return _replay(table, metric, floor, lambda seen: _only(for_history(_history(seen), settings)), params)
+
+
+def replay_trivial(table: pd.DataFrame, metric: str, floor: float, params: Params) -> pd.DataFrame:
+    """The same replay with a deliberately trivial reference in place of the forecast: the metric already below its
+    floor says 0; no real data in the latest mixture (real_fraction 0) says "crossing next generation" (1), which
+    alerts; anything else says never."""
+
+    def trivial(seen: pd.DataFrame) -> Forecast | None:
+        if len(seen) < 3:  # the forecast's own minimum, so both are scored on the same origins
+            return None
+        last = seen.iloc[-1]
+        until = 0.0 if last[metric] < floor else 1.0 if last["real_fraction"] == 0 else None
+        return Forecast(
+            metric=metric,
+            floor=floor,
+            direction="below",
+            last_generation=int(last["generation"]),
+            last_value=float(last[metric]),
+            slope=0.0,
+            slope_se=0.0,
+            points=len(seen),
+            generations_until=until,
+            soonest=until,
+            latest=until,
+            basis="real_fraction 0",
+        )
+
+    return _replay(table, metric, floor, trivial, params)
+
+
+def _history(seen: pd.DataFrame) -> list[tuple[int, dict[str, float]]]:
+    """A chain's rows as the ledger's history: (generation, metrics) oldest first, missing values left out."""
+    rows = seen.drop(columns=["policy", "seed", "kind", "reason"], errors="ignore").to_dict("records")
+    return [
+        (int(row["generation"]), {k: float(v) for k, v in row.items() if isinstance(v, int | float) and v == v})
+        for row in rows
+    ]
+
+
+def _only(made: list[Forecast]) -> Forecast | None:
+    return made[0] if made else None
+
+
+def _replay(table: pd.DataFrame, metric: str, floor: float, method, params: Params) -> pd.DataFrame:
     crossings = {policy: crossings_for(chains, metric, floor) for policy, chains in table.groupby("policy")}
     rows = []
     for (policy, seed), chain in table.groupby(["policy", "seed"]):
@@ -78,17 +132,7 @@ def replay(table: pd.DataFrame, metric: str, floor: float, params: Params) -> pd
         crossed = crossings[policy].get(seed, np.nan)
         last = int(chain["generation"].max())
         for k in range(2, last + 1):
-            seen = chain[chain["generation"] <= k]
-            made = forecast(
-                metric,
-                seen["generation"],
-                seen[metric],
-                floor,
-                window=settings.window,
-                level=settings.level,
-                horizon=settings.horizon,
-                half_life=settings.half_life,
-            )
+            made = method(chain[chain["generation"] <= k])
             if made is None:
                 continue
             rows.append(
@@ -102,6 +146,7 @@ def replay(table: pd.DataFrame, metric: str, floor: float, params: Params) -> pd
                     "until": made.generations_until,
                     "soonest": made.soonest,
                     "latest": made.latest,
+                    "basis": made.basis,
                     "alerts": made.warns_within(params.alerts.forecast_generations) and made.generations_until != 0,
                 }
             )
@@ -141,7 +186,7 @@ def score(forecasts: pd.DataFrame, within: float) -> dict[str, str]:
 
 def _rate(flags: pd.Series) -> str:
     n = len(flags)
-    return f"{int(flags.sum())}/{n} = {flags.mean():.0%}" if n else "0/0 (none to score)"
+    return f"{int(flags.sum())}/{n} = {flags.mean():.1%}" if n else "0/0 (none to score)"
 
 
 def main() -> None:
@@ -205,8 +250,15 @@ def main() -> None:
         f" alert within {params.alerts.forecast_generations:g}); {chains_made}; "
         f"{time.perf_counter() - started:.0f} s"
     )
-    for name, value in score(forecasts, params.alerts.forecast_generations).items():
-        print(f"  {name:<58} {value}")
+    within = params.alerts.forecast_generations
+    product = score(forecasts, within)
+    trivial = score(replay_trivial(table, args.metric, floor, params), within)
+    leads = params.forecast.leads.get(args.metric)
+    print(f"  {'':<58} {'forecast' + (f' (lead {leads})' if leads else ''):<28} trivial reference (real_fraction 0)")
+    for name, value in product.items():
+        print(f"  {name:<58} {value:<28} {trivial[name] if name in trivial and 'crossed' not in name else ''}")
+    bases = forecasts.loc[forecasts["until"].notna(), "basis"].value_counts().to_dict()
+    print(f"  {'forecasts of a crossing, by the line they came from':<58} {bases}")
     per_chain = table.pivot_table(index="generation", columns=["policy", "seed"], values=args.metric)
     print(f"\n{args.metric} by generation (columns: policy, seed)\n{per_chain.round(2).to_string()}")
 

@@ -199,6 +199,22 @@ class ForecastParams(_Strict):
     horizon: int = Field(50, ge=1, le=10_000)  # generations ahead looked at; beyond is "not forecast"
     floors: dict[str, Annotated[float, Field(ge=-1e9, le=1e9)]] = Field(default_factory=dict)
     ceilings: dict[str, Annotated[float, Field(ge=-1e9, le=1e9)]] = Field(default_factory=dict)
+    # metric with a floor -> a metric that leads it (e.g. tail_coverage: heldout_real_loss); the forecast is the
+    # earlier of the metric's own line and the lead's line toward L0 + ln(1/floor) (reports/forecast.py)
+    leads: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _leads_need_a_fraction_floor(self) -> ForecastParams:
+        # the lead's ceiling is L0 + ln(1/floor): defined for a floor that is a fraction of the real data kept
+        for metric, lead in self.leads.items():
+            floor = self.floors.get(metric)
+            if floor is None:
+                raise ValueError(f"forecast.leads.{metric}: {metric!r} has no floor in forecast.floors")
+            if not 0 < floor < 1:
+                raise ValueError(f"forecast.leads.{metric}: its floor {floor:g} is not a fraction in (0, 1)")
+            if lead == metric:
+                raise ValueError(f"forecast.leads.{metric}: a metric cannot lead itself")
+        return self
 
 
 class Params(_Strict):

@@ -25,6 +25,8 @@ def test_replace_is_forbidden_in_production_and_allowed_in_experiments(tmp_path)
         ({"gate": {"min_real_fracton": 0.5}}, "min_real_fracton"),
         ({"mixing": {"policy": "shuffle"}}, "mixing.policy"),
         ({"model": {"class": "no_colon"}}, "model.class"),
+        # a lead's ceiling is derived from the floor of the metric it leads: no floor, no lead
+        ({"forecast": {"leads": {"variance_ratio": "heldout_real_loss"}}}, "forecast.leads.variance_ratio"),
     ],
 )
 def test_bad_values_name_the_key_and_the_file(tmp_path, sections, fragment):

@@ -403,15 +403,21 @@ def _draw_forecast(ax, made: forecast_mod.Forecast) -> None:
     ax.axhline(made.floor, color="#c53030", linestyle=":", linewidth=1)
     ahead = made.generations_until if made.generations_until is not None else 3
     end = made.last_generation + max(1.0, min(ahead, 10))
+    slope = made.slope
+    if made.basis != "trend" and made.generations_until:  # the lead's crossing: a straight line to the floor there
+        slope = (made.floor - made.last_value) / made.generations_until
+    reached = made.last_value + slope * (end - made.last_generation)
     ax.plot(
         [made.last_generation, end],
-        [made.last_value, made.last_value + made.slope * (end - made.last_generation)],
+        [made.last_value, reached],
         color="#c53030",
         linestyle="--",
         linewidth=1,
     )
     if made.generations_until:
         label = f"{made.direction} floor in {made.generations_until:g}"
+        if made.basis != "trend":
+            label += f" ({made.basis})"
         ax.annotate(label, (end, made.floor), color="#c53030", fontsize=7, ha="right", va="bottom")
 
 

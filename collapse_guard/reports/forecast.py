@@ -13,13 +13,17 @@ by hand:
 A floor is crossed *below* for metrics that fall as a model collapses (tail coverage, rare-mode retention)
 and *above* for metrics that rise (held-out loss): ``direction`` says which. A series already past its floor
 forecasts 0.
+
+A metric with a floor may have a *lead* (``forecast.leads``, e.g. tail coverage led by the held-out real loss):
+its forecast is then the earlier of its own line and the lead's line toward a ceiling derived from the floor
+(``lead_forecast``), because the lead moves earlier and more smoothly than the metric does.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -44,6 +48,10 @@ class Forecast:
     generations_until: float | None  # point forecast, counted from ``last_generation``; None: not within horizon
     soonest: float | None  # the prediction interval's bounds on it (None: not within horizon)
     latest: float | None
+    # which line the crossing comes from: "trend" (the metric's own) or "lead: <metric>" (``lead_forecast``);
+    # slope, last_value and points stay the metric's own either way
+    basis: str = "trend"
+    lead_ceiling: float | None = None  # the lead's ceiling L0 + ln(1/floor) when a lead is configured
 
     @property
     def crossing_generation(self) -> float | None:
@@ -62,9 +70,14 @@ class Forecast:
         if self.generations_until == 0:
             return f"{self.metric}: already {side} its floor {self.floor:g} ({self.last_value:.3f})"
         latest = "never" if self.latest is None else f"{self.latest:g}"
+        if self.basis == "trend":
+            basis = f"slope {self.slope:+.3f}/gen over {self.points} generations"
+        else:
+            lead = self.basis.removeprefix("lead: ")
+            basis = f"from {lead} rising toward {self.lead_ceiling:.3f}; own slope {self.slope:+.3f}/gen"
         return (
             f"{self.metric}: {side} {self.floor:g} in {self.generations_until:g} generation(s) "
-            f"(interval {self.soonest:g} to {latest}; slope {self.slope:+.3f}/gen over {self.points} generations)"
+            f"(interval {self.soonest:g} to {latest}; {basis})"
         )
 
     def to_dict(self) -> dict:
@@ -143,6 +156,58 @@ def _first(ahead: np.ndarray, crossed: np.ndarray) -> float | None:
     return float(ahead[1:][hits[0]]) if len(hits) else None
 
 
+def lead_forecast(
+    own: Forecast,
+    lead: str,
+    generations: Sequence[int],
+    values: Sequence[float],
+    *,
+    window: int,
+    level: float,
+    horizon: int,
+    half_life: float = 0.0,
+) -> Forecast:
+    """``own`` (a metric's forecast below its floor f, a fraction) combined with its lead's series: the earlier of
+    the two.
+
+    The lead (the held-out real loss) is forecast with the same line, crossing *above* the ceiling
+    L0 + ln(1/f), L0 its value at the first recorded generation (the model trained on real data). Why that
+    ceiling: the loss's rise over generation 0 is the model's added divergence from the real data, in nats; a
+    model that had lost a factor 1/f of its density on every real record would have exactly that loss, and its
+    coverage would be at the floor f. The loss moves earlier and more smoothly than the coverage does.
+
+    The metric's own value past its floor is 0 (already crossed); a lead past its ceiling while the metric is
+    not forecasts the next generation (1), since only the metric itself can say "already". Otherwise the smaller
+    ``generations_until`` wins (None: never; a tie keeps the own line), with that forecast's own interval."""
+    series = sorted((int(g), float(v)) for g, v in zip(generations, values, strict=True) if math.isfinite(float(v)))
+    if not series:
+        return own
+    ceiling = series[0][1] + math.log(1 / own.floor)
+    marked = replace(own, lead_ceiling=ceiling)
+    if own.generations_until == 0:
+        return marked
+    gens, vals = zip(*series, strict=True)
+    ahead = forecast(
+        lead,
+        gens,
+        vals,
+        ceiling,
+        direction="above",
+        window=window,
+        level=level,
+        horizon=horizon,
+        half_life=half_life,
+    )
+    if ahead is None or ahead.generations_until is None:
+        return marked
+    until, soonest, latest = ahead.generations_until, ahead.soonest, ahead.latest
+    if until == 0:
+        until = soonest = latest = 1.0
+    if own.generations_until is not None and own.generations_until <= until:
+        return marked
+    return replace(marked, generations_until=until, soonest=soonest, latest=latest, basis=f"lead: {lead}")
+
+
 def forecasts(
     history: Sequence[tuple[int, dict[str, float]]],
     floors: dict[str, float],
@@ -152,31 +217,35 @@ def forecasts(
     level: float,
     horizon: int,
     half_life: float = 0.0,
+    leads: dict[str, str] | None = None,
 ) -> list[Forecast]:
     """One forecast per metric with a floor (crossed below) or a ceiling (crossed above) found in ``history``
-    ((generation, metrics) pairs, oldest first); metrics a modality lacks are skipped."""
+    ((generation, metrics) pairs, oldest first); metrics a modality lacks are skipped. A floor metric with a
+    lead in ``leads`` found in ``history`` is combined with it (``lead_forecast``)."""
     found = []
     limits = [(name, value, "below") for name, value in floors.items()]
     limits += [(name, value, "above") for name, value in ceilings.items()]
+    line = {"window": window, "level": level, "horizon": horizon, "half_life": half_life}
     for name, limit, direction in limits:
-        series = [(g, m[name]) for g, m in history if m.get(name) is not None]
-        if not series:
+        generations, values = _series(history, name)
+        if not generations:
             continue
-        generations, values = zip(*series, strict=True)
-        made = forecast(
-            name,
-            generations,
-            values,
-            limit,
-            direction=direction,
-            window=window,
-            level=level,
-            horizon=horizon,
-            half_life=half_life,
-        )
-        if made is not None:
-            found.append(made)
+        made = forecast(name, generations, values, limit, direction=direction, **line)
+        if made is None:
+            continue
+        lead = (leads or {}).get(name) if direction == "below" else None
+        if lead is not None:
+            lead_generations, lead_values = _series(history, lead)
+            if lead_generations:
+                made = lead_forecast(made, lead, lead_generations, lead_values, **line)
+        found.append(made)
     return found
+
+
+def _series(history: Sequence[tuple[int, dict[str, float]]], name: str) -> tuple[list[int], list[float]]:
+    """The generations recording ``name`` and its values there."""
+    series = [(g, m[name]) for g, m in history if m.get(name) is not None]
+    return [g for g, _ in series], [v for _, v in series]
 
 
 # -- a workspace's forecast: from its ledger, to MLflow and the alerts --------------------------------------
@@ -199,6 +268,7 @@ def for_history(history: Sequence[tuple[int, dict[str, float]]], settings: Forec
         level=settings.level,
         horizon=settings.horizon,
         half_life=settings.half_life,
+        leads=settings.leads,
     )
 
 

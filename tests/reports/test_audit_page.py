@@ -9,6 +9,7 @@ from pathlib import Path
 from collapse_guard.config import load_params
 from collapse_guard.records import alerts, ledger
 from collapse_guard.reports import audit_page
+from collapse_guard.reports.forecast import for_history
 from tests.conftest import write_params
 
 LABELS = {"tail_coverage": "tail coverage", "variance_ratio": "variance ratio"}
@@ -127,6 +128,7 @@ def test_the_page_is_self_contained_and_names_the_broken_line(tmp_path: Path):
     assert html.count("<svg") >= 3  # lineage, composition, metrics
     assert "mixture composition by generation of origin" in html and "real fraction vs the gate" in html
     assert "gen001-abc" in html and "former champion" in html
+    assert "<td>its own trend</td>" in html  # the forecast table says which line the crossing comes from
 
     lines = params.ledger_path.read_text().splitlines()
     edited = json.loads(lines[5])
@@ -166,6 +168,7 @@ def test_audit_report_and_the_run_summary_from_the_command_line(tmp_path: Path, 
     _summarise(params, [], as_json=True)  # `run`'s summary carries the forecast
     forecast = json.loads(capsys.readouterr().out)["forecast"]
     assert [f["metric"] for f in forecast] == ["tail_coverage"] and forecast[0]["generations_until"] == 2
+    assert forecast[0]["basis"] == "trend"  # no held-out loss in this ledger: no lead
 
     params.ledger_path.write_text(
         params.ledger_path.read_text().replace('"tail_coverage": 0.85', '"tail_coverage": 0.99')
@@ -206,3 +209,13 @@ def test_a_missing_ledger_is_never_an_intact_trail(tmp_path: Path):
     anchor.write_bytes(b"an anchor whose ledger was deleted")
     result = CliRunner().invoke(app, ["audit", "verify", "--params", params_file])
     assert result.exit_code == 7 and "the ledger is missing but the anchor exists" in result.output
+
+
+def test_a_crossing_forecast_from_the_lead_is_named_on_the_page(tmp_path: Path):
+    params = _workspace(tmp_path)
+    view = audit_page.gather(params, [], LABELS)
+    history = [(g, {"tail_coverage": 0.9, "heldout_real_loss": 3.0 + 0.1 * g}) for g in range(6)]
+    view.forecasts = for_history(history, params.forecast)  # params.yaml's lead: tail_coverage <- held-out loss
+    assert view.forecasts[0].basis == "lead: heldout_real_loss"
+    html = audit_page.render(view, tmp_path / "audit.html")
+    assert "<td>heldout_real_loss toward 3.693</td>" in html
