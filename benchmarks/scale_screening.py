@@ -25,9 +25,11 @@ near-copies within the crawl and of the anchor, exact copies, watermarked docume
 anchor of a tenth of its size (at most 1M documents) by collapse_guard.flows.crawl_screening on a local
 cluster of 1 and 2 workers, in a fresh process per run. Reported: documents per second of the flow (the
 anchor index is built first, from its file, and timed apart: a workspace loads it), the peak resident
-memory of the process tree (the flow's process plus the Dask workers and nanny, sampled every 0.2 s and
-summed; the temporary Prefect server apart), recall per planted kind, precision of the near-copy drops on a
-sample, the watermarked documents turned away, and the growth exponent.
+memory of the process tree (the flow's process plus the Dask workers, sampled every 0.2 s and summed; the
+temporary Prefect server apart) twice: as resident memory (RSS, which counts the pages of the shared libraries
+every process maps, ~120 MB each, once per process) and as proportional set size (PSS: a shared page split
+among the processes that map it, so the tree's sum is what it takes of the machine), recall per planted kind,
+precision of the near-copy drops on a sample, the watermarked documents turned away, and the growth exponent.
 
     python benchmarks/scale_screening.py [--sizes 100000 1000000] [--engines collapse-guard datasketch]
     python benchmarks/scale_screening.py --workers 1 2 --sizes 100000 1000000 10000000 [--data DIR]
@@ -152,7 +154,7 @@ class TreeMemory(threading.Thread):
         import psutil
 
         self.me, self.period, self.stop = psutil.Process(), period, threading.Event()
-        self.peak_tree = self.peak_main = self.peak_server = 0.0
+        self.peak_tree = self.peak_main = self.peak_server = self.peak_pss = 0.0
         self.cpu: dict[int, float] = {}  # CPU seconds (user + system) last seen per process, server apart
 
     def cpu_seconds(self) -> float:
@@ -162,25 +164,40 @@ class TreeMemory(threading.Thread):
     def run(self) -> None:
         import psutil
 
+        sample = 0
         while not self.stop.is_set():
             tree = server = 0.0
             main = self.me.memory_info().rss / 2**20
+            with_pss = sample % PSS_EVERY == 0
+            pss = _pss_mb(self.me) if with_pss else 0.0
             times = self.me.cpu_times()
             self.cpu[self.me.pid] = times.user + times.system
             for child in self.me.children(recursive=True):
                 try:
                     rss, command = child.memory_info().rss / 2**20, " ".join(child.cmdline())
                     times = child.cpu_times()
+                    if "prefect" in command and ("server" in command or "uvicorn" in command):
+                        server += rss
+                        continue
+                    child_pss = _pss_mb(child) if with_pss else 0.0
                 except psutil.Error:
                     continue
-                if "prefect" in command and ("server" in command or "uvicorn" in command):
-                    server += rss
-                else:
-                    tree += rss
-                    self.cpu[child.pid] = times.user + times.system
+                tree += rss
+                pss += child_pss
+                self.cpu[child.pid] = times.user + times.system
             self.peak_tree = max(self.peak_tree, main + tree)
+            self.peak_pss = max(self.peak_pss, pss)
+            sample += 1
             self.peak_main, self.peak_server = max(self.peak_main, main), max(self.peak_server, server)
             time.sleep(self.period)
+
+
+PSS_EVERY = 10  # PSS (smaps_rollup, ~0.7 ms a process): every 2 s, for peaks that build over minutes
+
+
+def _pss_mb(process) -> float:
+    """Proportional set size (Linux smaps_rollup): private pages plus a share of each shared page."""
+    return process.memory_full_info().pss / 2**20
 
 
 def _anchor_size(n: int) -> int:
@@ -211,7 +228,8 @@ def run_crawl(n: int, workers: int, data: Path, batch: int = CRAWL_BATCH) -> dic
         anchor_seconds = time.perf_counter() - start
         gc.collect()
         time.sleep(2 * memory.period)
-        memory.peak_tree = memory.peak_main = 0.0  # from here on: the screening's own peak and CPU time
+        # from here on: the screening's own peak and CPU time
+        memory.peak_tree = memory.peak_main = memory.peak_pss = 0.0
         cpu_before = memory.cpu_seconds()
         start = time.perf_counter()
         summary = on_dask(workers)(data / "crawl.jsonl", anchor, batch, out, screen)
@@ -228,6 +246,7 @@ def run_crawl(n: int, workers: int, data: Path, batch: int = CRAWL_BATCH) -> dic
         "cpu_seconds": memory.cpu_seconds() - cpu_before,  # workers' CPU counted until their last sample
         "batch": batch,
         "peak_tree_mb": memory.peak_tree,
+        "peak_pss_mb": memory.peak_pss,
         "peak_main_mb": memory.peak_main,
         "server_mb": memory.peak_server,
         "verdicts": str(output_paths(data / "crawl.jsonl", out)[0]),
@@ -309,8 +328,8 @@ def crawl_benchmark(sizes: list[int], workers: list[int], data: Path, batch: int
     )
     print(
         f"{'workers':>7} {'documents':>10} {'anchor':>9} {'anchor s':>8} {'seconds':>8} {'doc/s':>7} {'CPU s':>7} "
-        f"{'tree MB':>8} {'main MB':>8} {'near J>=t':>9} {'J>=t+.1':>8} {'of orig':>7} {'anchor':>7} {'exact':>6} "
-        f"{'precision':>9} {'wm away':>11} {'false':>6} {'load':>5}"
+        f"{'tree MB':>8} {'PSS MB':>7} {'main MB':>8} {'near J>=t':>9} {'J>=t+.1':>8} {'of orig':>7} {'anchor':>7} "
+        f"{'exact':>6} {'precision':>9} {'wm away':>11} {'false':>6} {'load':>5}"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     times: dict[int, list[tuple[int, float]]] = {w: [] for w in workers}
@@ -332,7 +351,7 @@ def crawl_benchmark(sizes: list[int], workers: list[int], data: Path, batch: int
             print(
                 f"{w:>7} {n:>10,} {row['anchor_documents']:>9,} {row['anchor_seconds']:>8.1f} {row['seconds']:>8.1f} "
                 f"{row['docs_per_s']:>7,.0f} {row['cpu_seconds']:>7,.0f} {row['peak_tree_mb']:>8,.0f} "
-                f"{row['peak_main_mb']:>8,.0f} "
+                f"{row['peak_pss_mb']:>7,.0f} {row['peak_main_mb']:>8,.0f} "
                 f"{row['recall_crawl']:>9.1%} {row['recall_crawl_clear']:>8.1%} "
                 f"{row['recall_crawl_of_original']:>7.1%} {row['recall_anchor']:>7.1%} "
                 f"{row['recall_exact']:>6.1%} {row['precision']:>9.1%} "
