@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from collapse_guard.errors import ClusterLost, ServiceUnavailable
+from collapse_guard.errors import ClusterLost, ConfigError, ServiceUnavailable
 from collapse_guard.tasks.screening import hash_batch
 from collapse_guard.text.corpus import TEXT
 from collapse_guard.text.dedup import DedupSettings, DocumentHashes
@@ -68,7 +68,35 @@ def started(workers: int) -> Iterator:
                 f"the Dask scheduler at {address} ({SCHEDULER_ENV}) did not answer within {CONNECT_SECONDS} s "
                 f"({error}): start it, or unset {SCHEDULER_ENV} to hash on a local cluster of {workers} workers"
             ) from error
+        address = os.environ.get(SCHEDULER_ENV, "").strip()
+        if address:
+            _check_workers(runner.client, address)
         yield runner
+
+
+def _check_workers(client, address: str) -> None:
+    """An existing cluster's workers run this project's functions: a worker without it (or with another
+    version) is a ConfigError naming it, before any batch is sent. Without this check a batch sent to such a
+    worker never came back (the task could not be unpickled there, and the run waited)."""
+    from importlib.metadata import version
+
+    def installed() -> str:  # defined here: pickled by value, so a worker without the project can run it
+        from importlib.metadata import version
+
+        import collapse_guard  # noqa: F401  (the package's metadata can be found where the package cannot)
+
+        return version("collapse-guard")
+
+    wanted = version("collapse-guard")
+    found = client.run(installed, on_error="return")
+    wrong = {worker: got for worker, got in found.items() if got != wanted}
+    if wrong:
+        worker, got = sorted(wrong.items())[0]
+        raise ConfigError(
+            f"{len(wrong)} of the {len(found)} Dask worker(s) at {address} ({SCHEDULER_ENV}) cannot run "
+            f"collapse-guard {wanted}'s tasks ({worker}: {got!r}): install this project in the workers' "
+            f"environment, or unset {SCHEDULER_ENV} to hash on a local cluster"
+        )
 
 
 @contextmanager

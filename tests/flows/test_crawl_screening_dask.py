@@ -98,3 +98,50 @@ def test_a_batch_that_kills_its_worker_is_named_and_nothing_is_written(tmp_path:
         on_dask(workers=1)(path, AnchorIndex(texts[:5]), batch_documents=16, out_dir=out, screen=screen)
     assert raised.value.exit_code == 9 and "text.dedup.batch_documents" in str(raised.value)
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_workers_without_the_project_are_named_before_a_batch_is_sent(tmp_path: Path, monkeypatch):
+    """A real scheduler and a real worker whose Python has the libraries but not this project (no site
+    initialisation, so the editable install is not on its path): a ConfigError naming the worker, not an
+    import error from inside a task. Here, not beside a module-wide Client (see the test above)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import sysconfig
+
+    from distributed import Client, get_client
+
+    from collapse_guard.errors import ConfigError
+
+    with pytest.raises(ValueError):
+        get_client()  # no default client in this process
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"cwd": tmp_path, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
+         "--no-dashboard"],
+        **quiet,
+    )  # fmt: skip
+    bare = {**os.environ, "PYTHONPATH": sysconfig.get_paths()["purelib"]}
+    worker = subprocess.Popen(
+        [sys.executable, "-S", "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-nanny",
+         "--no-dashboard"],
+        env=bare,
+        **quiet,
+    )  # fmt: skip
+    try:
+        with Client(address, set_as_default=False, timeout=30) as client:
+            client.wait_for_workers(1, timeout=60)
+        monkeypatch.setenv(SCHEDULER_ENV, address)
+        batches = [pd.DataFrame({"text": default_corpus()["text"].tolist()[:10]})]
+        with pytest.raises(ConfigError, match=r"1 of the 1 Dask worker\(s\) at tcp://127\.0\.0\.1") as raised:
+            list(DaskHashing(workers=1, min_documents=0, batch_documents=10).stream(batches, DedupSettings(), None))
+        assert raised.value.exit_code == 2 and "install this project" in str(raised.value)
+    finally:
+        for process in (worker, scheduler):
+            process.terminate()
+            process.wait(timeout=30)
