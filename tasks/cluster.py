@@ -56,19 +56,18 @@ def started(workers: int) -> Iterator:
     """``dask_runner(workers)``, started; a scheduler at ``$DASK_SCHEDULER_ADDRESS`` that does not answer is a
     ServiceUnavailable (exit 9) naming it, not a traceback. Nothing has been written by then: an ingest
     leaves the anchor as it was, a generation stops before its mixture."""
+    address = os.environ.get(SCHEDULER_ENV, "").strip()
     with ExitStack() as stack:
         try:
             runner = stack.enter_context(dask_runner(workers))
             _ = runner.client  # prefect-dask connects on first use: connect now, before any batch is handed out
         except (OSError, TimeoutError) as error:
-            address = os.environ.get(SCHEDULER_ENV, "").strip()
             if not address:
                 raise
             raise ServiceUnavailable(
                 f"the Dask scheduler at {address} ({SCHEDULER_ENV}) did not answer within {CONNECT_SECONDS} s "
                 f"({error}): start it, or unset {SCHEDULER_ENV} to hash on a local cluster of {workers} workers"
             ) from error
-        address = os.environ.get(SCHEDULER_ENV, "").strip()
         if address:
             _check_workers(runner.client, address)
         yield runner
