@@ -16,7 +16,7 @@ from collapse_guard.pipeline.outcome import GenerationOutcome, RunContext
 from collapse_guard.records.workspace import synthetic_batches
 from collapse_guard.tasks.alerts import alert_metric_floors
 from collapse_guard.tasks.bookkeeping import close_run, open_generation, open_run
-from collapse_guard.tasks.cluster import DaskHashing
+from collapse_guard.tasks.cluster import DaskHashing, DaskMetrics
 from collapse_guard.tasks.evaluate import evaluate_model
 from collapse_guard.tasks.forecast import forecast_collapse
 from collapse_guard.tasks.gate import gate_mixture
@@ -52,7 +52,7 @@ def guarded_generation(params: Params, modality: Modality, run: RunContext, gene
         params.tracking_uri,
     )
     model = train(ctx, mixture, verdict, params.model)
-    measured = evaluate_model(ctx, model)
+    measured = evaluate_model(ctx, model, DaskMetrics.of(params.evaluation))  # on Dask only when big
     sign_generation(params, ctx, batch, mixture, model)
     published = publish_generation(ctx)
     md5 = version_outputs(ctx, published, params.anchor_path, params.tracking)

@@ -1,7 +1,8 @@
 """Where the heavy per-document work goes when one process is not enough: prefect-dask's task runner on a
 local cluster, or on an existing one. Shared, through ``DaskHashing``, by crawl screening (the
 ``screen-crawl`` flow in flows/crawl_screening.py, and ``collapse-guard ingest``) and the curation of a
-generation's synthetic text (flows/guarded_retraining.py).
+generation's synthetic text (flows/guarded_retraining.py); through ``DaskMetrics``, by the evaluation of a
+generation whose samples and reference are big.
 
 A cluster costs seconds to start (its workers import Prefect and the project) and every batch travels to a
 worker and back, so it pays off only on big batches and spare cores: below ``text.dedup.dask_min_documents``
@@ -14,13 +15,17 @@ import itertools
 import math
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
 
+from collapse_guard.config import EvaluationParams
 from collapse_guard.errors import ClusterLost, ConfigError, ServiceUnavailable
+from collapse_guard.modality.base import MetricJob, run_here
+from collapse_guard.records.runtime import HEAP_ENVIRON, return_freed_memory
+from collapse_guard.tasks.evaluate import evaluation_part
 from collapse_guard.tasks.screening import hash_batch
 from collapse_guard.text.corpus import TEXT
 from collapse_guard.text.dedup import DedupSettings, DocumentHashes
@@ -37,6 +42,8 @@ from collapse_guard.text.screening import (
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 BATCHES_PER_WORKER = 4  # several batches per worker: a slow worker (a shared machine) does not hold the rest up
 CONNECT_SECONDS = 10  # an existing scheduler that has not answered by then is down
+HASHING_SMALLER = "lower text.dedup.batch_documents"
+METRICS_SMALLER = "lower evaluation.max_reference_rows or evaluation.sample_size"
 IN_FLIGHT_PER_WORKER = 1  # a crawl's batches out per worker beyond the one checked (2: as fast, 116 MB more at 3M)
 
 
@@ -52,12 +59,26 @@ def dask_runner(workers: int):
 
 
 @contextmanager
+def _workers_return_freed_memory() -> Iterator[None]:
+    """Local workers start with ``runtime.HEAP_ENVIRON`` (Dask's nanny sets their environment before they
+    start) and this process calls ``return_freed_memory``: see its docstring for why and what it saved."""
+    import dask
+    import distributed  # noqa: F401  (loads its config defaults: setting a key before would hide them)
+
+    return_freed_memory()
+    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ"), **HEAP_ENVIRON}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        yield
+
+
+@contextmanager
 def started(workers: int) -> Iterator:
     """``dask_runner(workers)``, started; a scheduler at ``$DASK_SCHEDULER_ADDRESS`` that does not answer is a
     ServiceUnavailable (exit 9) naming it, not a traceback. Nothing has been written by then: an ingest
     leaves the anchor as it was, a generation stops before its mixture."""
     address = os.environ.get(SCHEDULER_ENV, "").strip()
     with ExitStack() as stack:
+        stack.enter_context(_workers_return_freed_memory())
         try:
             runner = stack.enter_context(dask_runner(workers))
             _ = runner.client  # prefect-dask connects on first use: connect now, before any batch is handed out
@@ -150,7 +171,7 @@ class DaskHashing:
             ]
             return join_hashed(
                 [
-                    _collected(future, f"batch {i + 1} of {len(futures)} of {len(texts):,} texts")
+                    _collected(future, f"hashing batch {i + 1} of {len(futures)} of {len(texts):,} texts")
                     for i, future in enumerate(futures)
                 ]
             )
@@ -180,10 +201,38 @@ class DaskHashing:
                 pending.append((batch, future))
                 if len(pending) > self.workers * IN_FLIGHT_PER_WORKER:
                     done, hashed = pending.popleft()
-                    yield done, _collected(hashed, _lines_of(done))
+                    yield done, _collected(hashed, f"hashing {_lines_of(done)}")
             while pending:
                 done, hashed = pending.popleft()
-                yield done, _collected(hashed, _lines_of(done))
+                yield done, _collected(hashed, f"hashing {_lines_of(done)}")
+
+
+@dataclass(frozen=True)
+class DaskMetrics:
+    """A ``collapse_guard.modality.base.MetricRunner``: an evaluation's independent parts (the k-NN metrics,
+    modes, tail, loss) as ``evaluation-part`` tasks on Dask, one per part, when the evaluation has at least
+    ``min_rows`` rows (samples and held-out reference); below, in this process with no cluster started. The
+    parts are computed by the same functions either way, so the metrics are the same."""
+
+    workers: int
+    min_rows: int
+
+    @classmethod
+    def of(cls, evaluation: EvaluationParams) -> DaskMetrics:
+        return cls(evaluation.dask_workers, evaluation.dask_min_rows)
+
+    def uses_dask(self, rows: int) -> bool:
+        return rows > 0 and rows >= self.min_rows
+
+    def __call__(self, jobs: Mapping[str, MetricJob], rows: int) -> dict[str, dict[str, float]]:
+        if not self.uses_dask(rows):
+            return run_here(jobs, rows)
+        with _workers_report_here(), runs_without_parameters(), started(self.workers) as runner:
+            futures = {name: runner.submit(evaluation_part, {"name": name, "job": job}) for name, job in jobs.items()}
+            return {
+                name: _collected(future, f"computing the evaluation's {name} metrics ({rows:,} rows)", METRICS_SMALLER)
+                for name, future in futures.items()
+            }
 
 
 def _lines_of(batch: pd.DataFrame) -> str:
@@ -191,11 +240,11 @@ def _lines_of(batch: pd.DataFrame) -> str:
     return f"the batch of lines {int(lines.iloc[0])}-{int(lines.iloc[-1])}" if len(lines) else "an empty batch"
 
 
-def _collected(future, what: str):
-    """``future.result()``. A batch that killed its worker on every try (Dask's ``KilledWorker``: out of memory,
-    or a crash in native code or in an external detector) is a ClusterLost naming the batch and what to do,
-    not a traceback; the caller has written nothing for it (a crawl's outputs and an ingest's anchor part are
-    published only at the end)."""
+def _collected(future, what: str, smaller: str = HASHING_SMALLER):
+    """``future.result()``. A task that killed its worker on every try (Dask's ``KilledWorker``: out of memory,
+    or a crash in native code or in an external detector) is a ClusterLost naming ``what`` it was doing and
+    how to make it ``smaller``, not a traceback; the caller has written nothing for it (a crawl's outputs and
+    an ingest's anchor part are published only at the end, a generation's metrics after its evaluation)."""
     import dask
     from distributed.scheduler import KilledWorker
 
@@ -204,9 +253,9 @@ def _collected(future, what: str):
     except KilledWorker as error:
         tries = int(dask.config.get("distributed.scheduler.allowed-failures")) + 1
         raise ClusterLost(
-            f"Dask workers died {tries} time(s) hashing {what} ({error}): a worker is killed when it runs out of "
-            f"memory (lower text.dedup.batch_documents, or give the workers more) or when native code or an "
-            f"external watermark detector crashes it (run that batch in one process to see the crash)"
+            f"Dask workers died {tries} time(s) {what} ({error}): a worker is killed when it runs out of "
+            f"memory ({smaller}, or give the workers more) or when native code or an "
+            f"external watermark detector crashes it (run it in one process to see the crash)"
         ) from error
 
 

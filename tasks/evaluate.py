@@ -1,6 +1,7 @@
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from collapse_guard.modality.base import MetricJob, MetricRunner, run_here
 from collapse_guard.pipeline import step
 from collapse_guard.pipeline.handles import GenerationContext, Measured, TrainedModel
 from collapse_guard.records import atomic
@@ -8,13 +9,21 @@ from collapse_guard.records.provenance import feature_columns
 
 
 @task(name="evaluate", cache_policy=NO_CACHE)
-def evaluate_model(ctx: GenerationContext, model: TrainedModel) -> Measured:
-    """Collapse metrics against held-out real data, and an Evidently drift report against the anchor."""
+def evaluate_model(ctx: GenerationContext, model: TrainedModel, runner: MetricRunner = run_here) -> Measured:
+    """Collapse metrics against held-out real data, and an Evidently drift report against the anchor.
+    ``runner``: where the metrics' independent parts run (``tasks.cluster.DaskMetrics``: on Dask when big)."""
     evaluation, samples = step.evaluate(
-        ctx.modality.evaluator(ctx.anchor), model.model, generation=ctx.generation, seeds=ctx.seeds
+        ctx.modality.evaluator(ctx.anchor, runner), model.model, generation=ctx.generation, seeds=ctx.seeds
     )
     train = ctx.anchor.train
     drift = ctx.modality.drift(samples, train[feature_columns(train)], ctx.paths.drift_html)
     metrics = {**evaluation.to_dict(), "drift_share": drift.drift_share}
     atomic.write_json(ctx.paths.metrics, {**metrics, **drift.to_dict()})
     return Measured(metrics, drift)
+
+
+@task(name="evaluation-part", task_run_name="evaluation-{name}", cache_policy=NO_CACHE)
+def evaluation_part(name: str, job: MetricJob) -> dict[str, float]:
+    """One independent part of an evaluation (``name``: k-NN distribution metrics, modes, tail, loss), on a
+    Dask worker."""
+    return job()

@@ -64,6 +64,22 @@ class Incoming:
 
 # (model, seed) -> (the numbers, the samples they were computed on)
 Evaluator = Callable[[Generator, int], tuple[Evaluation, pd.DataFrame]]
+# one independent part of an evaluation: () -> some of its metrics (picklable: it may run on a Dask worker)
+MetricJob = Callable[[], dict[str, float]]
+# (named jobs, the evaluation's size in rows) -> each job's metrics, by name
+MetricRunner = Callable[[Mapping[str, MetricJob], int], dict[str, dict[str, float]]]
+
+
+def run_here(jobs: Mapping[str, MetricJob], rows: int = 0) -> dict[str, dict[str, float]]:
+    """The default ``MetricRunner``: every job in this process, one after the other."""
+    return {name: job() for name, job in jobs.items()}
+
+
+def heldout_loss(model: Generator, held_out: pd.DataFrame) -> dict[str, float]:
+    """A ``MetricJob``: the model's mean negative log-likelihood of real records it never saw, in nats."""
+    return {"heldout_real_loss": model.loss(held_out)}
+
+
 # (synthetic pool, how many to choose, real records, rng) -> the chosen synthetic records
 Selector = Callable[[pd.DataFrame, int, pd.DataFrame, np.random.Generator], pd.DataFrame]
 
@@ -129,9 +145,10 @@ class Modality(abc.ABC):
         collapse_guard.text.screening.DocumentHasher, e.g. on Dask); a kind that hashes nothing ignores it."""
 
     @abc.abstractmethod
-    def evaluator(self, anchor: AnchorSplit) -> Evaluator:
+    def evaluator(self, anchor: AnchorSplit, runner: MetricRunner = run_here) -> Evaluator:
         """Collapse metrics of a model (sampled with ``EVALUATION_DECODING``) against this anchor: its train
-        split as the reference, its held-out split as the real data never trained on."""
+        split as the reference, its held-out split as the real data never trained on. ``runner`` decides
+        where the evaluation's independent parts run (``tasks.cluster.DaskMetrics``: on Dask when big)."""
 
     @abc.abstractmethod
     def drift(self, samples: pd.DataFrame, reference: pd.DataFrame, html_path: Path) -> DriftSummary:

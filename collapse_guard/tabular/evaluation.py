@@ -9,15 +9,24 @@ collapse_guard.tabular.metrics.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 
 from collapse_guard.config import EvaluationParams
 from collapse_guard.generator import Generator
-from collapse_guard.modality.base import EVALUATION_DECODING, Evaluation
+from collapse_guard.modality.base import (
+    EVALUATION_DECODING,
+    Evaluation,
+    MetricJob,
+    MetricRunner,
+    heldout_loss,
+    run_here,
+)
 from collapse_guard.records.provenance import categorical_columns, numeric_columns
 from collapse_guard.tabular.metrics.categorical import categorical_metrics, rare_levels
-from collapse_guard.tabular.metrics.distance import distribution_metrics
+from collapse_guard.tabular.metrics.distance import distribution_parts
 from collapse_guard.tabular.metrics.modes import ModeMap, anchor_modes, rare_mode_metrics, slice_retention
 from collapse_guard.tabular.metrics.tails import TailRegion, tail_coverage, tail_region, variance_ratio
 
@@ -64,30 +73,74 @@ def evaluate(
     seed: int,
     region: TailRegion | None = None,
     modes: ModeMap | None = None,
+    runner: MetricRunner = run_here,
 ) -> tuple[Evaluation, pd.DataFrame]:
     """Returns the numbers and the samples they were computed on (for the drift report).
 
-    ``region`` (the anchor's tail) can be passed in when many models are evaluated on one anchor.
+    ``region`` (the anchor's tail) can be passed in when many models are evaluated on one anchor. The
+    metrics are computed as independent jobs (``metric_jobs``) by ``runner``: in this process by default.
     """
     samples = model.sample(settings.sample_size, EVALUATION_DECODING, seed)
     numeric = numeric_columns(anchor_train)  # geometry: distances and variances
     if region is None:
         region = anchor_tail(anchor_train[numeric], settings)
-    categorical = categorical_columns(anchor_train)
-    distribution = (
-        distribution_metrics(samples[numeric], held_out[numeric], seed, settings.knn_k, settings.max_kernel_rows)
-        if settings.distribution_metrics
-        else {}
-    )
     if modes is None and numeric:
         modes = anchor_modes(anchor_train[numeric])
-    metrics = {
-        **distribution,
+    jobs = metric_jobs(model, samples, anchor_train, held_out, settings, seed, region, modes)
+    parts = runner(jobs, len(samples) + len(held_out))
+    metrics = {name: value for job in jobs for name, value in parts[job].items()}
+    return Evaluation(metrics, HEADLINE, model.diagnostics()), samples
+
+
+def metric_jobs(
+    model: Generator,
+    samples: pd.DataFrame,
+    anchor_train: pd.DataFrame,
+    held_out: pd.DataFrame,
+    settings: EvaluationParams,
+    seed: int,
+    region: TailRegion,
+    modes: ModeMap | None,
+) -> dict[str, MetricJob]:
+    """The evaluation's independent parts, in the order their metrics are reported. Each is a partial of a
+    module-level function over its own data, so a Dask worker can run it: the four parts of the distribution
+    metrics (what grows with the samples and the reference), the modes and named slices, the categorical
+    metrics, the tail and spread, the loss."""
+    numeric, categorical = numeric_columns(anchor_train), categorical_columns(anchor_train)
+    jobs: dict[str, MetricJob] = {}
+    if settings.distribution_metrics:
+        jobs.update(
+            distribution_parts(samples[numeric], held_out[numeric], seed, settings.knn_k, settings.max_kernel_rows)
+        )
+    jobs["modes_and_slices"] = partial(_modes_and_slices, modes, samples, anchor_train, held_out, settings)
+    jobs["categorical"] = partial(
+        categorical_metrics, samples, anchor_train, held_out, categorical, settings.tail_quantile
+    )
+    jobs["tail_and_spread"] = partial(
+        _tail_and_spread, region, samples[numeric], held_out[numeric], anchor_train[numeric]
+    )
+    jobs["loss"] = partial(heldout_loss, model, held_out)
+    return jobs
+
+
+def _modes_and_slices(
+    modes: ModeMap | None,
+    samples: pd.DataFrame,
+    anchor_train: pd.DataFrame,
+    held_out: pd.DataFrame,
+    settings: EvaluationParams,
+) -> dict[str, float]:
+    numeric = numeric_columns(anchor_train)
+    return {
         **(rare_mode_metrics(modes, samples[numeric], held_out[numeric]) if modes is not None else {}),
         **named_slices(samples, anchor_train, held_out, settings),
-        **categorical_metrics(samples, anchor_train, held_out, categorical, settings.tail_quantile),
-        "tail_coverage": tail_coverage(region, samples[numeric], held_out[numeric]),
-        "variance_ratio": variance_ratio(samples[numeric], anchor_train[numeric]),
-        "heldout_real_loss": model.loss(held_out),
     }
-    return Evaluation(metrics, HEADLINE, model.diagnostics()), samples
+
+
+def _tail_and_spread(
+    region: TailRegion, samples: pd.DataFrame, held_out: pd.DataFrame, anchor_train: pd.DataFrame
+) -> dict[str, float]:
+    return {
+        "tail_coverage": tail_coverage(region, samples, held_out),
+        "variance_ratio": variance_ratio(samples, anchor_train),
+    }

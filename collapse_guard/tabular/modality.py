@@ -16,7 +16,15 @@ import pandas as pd
 
 from collapse_guard.config import DecodingParams
 from collapse_guard.generator import Generator
-from collapse_guard.modality.base import CurationReport, Evaluation, Evaluator, Incoming, Modality
+from collapse_guard.modality.base import (
+    CurationReport,
+    Evaluation,
+    Evaluator,
+    Incoming,
+    MetricRunner,
+    Modality,
+    run_here,
+)
 from collapse_guard.records.anchor import AnchorSplit, as_real_records, read_records
 from collapse_guard.records.provenance import feature_columns, numeric_columns, stamp_real
 from collapse_guard.records.versioning import file_origin
@@ -103,7 +111,7 @@ class TabularModality(Modality):
     def select(self, pool: pd.DataFrame, k: int, real: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         return select_diverse(pool, k, real, rng)
 
-    def evaluator(self, anchor: AnchorSplit) -> Evaluator:
+    def evaluator(self, anchor: AnchorSplit, runner: MetricRunner = run_here) -> Evaluator:
         features = feature_columns(anchor.train)
         cap = self.params.evaluation.max_reference_rows
         train, held_out = reference_rows(anchor.train[features], cap), reference_rows(anchor.held_out[features], cap)
@@ -114,7 +122,9 @@ class TabularModality(Modality):
         modes = self._modes[anchor.digest]
 
         def run(model: Generator, seed: int) -> tuple[Evaluation, pd.DataFrame]:
-            return evaluate(model, train, held_out, self.params.evaluation, seed, region=region, modes=modes)
+            return evaluate(
+                model, train, held_out, self.params.evaluation, seed, region=region, modes=modes, runner=runner
+            )
 
         return run
 

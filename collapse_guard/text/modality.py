@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,10 @@ from collapse_guard.modality.base import (
     Evaluation,
     Evaluator,
     Incoming,
+    MetricRunner,
     Modality,
+    heldout_loss,
+    run_here,
 )
 from collapse_guard.records.anchor import AnchorSplit
 from collapse_guard.records.provenance import stamp_real
@@ -294,7 +298,7 @@ class TextModality(Modality):
         )
 
     # -- measurement ------------------------------------------------------------------------------------------
-    def evaluator(self, anchor: AnchorSplit) -> Evaluator:
+    def evaluator(self, anchor: AnchorSplit, runner: MetricRunner = run_here) -> Evaluator:
         settings = self.params.text
         anchor_texts, real_texts = anchor.train[TEXT].tolist(), anchor.held_out[TEXT].tolist()
         held_out = anchor.held_out[[TEXT]]
@@ -305,14 +309,16 @@ class TextModality(Modality):
                 model.set_watermark(None)  # metrics measure the model, not the watermark's bias
             samples = model.sample(documents, EVALUATION_DECODING, seed)
             texts = samples[TEXT].tolist()
-            metrics = text_metrics(texts, anchor_texts, real_texts, settings.metric_tokens, settings.tail_mass)
-            loss = model.loss(held_out)
-            metrics = {
-                **metrics,
-                "effective_vocabulary_ratio": effective_vocabulary_ratio(texts, real_texts),
-                "heldout_real_loss": loss,
-                "heldout_perplexity": math.exp(loss),
+            jobs = {
+                "text": partial(
+                    text_metrics, texts, anchor_texts, real_texts, settings.metric_tokens, settings.tail_mass
+                ),
+                "vocabulary": partial(_vocabulary_spread, texts, real_texts),
+                "loss": partial(heldout_loss, model, held_out),
             }
+            parts = runner(jobs, len(texts) + len(real_texts))
+            metrics = {name: value for job in jobs for name, value in parts[job].items()}
+            metrics["heldout_perplexity"] = math.exp(metrics["heldout_real_loss"])
             return Evaluation(metrics, HEADLINE, model.diagnostics()), samples[[TEXT]]
 
         return run
@@ -365,6 +371,10 @@ class TextModality(Modality):
             "min_distinct_share": 1.0 - gate.max_near_duplicate_share,
             "min_edit_robust_share": 1.0 - self.params.text.gate.max_edit_fragile_share,
         }
+
+
+def _vocabulary_spread(texts: list[str], real_texts: list[str]) -> dict[str, float]:
+    return {"effective_vocabulary_ratio": effective_vocabulary_ratio(texts, real_texts)}
 
 
 def descriptors(texts: list[str], tail: set[str]) -> pd.DataFrame:

@@ -145,3 +145,25 @@ def test_workers_without_the_project_are_named_before_a_batch_is_sent(tmp_path: 
         for process in (worker, scheduler):
             process.terminate()
             process.wait(timeout=30)
+
+
+def test_a_local_clusters_workers_and_this_process_return_freed_memory(monkeypatch):
+    """The workers get glibc's fixed thresholds from the nanny's environment; the process sets its own. In a
+    fresh process: Dask's config must be intact when nothing had imported ``distributed`` before."""
+    import subprocess
+    import sys
+
+    monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+    script = (
+        "import json, os\n"
+        "from collapse_guard.records.runtime import HEAP_ENVIRON, return_freed_memory\n"
+        "from collapse_guard.tasks.cluster import started\n"
+        "with started(2) as runner:\n"
+        "    found = runner.client.run(lambda: {n: os.environ.get(n) for n in HEAP_ENVIRON})\n"
+        "print(json.dumps({'mallopt': return_freed_memory(), 'workers': list(found.values()), 'want': HEAP_ENVIRON}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["mallopt"], "mallopt refused the thresholds"
+    assert len(report["workers"]) == 2 and all(environ == report["want"] for environ in report["workers"]), report

@@ -12,10 +12,12 @@ from scipy.spatial.distance import cdist
 
 from collapse_guard.tabular.default_data import sample_default
 from collapse_guard.tabular.metrics.distance import (
+    DISTRIBUTION_METRICS,
     ball_counts,
     covariance_trace_ratio,
     density_coverage,
     distribution_metrics,
+    distribution_parts,
     knn_metrics,
     knn_radii,
     mean_wasserstein,
@@ -24,8 +26,10 @@ from collapse_guard.tabular.metrics.distance import (
     mmd2_unbiased,
     precision_recall,
     sliced_wasserstein,
+    standardise,
     vendi,
     vendi_score,
+    wasserstein_1d,
 )
 
 ROWS = 3000
@@ -243,3 +247,27 @@ def test_arrays_and_frames_agree_and_columns_align_by_name(reference):
     assert all(isinstance(value, float) for value in as_frame.values())
     with pytest.raises(ValueError):
         distribution_metrics(samples.to_numpy()[:, :1], reference.to_numpy())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=80),
+    st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=80),
+    st.integers(0, 3),
+)
+def test_the_one_dimensional_distance_equals_scipys(u, v, repeats):
+    """Ties within and across the two samples included (``repeats`` copies of the first values)."""
+    from scipy.stats import wasserstein_distance
+
+    u, v = np.array(u + u[:repeats]), np.array(v + u[:repeats])
+    assert wasserstein_1d(u, v) == pytest.approx(wasserstein_distance(u, v), rel=1e-9, abs=1e-9)
+
+
+def test_the_distribution_metrics_are_the_union_of_their_parts_in_their_documented_order(reference):
+    samples = sample_default(500, 0.0, np.random.default_rng(3))
+    parts = distribution_parts(samples, reference, rng_seed=4)
+    together = {name: value for part in parts.values() for name, value in part().items()}
+    whole = distribution_metrics(samples, reference, rng_seed=4)
+    assert list(whole) == list(DISTRIBUTION_METRICS) and together == whole
+    x, ref = standardise(samples, reference)
+    assert {n: whole[n] for n in ("precision", "recall", "density", "coverage")} == knn_metrics(x, ref)
