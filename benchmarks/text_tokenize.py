@@ -2,7 +2,7 @@
 
 Prints ns per token of ``batch_token_ids`` (the compiled scan, collapse_guard.text.token_scan) and of
 ``regex_batch_token_ids`` (the regex path it replaces and is tested against) on default-corpus paragraphs
-(20,000, and a ~1M-token batch) and on the standard library's docstrings (many more distinct words), the
+(20,000, and a 1M-token batch) and on the standard library's docstrings (many more distinct words), the
 scan's stages, and what a fresh process pays once: the code-point table and loading (or, with an empty
 numba cache, compiling) the scan. Checks the two paths agree id for id on every batch.
 
@@ -28,7 +28,12 @@ apply_offline_defaults()
 
 from collapse_guard.text import token_scan  # noqa: E402
 from collapse_guard.text.corpus import default_corpus  # noqa: E402
-from collapse_guard.text.tokenizer import batch_token_ids, distinct_token_ids, regex_batch_token_ids  # noqa: E402
+from collapse_guard.text.tokenizer import (  # noqa: E402
+    batch_token_ids,
+    distinct_token_ids,
+    regex_batch_token_ids,
+    words,
+)
 
 FIRST_CALL = """
 import time
@@ -122,7 +127,9 @@ def main() -> None:
     print(f"load average: {Path('/proc/loadavg').read_text().split()[:3]}\n")
     corpus = default_corpus()["text"].tolist()
     measure("default corpus, 20,000 paragraphs", [corpus[i % len(corpus)] for i in range(20_000)])
-    measure("default corpus, ~1M tokens", [corpus[i % len(corpus)] for i in range(23_000)])
+    per_paragraph = sum(len(words(t)) for t in corpus) / len(corpus)
+    million = [corpus[i % len(corpus)] for i in range(round(1_000_000 / per_paragraph))]
+    measure("default corpus, a 1M-token batch", million)
     measure("stdlib docstrings", stdlib_docstrings())
     with tempfile.TemporaryDirectory() as cache:
         cold = first_call(cache)
