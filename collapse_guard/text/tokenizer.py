@@ -59,8 +59,9 @@ def batch_token_ids(texts: Sequence[str], hash_mask: int = (1 << 64) - 1) -> tup
     """Every text's ``token_ids``, concatenated (uint64), and each text's token count (int64).
 
     Why: tokenising millions of short documents one at a time in Python is the slow part of screening. The
-    batch is split and lowercased in one compiled pass over its code points (collapse_guard.text.token_scan,
-    ~4x faster than the regex), which also finds the distinct tokens, so each is hashed once per batch.
+    batch is split and lowercased in one compiled pass over its code points (collapse_guard.text.token_scan;
+    5-8x faster than the regex, benchmarks/text_tokenize.py), which also finds the distinct tokens, so each
+    is hashed once per batch.
     Texts holding a character whose lowercase depends on its context ('Σ', 'İ') take the regex. Equal, id
     for id, to ``token_ids(words(t))`` for each text. ``hash_mask`` only narrows the scan's internal hash
     (tests force collisions with it).
