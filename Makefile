@@ -53,8 +53,9 @@ bench: setup  ## overhead of one guarded generation against bare training and sa
 bench-metrics: setup  ## how each collapse metric's cost grows with the anchor (1x, 10x, 100x the default)
 	$(BIN)/python benchmarks/metric_scaling.py
 
-bench-text: setup  ## watermark quality and detection speed; near-duplicate throughput
+bench-text: setup  ## watermark quality and detection speed; tokenising speed; near-duplicate throughput
 	$(BIN)/python benchmarks/text_watermark.py
+	$(BIN)/python benchmarks/text_tokenize.py
 	$(BIN)/python benchmarks/text_dedup.py
 
 bench-scale: setup  ## at scale: screening 100k documents against datasketch's bulk path per core; the screen-crawl flow on 1 and 2 Dask workers at 100k and 1M (SCREEN_SIZES="100000 1000000 10000000" for 10M); one guarded tabular generation at 100k and 1M anchor rows; ingest of 1,000 rows onto a 1M-row anchor (about an hour)
