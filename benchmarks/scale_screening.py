@@ -210,10 +210,12 @@ def run_crawl(n: int, workers: int, data: Path, batch: int = CRAWL_BATCH) -> dic
     from synthetic_crawl import GAMMA, make_key
 
     from collapse_guard.flows.crawl_screening import on_dask, output_paths
+    from collapse_guard.records.runtime import return_freed_memory
     from collapse_guard.text.corpus import TEXT, iter_corpus
     from collapse_guard.text.dedup import AnchorIndex, DocumentHashes
     from collapse_guard.text.screening import WatermarkScreen
 
+    return_freed_memory()  # as `collapse-guard` does when it starts (records/runtime.py)
     settings = DedupSettings()
     key, schemes = make_key(data)
     screen = WatermarkScreen({key.key_id: key}, GAMMA, schemes={key.key_id: schemes})
