@@ -75,6 +75,12 @@ def run_here(jobs: Mapping[str, MetricJob], rows: int = 0) -> dict[str, dict[str
     return {name: job() for name, job in jobs.items()}
 
 
+def run_merged(runner: MetricRunner, jobs: Mapping[str, MetricJob], rows: int) -> dict[str, float]:
+    """``runner``'s results as one dict of metrics, in the jobs' order whatever order the parts finished in."""
+    parts = runner(jobs, rows)
+    return {name: value for job in jobs for name, value in parts[job].items()}
+
+
 def heldout_loss(model: Generator, held_out: pd.DataFrame) -> dict[str, float]:
     """A ``MetricJob``: the model's mean negative log-likelihood of real records it never saw, in nats."""
     return {"heldout_real_loss": model.loss(held_out)}

@@ -23,6 +23,7 @@ from collapse_guard.modality.base import (
     MetricRunner,
     heldout_loss,
     run_here,
+    run_merged,
 )
 from collapse_guard.records.provenance import categorical_columns, numeric_columns
 from collapse_guard.tabular.metrics.categorical import categorical_metrics, rare_levels
@@ -87,8 +88,7 @@ def evaluate(
     if modes is None and numeric:
         modes = anchor_modes(anchor_train[numeric])
     jobs = metric_jobs(model, samples, anchor_train, held_out, settings, seed, region, modes)
-    parts = runner(jobs, len(samples) + len(held_out))
-    metrics = {name: value for job in jobs for name, value in parts[job].items()}
+    metrics = run_merged(runner, jobs, len(samples) + len(held_out))
     return Evaluation(metrics, HEADLINE, model.diagnostics()), samples
 
 

@@ -40,6 +40,7 @@ from collapse_guard.modality.base import (
     Modality,
     heldout_loss,
     run_here,
+    run_merged,
 )
 from collapse_guard.records.anchor import AnchorSplit
 from collapse_guard.records.provenance import stamp_real
@@ -316,8 +317,7 @@ class TextModality(Modality):
                 "vocabulary": partial(_vocabulary_spread, texts, real_texts),
                 "loss": partial(heldout_loss, model, held_out),
             }
-            parts = runner(jobs, len(texts) + len(real_texts))
-            metrics = {name: value for job in jobs for name, value in parts[job].items()}
+            metrics = run_merged(runner, jobs, len(texts) + len(real_texts))
             metrics["heldout_perplexity"] = math.exp(metrics["heldout_real_loss"])
             return Evaluation(metrics, HEADLINE, model.diagnostics()), samples[[TEXT]]
 
