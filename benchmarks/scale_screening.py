@@ -215,7 +215,7 @@ def run_crawl(n: int, workers: int, data: Path, batch: int = CRAWL_BATCH) -> dic
     from collapse_guard.text.dedup import AnchorIndex, DocumentHashes
     from collapse_guard.text.screening import WatermarkScreen
 
-    return_freed_memory()  # as `collapse-guard` does when it starts (records/runtime.py)
+    return_freed_memory()  # as `collapse-guard ingest` does before it loads the anchor's index
     settings = DedupSettings()
     key, schemes = make_key(data)
     screen = WatermarkScreen({key.key_id: key}, GAMMA, schemes={key.key_id: schemes})

@@ -16,7 +16,6 @@ import typer
 
 from collapse_guard.errors import EXIT_CODES, CollapseGuardError
 from collapse_guard.offline import apply_offline_defaults
-from collapse_guard.records.runtime import return_freed_memory
 
 # Prefect's per-task INFO lines belong in its UI; the terminal gets a progress bar and a summary. Its temporary
 # server gets 90 s to start (Prefect's 20 s default is too short on a busy 2-core machine); an explicit setting wins.
@@ -44,7 +43,6 @@ def _options(
     debug: Annotated[bool, typer.Option("--debug", help="Also print the traceback of an expected failure.")] = False,
 ) -> None:
     _DEBUG["on"] = debug
-    return_freed_memory()  # a long ingest or crawl screening keeps less of what it freed (records/runtime.py)
 
 
 audit_app = typer.Typer(help="Review and verify the append-only audit ledger.", no_args_is_help=True)
@@ -453,8 +451,10 @@ def ingest(
     from collapse_guard.pipeline.ingest import ingest_real
     from collapse_guard.pipeline.recovery import clean_files
     from collapse_guard.records import alerts
+    from collapse_guard.records.runtime import return_freed_memory
     from collapse_guard.tasks.cluster import DaskHashing
 
+    return_freed_memory()  # before the anchor's index is loaded: an ingest is a long screening (records/runtime.py)
     try:
         with (
             alerts.on_failure(params.alerts, journal=alerts.journal_path(params.ledger_path)),

@@ -44,6 +44,8 @@ BATCHES_PER_WORKER = 4  # several batches per worker: a slow worker (a shared ma
 CONNECT_SECONDS = 10  # an existing scheduler that has not answered by then is down
 HASHING_SMALLER = "lower text.dedup.batch_documents"
 METRICS_SMALLER = "lower evaluation.max_reference_rows or evaluation.sample_size"
+NO_WORKER_SECONDS = 60  # a cluster without any worker this long is lost (Dask would wait for ever)
+POLL_SECONDS = 5  # how often a wait for a task asks whether the cluster still has workers
 IN_FLIGHT_PER_WORKER = 1  # a crawl's batches out per worker beyond the one checked (2: as fast, 116 MB more at 3M)
 
 
@@ -58,17 +60,15 @@ def dask_runner(workers: int):
     return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True})
 
 
-@contextmanager
-def _workers_return_freed_memory() -> Iterator[None]:
-    """Local workers start with ``runtime.HEAP_ENVIRON`` (Dask's nanny sets their environment before they
-    start) and this process calls ``return_freed_memory``: see its docstring for why and what it saved."""
+def _local_workers_return_freed_memory() -> None:
+    """Local workers start with ``runtime.HEAP_ENVIRON`` (glibc reads it when a process starts, so it goes
+    through Dask's pre-spawn environment; see ``return_freed_memory`` for why). Set once for the process,
+    not restored: only the workers of the clusters this process starts read it."""
     import dask
     import distributed  # noqa: F401  (loads its config defaults: setting a key before would hide them)
 
-    return_freed_memory()
-    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ"), **HEAP_ENVIRON}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-        yield
+    environ = dask.config.get("distributed.nanny.pre-spawn-environ")
+    dask.config.set({"distributed.nanny.pre-spawn-environ": {**environ, **HEAP_ENVIRON}})
 
 
 @contextmanager
@@ -77,8 +77,9 @@ def started(workers: int) -> Iterator:
     ServiceUnavailable (exit 9) naming it, not a traceback. Nothing has been written by then: an ingest
     leaves the anchor as it was, a generation stops before its mixture."""
     address = os.environ.get(SCHEDULER_ENV, "").strip()
+    if not address:
+        _local_workers_return_freed_memory()
     with ExitStack() as stack:
-        stack.enter_context(_workers_return_freed_memory())
         try:
             runner = stack.enter_context(dask_runner(workers))
             _ = runner.client  # prefect-dask connects on first use: connect now, before any batch is handed out
@@ -87,7 +88,7 @@ def started(workers: int) -> Iterator:
                 raise
             raise ServiceUnavailable(
                 f"the Dask scheduler at {address} ({SCHEDULER_ENV}) did not answer within {CONNECT_SECONDS} s "
-                f"({error}): start it, or unset {SCHEDULER_ENV} to hash on a local cluster of {workers} workers"
+                f"({error}): start it, or unset {SCHEDULER_ENV} to use a local cluster of {workers} workers"
             ) from error
         if address:
             _check_workers(runner.client, address)
@@ -115,7 +116,7 @@ def _check_workers(client, address: str) -> None:
         raise ConfigError(
             f"{len(wrong)} of the {len(found)} Dask worker(s) at {address} ({SCHEDULER_ENV}) cannot run "
             f"collapse-guard {wanted}'s tasks ({worker}: {got!r}): install this project in the workers' "
-            f"environment, or unset {SCHEDULER_ENV} to hash on a local cluster"
+            f"environment, or unset {SCHEDULER_ENV} to use a local cluster"
         )
 
 
@@ -171,7 +172,9 @@ class DaskHashing:
             ]
             return join_hashed(
                 [
-                    _collected(future, f"hashing batch {i + 1} of {len(futures)} of {len(texts):,} texts")
+                    _collected(
+                        future, f"hashing batch {i + 1} of {len(futures)} of {len(texts):,} texts", client=runner.client
+                    )
                     for i, future in enumerate(futures)
                 ]
             )
@@ -182,7 +185,9 @@ class DaskHashing:
         """A ``collapse_guard.text.screening.BatchHasher`` for a crawl of unknown length: its batches are hashed
         here until ``min_documents`` have gone by, the rest on Dask (a cluster started then, with
         ``IN_FLIGHT_PER_WORKER`` batch per worker in flight while the caller checks the earlier ones); each
-        batch comes back with its hashes in crawl order, as ``hash_batches_here`` would give it."""
+        batch comes back with its hashes in crawl order, as ``hash_batches_here`` would give it. A crawl
+        allocates and frees for as long as it lasts: this process gives freed memory back from here on."""
+        return_freed_memory()
         batches, seen = iter(batches), 0
         while seen < self.min_documents:
             batch = next(batches, None)
@@ -201,10 +206,10 @@ class DaskHashing:
                 pending.append((batch, future))
                 if len(pending) > self.workers * IN_FLIGHT_PER_WORKER:
                     done, hashed = pending.popleft()
-                    yield done, _collected(hashed, f"hashing {_lines_of(done)}")
+                    yield done, _collected(hashed, f"hashing {_lines_of(done)}", client=runner.client)
             while pending:
                 done, hashed = pending.popleft()
-                yield done, _collected(hashed, f"hashing {_lines_of(done)}")
+                yield done, _collected(hashed, f"hashing {_lines_of(done)}", client=runner.client)
 
 
 @dataclass(frozen=True)
@@ -230,7 +235,9 @@ class DaskMetrics:
         with _workers_report_here(), runs_without_parameters(), started(self.workers) as runner:
             futures = {name: runner.submit(evaluation_part, {"name": name, "job": job}) for name, job in jobs.items()}
             return {
-                name: _collected(future, f"computing the evaluation's {name} metrics ({rows:,} rows)", METRICS_SMALLER)
+                name: _collected(
+                    future, f"computing the evaluation's {name} metrics ({rows:,} rows)", METRICS_SMALLER, runner.client
+                )
                 for name, future in futures.items()
             }
 
@@ -240,22 +247,46 @@ def _lines_of(batch: pd.DataFrame) -> str:
     return f"the batch of lines {int(lines.iloc[0])}-{int(lines.iloc[-1])}" if len(lines) else "an empty batch"
 
 
-def _collected(future, what: str, smaller: str = HASHING_SMALLER):
-    """``future.result()``. A task that killed its worker on every try (Dask's ``KilledWorker``: out of memory,
-    or a crash in native code or in an external detector) is a ClusterLost naming ``what`` it was doing and
-    how to make it ``smaller``, not a traceback; the caller has written nothing for it (a crawl's outputs and
-    an ingest's anchor part are published only at the end, a generation's metrics after its evaluation)."""
+def _collected(future, what: str, smaller: str = HASHING_SMALLER, client=None):
+    """``future.result()``, or a ClusterLost (exit 9) naming ``what`` it was doing, not a traceback or a wait
+    without end, when the cluster fails under it: a task that killed its worker on every try (Dask's
+    ``KilledWorker``: out of memory, ``smaller`` says how to shrink it, or a crash in native code or in an
+    external detector), a scheduler that went away, or (with ``client``) no worker left for
+    ``NO_WORKER_SECONDS`` (Dask's own default waits for one for ever). The caller has written nothing for it
+    (a crawl's outputs and an ingest's anchor part are published only at the end, a generation's outputs
+    after its evaluation)."""
     import dask
+    from distributed.client import FutureCancelledError
+    from distributed.comm.core import CommClosedError
     from distributed.scheduler import KilledWorker
 
+    without_workers = 0.0
     try:
-        return future.result()
+        while True:
+            try:
+                return future.result(timeout=None if client is None else POLL_SECONDS)
+            except TimeoutError:
+                try:
+                    workers = client.scheduler_info().get("workers")
+                except OSError as error:  # the scheduler itself is gone
+                    raise CommClosedError(str(error)) from error
+                without_workers = 0.0 if workers else without_workers + POLL_SECONDS
+                if without_workers >= NO_WORKER_SECONDS:
+                    raise ClusterLost(
+                        f"the Dask cluster has had no worker for {NO_WORKER_SECONDS} s while {what}: start "
+                        f"workers for it, or unset {SCHEDULER_ENV} to use a local cluster"
+                    ) from None
     except KilledWorker as error:
         tries = int(dask.config.get("distributed.scheduler.allowed-failures")) + 1
         raise ClusterLost(
             f"Dask workers died {tries} time(s) {what} ({error}): a worker is killed when it runs out of "
             f"memory ({smaller}, or give the workers more) or when native code or an "
             f"external watermark detector crashes it (run it in one process to see the crash)"
+        ) from error
+    except (FutureCancelledError, CommClosedError) as error:
+        raise ClusterLost(
+            f"the Dask cluster was lost while {what} ({type(error).__name__}: {error}): its scheduler went "
+            f"away; start it again, or unset {SCHEDULER_ENV} to use a local cluster"
         ) from error
 
 

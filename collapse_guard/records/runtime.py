@@ -38,10 +38,10 @@ def deterministic_torch(threads: int = 1) -> Iterator[None]:
         torch.set_num_threads(threads_before)
 
 
-# glibc malloc: arrays of 1 MB and more get pages of their own, returned to the system when freed, and a heap
-# top of more than 128 KB free is returned too (measured in benchmarks/scale_screening.py, README)
-MMAP_THRESHOLD_BYTES = 1 << 20
-TRIM_THRESHOLD_BYTES = 128 << 10
+# glibc malloc: arrays of 256 KB and more get pages of their own, returned to the system when freed, and a heap
+# top of more than 64 KB free is returned too (Dask's own setting for its workers; README, crawl screening)
+MMAP_THRESHOLD_BYTES = 256 << 10
+TRIM_THRESHOLD_BYTES = 64 << 10
 HEAP_ENVIRON = {
     "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD_BYTES),
     "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD_BYTES),
@@ -55,7 +55,9 @@ def return_freed_memory() -> bool:
     Why: by default glibc raises its mmap threshold as large blocks are freed (up to 32 MB), so the arrays a
     long screening allocates and frees (batches, index merges) end up inside the heap, whose holes the
     process keeps. Screening 10M documents on two workers held 1,050 MB in the flow's process this way,
-    860 MB with a fixed threshold, at no measured CPU cost. Only memory allocated afterwards is affected."""
+    860 MB with a fixed threshold, at no measured CPU cost. Only memory allocated afterwards is affected, and
+    only crawl screening sets it (``DaskHashing.stream``): a loop allocating the same large temporary over and
+    over pays a fresh mapping each time (3-8x slower in a micro-benchmark), so it is not a process-wide default."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         mallopt = libc.mallopt

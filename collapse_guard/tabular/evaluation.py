@@ -27,7 +27,7 @@ from collapse_guard.modality.base import (
 )
 from collapse_guard.records.provenance import categorical_columns, numeric_columns
 from collapse_guard.tabular.metrics.categorical import categorical_metrics, rare_levels
-from collapse_guard.tabular.metrics.distance import distribution_parts
+from collapse_guard.tabular.metrics.distance import DISTRIBUTION_METRICS, distribution_parts
 from collapse_guard.tabular.metrics.modes import ModeMap, anchor_modes, rare_mode_metrics, slice_retention
 from collapse_guard.tabular.metrics.tails import TailRegion, tail_coverage, tail_region, variance_ratio
 
@@ -88,7 +88,8 @@ def evaluate(
     if modes is None and numeric:
         modes = anchor_modes(anchor_train[numeric])
     jobs = metric_jobs(model, samples, anchor_train, held_out, settings, seed, region, modes)
-    metrics = run_merged(runner, jobs, len(samples) + len(held_out))
+    merged = run_merged(runner, jobs, len(samples) + len(held_out))
+    metrics = {**{name: merged[name] for name in DISTRIBUTION_METRICS if name in merged}, **merged}  # documented order
     return Evaluation(metrics, HEADLINE, model.diagnostics()), samples
 
 
@@ -112,10 +113,22 @@ def metric_jobs(
         jobs.update(
             distribution_parts(samples[numeric], held_out[numeric], seed, settings.knn_k, settings.max_kernel_rows)
         )
-    jobs["modes_and_slices"] = partial(_modes_and_slices, modes, samples, anchor_train, held_out, settings)
-    jobs["categorical"] = partial(
-        categorical_metrics, samples, anchor_train, held_out, categorical, settings.tail_quantile
+    sliced = [
+        *numeric,
+        *(column for column in settings.rare_slices if column in anchor_train and column not in numeric),
+    ]
+    jobs["modes_and_slices"] = partial(
+        _modes_and_slices, modes, samples[sliced], anchor_train[sliced], held_out[sliced], settings
     )
+    if categorical:  # a part ships its data: none for a table without categorical columns
+        jobs["categorical"] = partial(
+            categorical_metrics,
+            samples[categorical],
+            anchor_train[categorical],
+            held_out[categorical],
+            categorical,
+            settings.tail_quantile,
+        )
     jobs["tail_and_spread"] = partial(
         _tail_and_spread, region, samples[numeric], held_out[numeric], anchor_train[numeric]
     )

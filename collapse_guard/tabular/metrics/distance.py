@@ -173,10 +173,13 @@ def wasserstein_1d(u: np.ndarray, v: np.ndarray) -> float:
     """W₁ between two 1-D empirical distributions, ∫ |F_u(t) − F_v(t)| dt, exact: what
     scipy.stats.wasserstein_distance computes for unweighted samples, with one sort of the pooled values
     instead of four (the sliced distance of 50k samples against 500k reference rows takes 50 of them)."""
+    if not len(u) or not len(v):
+        raise ValueError("a Wasserstein distance needs two non-empty samples")
     values = np.concatenate([np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)])
     order = np.argsort(values)
-    steps = np.where(order < len(u), 1.0 / len(u), -1.0 / len(v))  # F_u − F_v jumps at each pooled value
-    return float(np.abs(np.cumsum(steps)[:-1]) @ np.diff(values[order]))
+    from_u = order < len(u)  # counted in integers: F_u − F_v is exact where the two agree (ties, equal samples)
+    gap = np.cumsum(from_u)[:-1] / len(u) - np.cumsum(~from_u)[:-1] / len(v)
+    return float(np.abs(gap) @ np.diff(values[order]))
 
 
 def mean_wasserstein(samples: ArrayLike, reference: ArrayLike) -> float:
