@@ -54,7 +54,16 @@ def test_a_generation_curated_on_two_dask_workers_keeps_what_one_process_keeps(t
     monkeypatch.setenv(SCHEDULER_ENV, local.scheduler_address)
     workspace = tmp_path / "text-ws"
     workspace.mkdir()
-    write_params(workspace, "params-text.yaml", TINY_TEXT, text={"dedup": {"dask_min_documents": 0}})
+    # 150 samples, not TINY_TEXT's 60: the workspace's watermark key is random, so what the model writes (and
+    # so whether 60 samples hold one that fails the watermark check, ~5 % each) changes from run to run: 60 once
+    # dropped nothing (a 1-in-20 chance), 150 leave it ~1 in 2,000
+    write_params(
+        workspace,
+        "params-text.yaml",
+        TINY_TEXT,
+        text={"dedup": {"dask_min_documents": 0}},
+        generation={"synthetic_per_generation": 150},
+    )
     before = _hash_batches_run(client)
 
     result = CliRunner().invoke(
