@@ -81,8 +81,9 @@ class RemoteStalled(ServiceUnavailable):
 
 
 class ClusterLost(ServiceUnavailable):
-    """Dask workers died running one task (killed: out of memory, or a crash in native code) every time the
-    scheduler retried it: Dask's ``KilledWorker``, named."""
+    """The Dask cluster failed under a task: its workers died running it every time the scheduler retried it
+    (Dask's ``KilledWorker``: out of memory, or a crash in native code), its scheduler went away, or it was
+    left without any worker (tasks/cluster.py ``_collected``)."""
 
 
 class WorkspaceUnwritable(CollapseGuardError):

@@ -173,7 +173,7 @@ class DaskHashing:
             return join_hashed(
                 [
                     _collected(
-                        future, f"hashing batch {i + 1} of {len(futures)} of {len(texts):,} texts", client=runner.client
+                        future, runner.client, f"hashing batch {i + 1} of {len(futures)} of {len(texts):,} texts"
                     )
                     for i, future in enumerate(futures)
                 ]
@@ -206,10 +206,10 @@ class DaskHashing:
                 pending.append((batch, future))
                 if len(pending) > self.workers * IN_FLIGHT_PER_WORKER:
                     done, hashed = pending.popleft()
-                    yield done, _collected(hashed, f"hashing {_lines_of(done)}", client=runner.client)
+                    yield done, _collected(hashed, runner.client, f"hashing {_lines_of(done)}")
             while pending:
                 done, hashed = pending.popleft()
-                yield done, _collected(hashed, f"hashing {_lines_of(done)}", client=runner.client)
+                yield done, _collected(hashed, runner.client, f"hashing {_lines_of(done)}")
 
 
 @dataclass(frozen=True)
@@ -236,7 +236,7 @@ class DaskMetrics:
             futures = {name: runner.submit(evaluation_part, {"name": name, "job": job}) for name, job in jobs.items()}
             return {
                 name: _collected(
-                    future, f"computing the evaluation's {name} metrics ({rows:,} rows)", METRICS_SMALLER, runner.client
+                    future, runner.client, f"computing the evaluation's {name} metrics ({rows:,} rows)", METRICS_SMALLER
                 )
                 for name, future in futures.items()
             }
@@ -247,11 +247,11 @@ def _lines_of(batch: pd.DataFrame) -> str:
     return f"the batch of lines {int(lines.iloc[0])}-{int(lines.iloc[-1])}" if len(lines) else "an empty batch"
 
 
-def _collected(future, what: str, smaller: str = HASHING_SMALLER, client=None):
+def _collected(future, client, what: str, smaller: str = HASHING_SMALLER):
     """``future.result()``, or a ClusterLost (exit 9) naming ``what`` it was doing, not a traceback or a wait
     without end, when the cluster fails under it: a task that killed its worker on every try (Dask's
     ``KilledWorker``: out of memory, ``smaller`` says how to shrink it, or a crash in native code or in an
-    external detector), a scheduler that went away, or (with ``client``) no worker left for
+    external detector), a scheduler that went away, or no worker left on ``client``'s cluster for
     ``NO_WORKER_SECONDS`` (Dask's own default waits for one for ever). The caller has written nothing for it
     (a crawl's outputs and an ingest's anchor part are published only at the end, a generation's outputs
     after its evaluation)."""
@@ -264,7 +264,7 @@ def _collected(future, what: str, smaller: str = HASHING_SMALLER, client=None):
     try:
         while True:
             try:
-                return future.result(timeout=None if client is None else POLL_SECONDS)
+                return future.result(timeout=POLL_SECONDS)
             except TimeoutError:
                 try:
                     workers = client.scheduler_info().get("workers")

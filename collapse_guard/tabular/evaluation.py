@@ -27,7 +27,7 @@ from collapse_guard.modality.base import (
 )
 from collapse_guard.records.provenance import categorical_columns, numeric_columns
 from collapse_guard.tabular.metrics.categorical import categorical_metrics, rare_levels
-from collapse_guard.tabular.metrics.distance import DISTRIBUTION_METRICS, distribution_parts
+from collapse_guard.tabular.metrics.distance import distribution_parts, in_documented_order
 from collapse_guard.tabular.metrics.modes import ModeMap, anchor_modes, rare_mode_metrics, slice_retention
 from collapse_guard.tabular.metrics.tails import TailRegion, tail_coverage, tail_region, variance_ratio
 
@@ -88,8 +88,7 @@ def evaluate(
     if modes is None and numeric:
         modes = anchor_modes(anchor_train[numeric])
     jobs = metric_jobs(model, samples, anchor_train, held_out, settings, seed, region, modes)
-    merged = run_merged(runner, jobs, len(samples) + len(held_out))
-    metrics = {**{name: merged[name] for name in DISTRIBUTION_METRICS if name in merged}, **merged}  # documented order
+    metrics = in_documented_order(run_merged(runner, jobs, len(samples) + len(held_out)))
     return Evaluation(metrics, HEADLINE, model.diagnostics()), samples
 
 

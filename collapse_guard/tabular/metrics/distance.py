@@ -333,8 +333,13 @@ def distribution_metrics(
     covariance_trace_ratio. Deterministic given ``rng_seed``.
     """
     parts = distribution_parts(samples, reference, rng_seed, k, max_kernel_rows, projections)
-    metrics = {name: value for part in parts.values() for name, value in part().items()}
-    return {name: metrics[name] for name in DISTRIBUTION_METRICS}
+    return in_documented_order({name: value for part in parts.values() for name, value in part().items()})
+
+
+def in_documented_order(metrics: dict[str, float]) -> dict[str, float]:
+    """``metrics`` with the distribution metrics among them first, in ``DISTRIBUTION_METRICS``' order (their
+    parts return them grouped by cost, not in that order), then the rest as they were."""
+    return {**{name: metrics[name] for name in DISTRIBUTION_METRICS if name in metrics}, **metrics}
 
 
 def distribution_parts(
