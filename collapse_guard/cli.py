@@ -323,7 +323,7 @@ def _summarise(params, outcomes, as_json: bool) -> None:
             f"{o.real_fraction:.2f}",
             str(o.anchor_rows),
             str(o.counts["synthetic"]),
-            f"{m[tail]:.2f}",
+            f"{m.get(tail, float('nan')):.2f}",
             f"{m[spread]:.2f}",
             f"{m['drift_share']:.2f}",
             f"{m['heldout_real_loss']:.3f}",
@@ -749,7 +749,7 @@ def audit_show(
             f"  trained on {mix['rows']} records: {mix['real']} real + {mix['synthetic']} synthetic "
             f"({mix['policy']}, real fraction {mix['real_fraction']:.2f}); mixture {mix['file']}\n"
             f"  anchor: {b['anchor']['rows']} rows, DVC md5 {b['anchor']['dvc_md5']}\n"
-            f"  {tail_label} {b['metrics'][tail]:.2f}, {spread_label} "
+            f"  {tail_label} {b['metrics'].get(tail, float('nan')):.2f}, {spread_label} "
             f"{b['metrics'][spread]:.2f}; MLflow run {b['mlflow_run_id']}; ledger line {entry['seq']}"
         )
 
