@@ -14,9 +14,18 @@ import pandas as pd
 
 from collapse_guard.config import DecodingParams, ExperimentParams, MixingParams, ModelParams, Params
 from collapse_guard.modality.base import Modality
-from collapse_guard.pipeline.mixing import policy_named, summarise
+from collapse_guard.pipeline.mixing import MixingPolicy, policy_named, summarise
 from collapse_guard.pipeline.step import Chain, SeedSchedule, advance
 from collapse_guard.records.anchor import AnchorSplit, describe
+
+
+@dataclass(frozen=True)
+class Switch:
+    """From ``generation`` on, a chain mixes by another policy (and real fraction): a change of course mid-run."""
+
+    generation: int
+    policy: str
+    real_fraction: float | None = None
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,7 @@ class ChainSpec:
     anchor_rows: int | None = None  # use only the first n anchor records (safe-zone sweeps)
     keep_samples: bool = False  # keep each generation's evaluation samples (for scatter plots)
     kind: str = "policy"  # "policy" (policies × seeds) or "sweep" (safe zone)
+    switch: Switch | None = None  # a second policy from a later generation on (the forecast benchmark's chains)
 
 
 @dataclass
@@ -60,16 +70,16 @@ def simulate_chain(
     if spec.anchor_rows:
         anchor = _first_rows(anchor, spec.anchor_rows)
     real = anchor.train
-    update = {"policy": spec.policy}
-    if spec.real_fraction is not None:
-        update["real_fraction"] = spec.real_fraction
-    policy = policy_named(mixing.model_copy(update=update))
+    first = _policy(mixing, spec.policy, spec.real_fraction)
+    second = _policy(mixing, spec.switch.policy, spec.switch.real_fraction) if spec.switch else first
     seeds = SeedSchedule(spec.seed)
     evaluator = modality.evaluator(anchor)
     result = ChainResult(spec)
     chain = Chain()
     blocked = False
     for generation in range(spec.generations + 1):
+        switched = spec.switch is not None and generation >= spec.switch.generation
+        policy, fraction = (second, spec.switch.real_fraction) if switched else (first, spec.real_fraction)
         step = advance(
             chain,
             generation,
@@ -92,7 +102,7 @@ def simulate_chain(
                 "seed": spec.seed,
                 "generation": generation,
                 "anchor_rows": len(real),
-                "target_real_fraction": spec.real_fraction if spec.real_fraction is not None else chain.target,
+                "target_real_fraction": fraction if fraction is not None else chain.target,
                 "real_fraction": summary.real_fraction,
                 "training_rows": summary.rows,
                 "reason": summary.reason,
@@ -119,6 +129,13 @@ def simulate_under(
         modality=modality,
         min_real_fraction=params.gate.min_real_fraction,
     )
+
+
+def _policy(mixing: MixingParams, name: str, real_fraction: float | None) -> MixingPolicy:
+    update: dict[str, object] = {"policy": name}
+    if real_fraction is not None:
+        update["real_fraction"] = real_fraction
+    return policy_named(mixing.model_copy(update=update))
 
 
 def _first_rows(anchor: AnchorSplit, rows: int) -> AnchorSplit:
