@@ -19,8 +19,8 @@ generation" is scored the same way on every setting. The forecast's settings (``
 ``half_life``, ``level``, ``leads`` and ``alerts.forecast_generations``) are tuned on one set of seeds and
 reported on held-out seeds, with Wilson 95 % intervals.
 
-Run from the repository root (chains are cached in --chains; delete the file to run new ones):
-`OMP_NUM_THREADS=1 nice python benchmarks/forecast_zoo.py --tune-seeds 0-4 --test-seeds 5-14 --chains reports/zoo.csv`.
+Run from the repository root (each chain is appended to --chains as it ends; chains there are not run again):
+`OMP_NUM_THREADS=1 nice python benchmarks/forecast_zoo.py --tune-seeds 0-3 --test-seeds 4-11 --chains reports/zoo.csv`.
 """
 
 from __future__ import annotations
@@ -95,15 +95,22 @@ def zoo_params(sample_size: int, settings: dict | None = None) -> Params:
     return load_params(ROOT / "params.yaml", overrides)
 
 
-def run_zoo(params: Params, names: list[str], seeds: list[int], generations: int, synthetic: int) -> pd.DataFrame:
+def run_zoo(
+    params: Params, names: list[str], seeds: list[int], generations: int, synthetic: int, cache: Path | None
+) -> pd.DataFrame:
+    """Every (seed, setting) chain, seed by seed (the tuning seeds finish first); each chain is appended to ``cache``
+    as it ends, and chains already there are not run again."""
     modality = modality_for(params)
     frame = modality.initial_anchor()
     train, held_out = split(frame, params.data.holdout_fraction)
     anchor = AnchorSplit(frame, train, held_out, describe(frame))
-    rows = []
-    for name in names:
-        setting = SETTINGS[name]
-        for seed in seeds:
+    done = pd.read_csv(cache) if cache and cache.is_file() else pd.DataFrame(columns=["setting", "seed"])
+    finished = set(zip(done["setting"], done["seed"], strict=True))
+    for seed in seeds:
+        for name in names:
+            if (name, seed) in finished:
+                continue
+            setting = SETTINGS[name]
             started = time.process_time()
             spec = ChainSpec(
                 setting.policy,
@@ -115,8 +122,8 @@ def run_zoo(params: Params, names: list[str], seeds: list[int], generations: int
                 switch=setting.switch,
             )
             result = simulate_under(params, spec, anchor, modality, DecodingParams(temperature=setting.temperature))
-            for row in result.rows:
-                rows.append(
+            rows = pd.DataFrame(
+                [
                     {
                         "setting": name,
                         "seed": seed,
@@ -125,9 +132,15 @@ def run_zoo(params: Params, names: list[str], seeds: list[int], generations: int
                         "anchor_rows": row["anchor_rows"],
                         **{key: row.get(key, np.nan) for key in (*METRICS, "heldout_real_loss", "variance_ratio")},
                     }
-                )
+                    for row in result.rows
+                ]
+            )
+            if cache:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                rows.to_csv(cache, mode="a", header=not cache.is_file(), index=False)
+            done = pd.concat([done, rows], ignore_index=True)
             print(f"  {name} seed {seed}: {time.process_time() - started:.0f} s CPU", flush=True)
-    return pd.DataFrame(rows)
+    return done[done["seed"].isin(seeds) & done["setting"].isin(names)].reset_index(drop=True)
 
 
 # -- replay and scoring ---------------------------------------------------------------------------------------------
@@ -320,13 +333,13 @@ def report(table: pd.DataFrame, settings: ForecastParams, within: float, floors:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tune-seeds", default="0-4", help="seeds the forecast's settings are tuned on (a-b)")
-    parser.add_argument("--test-seeds", default="5-14", help="held-out seeds the tuned forecast is reported on")
+    parser.add_argument("--tune-seeds", default="0-3", help="seeds the forecast's settings are tuned on (a-b)")
+    parser.add_argument("--test-seeds", default="4-11", help="held-out seeds the tuned forecast is reported on")
     parser.add_argument("--generations", type=int, default=14)
     parser.add_argument("--synthetic", type=int, default=1500, help="synthetic records per generation")
-    parser.add_argument("--sample-size", type=int, default=2000, help="model samples drawn to measure collapse")
+    parser.add_argument("--sample-size", type=int, default=1500, help="model samples drawn to measure collapse")
     parser.add_argument("--settings", nargs="*", default=list(SETTINGS), help="a subset of the zoo's settings")
-    parser.add_argument("--chains", type=Path, default=None, help="CSV cache of the chains (read if it exists)")
+    parser.add_argument("--chains", type=Path, default=None, help="CSV cache of the chains: those in it are not rerun")
     parser.add_argument("--max-false-alarms", type=float, default=0.10, help="the tuning's false-alarm budget")
     args = parser.parse_args()
     params = zoo_params(args.sample_size)
@@ -334,15 +347,8 @@ def main() -> None:
     tune_seeds, test_seeds = seed_range(args.tune_seeds), seed_range(args.test_seeds)
     started = time.process_time()
     print(f"load average {os.getloadavg()[0]:.1f}; floors {floors}; seeds {args.tune_seeds} / {args.test_seeds}")
-    if args.chains and args.chains.is_file():
-        table = pd.read_csv(args.chains)
-        print(f"chains read from {args.chains}: {table.groupby(['setting', 'seed']).ngroups}")
-    else:
-        table = run_zoo(params, args.settings, tune_seeds + test_seeds, args.generations, args.synthetic)
-        if args.chains:
-            args.chains.parent.mkdir(parents=True, exist_ok=True)
-            table.to_csv(args.chains, index=False)
-    table = table[table["setting"].isin(args.settings)]
+    table = run_zoo(params, args.settings, tune_seeds + test_seeds, args.generations, args.synthetic, args.chains)
+    print(f"{table.groupby(['setting', 'seed']).ngroups} chains ({args.chains or 'not cached'})")
     tuning, held_out = table[table["seed"].isin(tune_seeds)], table[table["seed"].isin(test_seeds)]
     current = params.forecast
     report(tuning, current, params.alerts.forecast_generations, floors, f"tuning seeds {args.tune_seeds}, params.yaml")
