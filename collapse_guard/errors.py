@@ -13,6 +13,7 @@ class CollapseGuardError(Exception):
 
     def __init__(self, message: str, *, path: str | None = None) -> None:
         self.path = path
+        self.details: dict = {}  # what `--json` prints beside the error (e.g. the generations a run finished)
         super().__init__(f"{message} [{path}]" if path else message)
 
 

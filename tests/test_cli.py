@@ -40,7 +40,7 @@ def test_config_errors_exit_2_and_name_the_file(tmp_path):
 def test_an_ingest_tells_how_many_documents_it_has_screened():
     import pandas as pd
 
-    from collapse_guard.cli import _counted
+    from collapse_guard.cli.data import counted as _counted
     from collapse_guard.text.dedup import DedupSettings
     from collapse_guard.text.screening import hash_batches_here
 

@@ -155,7 +155,8 @@ def test_an_unreadable_ledger_line_is_a_red_page_not_a_crash(tmp_path: Path):
 def test_audit_report_and_the_run_summary_from_the_command_line(tmp_path: Path, capsys):
     from typer.testing import CliRunner
 
-    from collapse_guard.cli import _summarise, app
+    from collapse_guard.cli import app
+    from collapse_guard.cli.retraining import summarise as _summarise
 
     params = _workspace(tmp_path)
     out = tmp_path / "elsewhere" / "page.html"
