@@ -11,9 +11,17 @@ from collapse_guard.cli import audit, champion, data, retraining, workspace
 from collapse_guard.cli.invocation import EXIT_CODE_HELP, add_commands, debug_option, new_app
 from collapse_guard.offline import apply_offline_defaults
 
-# Prefect's per-task INFO lines belong in its UI; the terminal gets a progress bar and a summary. Its temporary
-# server gets 90 s to start (Prefect's 20 s default is too short on a busy 2-core machine); an explicit setting wins.
-apply_offline_defaults(PREFECT_LOGGING_LEVEL="WARNING", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="90")
+# Prefect's own INFO lines go to its UI (its console handler is filtered to warnings: cli/retraining.py); the package's
+# step lines go to stderr (cli/progress.py) and, as one of Prefect's extra loggers, to the UI too (outside a flow run
+# they have no run to belong to: dropped there, quietly). MLflow's INFO chatter (database migrations) stays out of
+# the CLI's output. Prefect's temporary server gets 90 s to start (its 20 s default is too short on a busy 2-core
+# machine). An explicit setting in the environment wins.
+apply_offline_defaults(
+    PREFECT_LOGGING_EXTRA_LOGGERS="collapse_guard",
+    PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW="ignore",
+    MLFLOW_LOGGING_LEVEL="WARNING",
+    PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="90",
+)
 
 app = new_app(
     "Guard generative models against collapse when they retrain on synthetic data: accumulate "
@@ -27,6 +35,7 @@ app.callback()(debug_option)
 add_commands(
     app,
     workspace.init,
+    workspace.status,
     retraining.run,
     retraining.serve,
     retraining.experiment,

@@ -28,23 +28,30 @@ def promote(
 
 @command
 def rollback(
+    to: Annotated[
+        int | None, typer.Option("--to", help="Roll back to this earlier champion's generation (default: one back).")
+    ] = None,
     reason: Annotated[str, typer.Option(help="Why, for the ledger.")] = "rolled back by hand",
     params_file: ParamsOption = Path("params.yaml"),
     as_json: JsonOption = False,
 ) -> None:
-    """Give the alias `champion` back to the champion before the current one (recorded in the ledger)."""
+    """Give the alias `champion` back to the champion before the current one (recorded in the ledger). Each
+    rollback goes one champion further back through the history the ledger records; `--to N` goes back to the
+    earlier champion that was generation N."""
     params = load(params_file)
     from collapse_guard.pipeline import champion
 
     with holding(params, "collapse-guard rollback"), explained(params):
-        moved = champion.rollback(params, reason)
+        moved = champion.rollback(params, reason, to=to)
     _say_moved(moved, as_json)
 
 
 def _say_moved(moved: dict, as_json: bool) -> None:
+    before = moved["champion_before"]
+    was = f"version {before} (generation {moved.get('generation_before')})" if before else "none"
     emit(
         moved,
         as_json,
-        f"champion of {moved['registered_model']}: version {moved['version']} (generation {moved['generation']}), "
-        f"was {moved['champion_before'] or 'none'}",
+        f"{moved['by']}: the champion of {moved['registered_model']} is now version {moved['version']} "
+        f"(generation {moved['generation']}); it was {was}. Recorded in the ledger.",
     )

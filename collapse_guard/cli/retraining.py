@@ -37,14 +37,16 @@ def run(
     preflight.check(params, os.environ.get("PREFECT_API_URL"))  # before the heavy imports: named within seconds
     from rich.progress import Progress
 
+    from collapse_guard.cli.progress import followed
     from collapse_guard.flows.guarded_retraining import guarded_retraining
     from collapse_guard.pipeline.recovery import clean_after_crash
     from collapse_guard.pipeline.setup import initialise
     from collapse_guard.records import alerts
 
-    _hide_expected_tracebacks(params)
+    _terminal_shows_warnings_only(params)
     outcomes = []
-    with Progress(transient=True, disable=as_json or not sys.stderr.isatty()) as progress:
+    on_terminal = not as_json and sys.stderr.isatty()
+    with Progress(*_progress_columns(), transient=True, disable=not on_terminal) as progress:
         bar = progress.add_task("guarded generations", total=generations)
 
         def advance(outcome) -> None:
@@ -53,6 +55,7 @@ def run(
 
         try:
             with (
+                followed(progress if on_terminal else None),
                 alerts.on_failure(params.alerts, journal=alerts.journal_path(params.ledger_path)),
                 holding(params, "collapse-guard run"),
                 explained(params),
@@ -105,23 +108,33 @@ def serve(params_file: ParamsOption = Path("params.yaml")) -> None:
     )
 
 
-def _hide_expected_tracebacks(params=None) -> None:
-    """A blocked gate is an answer, not a crash: keep its traceback out of the terminal.
+def _progress_columns() -> tuple:
+    from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    Only the terminal handler is filtered; Prefect's API handler still sends the full record to the
-    Prefect UI, and our own message (cause, file, failed expectations) is printed at the end.
+    return (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+
+
+def _terminal_shows_warnings_only(params=None) -> None:
+    """Prefect's console handler (stderr) keeps warnings and errors; Prefect's own INFO lines are in its UI, and
+    the package's step lines are printed by cli/progress.py. A blocked gate is an answer, not a crash: its
+    traceback stays out of the terminal too, and our own message (cause, file, failed checks) ends the run.
+
+    Only the terminal handler is filtered: Prefect's API handler still sends every record to the Prefect UI.
     """
     import logging
+    import sys
 
-    from prefect.logging.configuration import setup_logging
+    from prefect.logging.configuration import ensure_logging_setup
     from prefect.logging.handlers import PrefectConsoleHandler
 
-    setup_logging()
+    ensure_logging_setup()
 
     def keep(record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         if debugging():
             return True
+        if record.levelno < logging.WARNING:
+            return False
         if error is None or isinstance(error, CollapseGuardError):
             return error is None
         from collapse_guard.pipeline.causes import named_cause  # a service or the disk, not a bug: named at the end
@@ -131,6 +144,9 @@ def _hide_expected_tracebacks(params=None) -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, PrefectConsoleHandler):
             handler.addFilter(keep)
+            # Prefect bound the handler to the stderr of the moment its logging was set up: write to this command's
+            handler.stream = sys.stderr  # not setStream: it flushes the old stream, which may be closed
+            handler.console.file = sys.stderr
 
 
 def summarise(params, outcomes, as_json: bool) -> None:

@@ -163,3 +163,50 @@ def run_reports(outcomes: list[GenerationOutcome]) -> dict[str, dict]:
             "real_fraction": last.real_fraction,
         }
     return reports
+
+
+def gate_table(verdict: GateVerdict) -> list[dict[str, str]]:
+    """The gate's verdict as a table (the Prefect UI shows it beside the run): every expectation it ran, passed or
+    failed in plain words, then the checks made outside Great Expectations that failed (append-only, binding)."""
+    pending: dict[tuple[str, str], list[str]] = {}  # the failures GX's results explain, in the order they failed
+    for failure in verdict.failures:
+        pending.setdefault((failure.suite, failure.check), []).append(failure.message)
+    rows = []
+    for suite, result in verdict.results.items():
+        for item in result.get("results", []):
+            config = item["expectation_config"]
+            passed = bool(item["success"])
+            waiting = pending.get((suite, config["type"]), [])
+            rows.append(
+                {
+                    "suite": suite,
+                    "check": (config.get("meta") or {}).get("description", config["type"]),
+                    "result": "passed" if passed else "FAILED",
+                    "detail": "" if passed or not waiting else waiting.pop(0),
+                }
+            )
+    for (suite, check), messages in pending.items():
+        rows += [{"suite": suite, "check": check, "result": "FAILED", "detail": message} for message in messages]
+    return rows
+
+
+def run_summary_markdown(status: str, outcomes: list[GenerationOutcome], error: str = "") -> str:
+    """The run as a short markdown page (the Prefect UI shows it as the flow run's artifact)."""
+    lines = [f"# collapse-guard run: {status}", ""]
+    if error:
+        lines += [f"**Stopped:** {error}", ""]
+    if outcomes:
+        lines += [
+            "| generation | status | real fraction | anchor rows | synthetic | model |",
+            "|---|---|---|---|---|---|",
+        ]
+        for o in outcomes:
+            lines.append(
+                f"| {o.generation} | {o.status} | {o.real_fraction:.2f} | {o.anchor_rows:,} | "
+                f"{o.counts.get('synthetic', 0):,} | {o.model_id or '-'} |"
+            )
+        lines.append("")
+        for o in outcomes:
+            for failure in o.gate.get("failures", []):
+                lines.append(f"- generation {o.generation}: {failure}")
+    return "\n".join(lines).rstrip() + "\n"

@@ -31,6 +31,8 @@ HELD_OUT_LOSS = "heldout_real_loss"
 class Decision:
     promote: bool
     reasons: list[str] = field(default_factory=list)
+    champion_before: str | None = None  # the registry version that was champion when this was decided
+    results: dict = field(default_factory=dict, repr=False)  # the promotion suite's GX results (none: no champion)
 
     @property
     def role(self) -> str:
@@ -39,6 +41,9 @@ class Decision:
     @property
     def summary(self) -> str:
         return "; ".join(self.reasons)
+
+    def describe(self) -> str:
+        return "promoted to champion" if self.promote else "kept as a candidate (worse than the champion)"
 
 
 def margins(candidate: dict[str, float], champion: dict[str, float], *, tail: str, spread: str) -> pd.DataFrame:
@@ -72,19 +77,23 @@ def decide(
     """Compare the candidate's metrics with the champion's (None: there is no champion yet, promote)."""
     if champion is None:
         return Decision(True, ["no champion yet"])
-    failures = gate.check_frame(
+    verdict = gate.validate_frame(
         margins(candidate, champion, tail=tail, spread=spread),
         applies_to="promotion",
         expectations_dir=expectations_dir,
         parameters=tolerances(settings),
         default_file=model_file,
         modality=modality,
+        words={"tail": tail.replace("_", " "), "spread": spread.replace("_", " ")},
     )
+    failures = verdict.failures
     if failures:
         compared = (
             f"candidate {tail} {candidate[tail]:.3f}, {spread} {candidate[spread]:.3f}, {HELD_OUT_LOSS} "
             f"{candidate[HELD_OUT_LOSS]:.3f} against the champion's {champion[tail]:.3f}, {champion[spread]:.3f}, "
             f"{champion[HELD_OUT_LOSS]:.3f}"
         )
-        return Decision(False, [str(failure) for failure in failures] + [compared])
-    return Decision(True, [f"within tolerances of the champion ({tail}, {spread}, {HELD_OUT_LOSS})"])
+        return Decision(False, [str(failure) for failure in failures] + [compared], results=verdict.results)
+    return Decision(
+        True, [f"within tolerances of the champion ({tail}, {spread}, {HELD_OUT_LOSS})"], results=verdict.results
+    )

@@ -26,7 +26,7 @@ import numpy as np
 from collapse_guard.config import Params
 from collapse_guard.errors import CollapseGuardError
 from collapse_guard.records import alerts, attestation, ledger, signing
-from collapse_guard.records.workspace import generation_paths, relative
+from collapse_guard.records.workspace import generation_paths, promotion_page, relative
 from collapse_guard.reports import forecast as forecast_mod
 
 TEMPLATE = "audit.html.j2"
@@ -97,6 +97,8 @@ class GenerationView:
     metrics: dict[str, float] = field(default_factory=dict)
     drift_html: str = ""  # workspace-relative paths, "" when absent
     gate_json: str = ""
+    gate_report: str = ""  # Great Expectations' page of the gate's validation (gate.html)
+    promotion_report: str = ""  # ... and of the promotion check (reports/verdicts/)
 
 
 @dataclass
@@ -191,6 +193,7 @@ def _generations(params: Params, entries: list[dict], keys: signing.Keys | None)
                 gate_failures=list(body.get("failures", [])),
                 mlflow_run_id=body.get("mlflow_run_id", ""),
                 gate_json=_existing(params, generation_paths(params, body["generation"]).gate),
+                gate_report=_existing(params, generation_paths(params, body["generation"]).gate_html),
             )
     for generation, view in views.items():
         gate = gates.get(generation)
@@ -230,6 +233,8 @@ def _recorded(params: Params, entry: dict, keys: signing.Keys | None) -> Generat
         metrics=body.get("metrics") or {},
         drift_html=_existing(params, paths.drift_html),
         gate_json=_existing(params, paths.gate),
+        gate_report=_existing(params, paths.gate_html),
+        promotion_report=_existing(params, promotion_page(params, body["generation"])),
     )
 
 
@@ -452,7 +457,7 @@ def lineage_svg(view: AuditView, link) -> str:
             f"signature {g.signature} · {g.promotion or 'not promoted'}",
         ]
         parts.append(_node(columns["anchor"], y, box_width, anchor, "#ebf8ff", ""))
-        parts.append(_node(columns["mixture"], y, box_width, mixture, gate_colour, link(g.gate_json)))
+        parts.append(_node(columns["mixture"], y, box_width, mixture, gate_colour, link(g.gate_report or g.gate_json)))
         if g.status == "recorded":
             colour = "#fefcbf" if g.promotion == "champion" else signature_colour
             parts.append(_node(columns["model"], y, box_width, model, colour, link(g.drift_html)))

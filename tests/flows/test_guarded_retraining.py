@@ -104,6 +104,7 @@ def _assert_blocked(workspace: Path, fragment: str, code: int = GateBlocked.exit
     text = json.dumps(payload)
     assert fragment in text, text
     assert file in text
+    assert result.stderr.count(fragment) == 1, result.stderr  # the terminal says it once (not the gate, alert, error)
     blocked = payload["generations"][-1]
     assert blocked["status"] == "blocked" and not blocked["gate"]["passed"]
     folder = workspace / f"generations/gen_{blocked['generation']:03d}"
@@ -136,32 +137,35 @@ def _latest_prefect_run_state(name: str) -> str:
 def test_missing_provenance_blocks(ran_once: Path):
     pool = ran_once / "generations/gen_001/synthetic.parquet"
     _tamper(pool, lambda f: f.__setitem__("model_id", f["model_id"].where(f.index != 3, None)))
-    _assert_blocked(ran_once, "every record has a 'model_id'", file="generations/gen_001/synthetic.parquet")
+    _assert_blocked(ran_once, "records without a 'model_id': 1 of", file="generations/gen_001/synthetic.parquet")
 
 
 def test_a_shrunk_anchor_blocks(ran_once: Path):
     _tamper(ran_once / FIRST_PART, lambda f: f.drop(index=f.index[10], inplace=True))
-    payload = _assert_blocked(ran_once, "at least as many rows as the pipeline last recorded", file=str(ANCHOR))
+    payload = _assert_blocked(ran_once, "fewer than the 600 the pipeline last recorded: it shrank", file=str(ANCHOR))
     assert "fewer than the 600" in json.dumps(payload)
 
 
 def test_real_fraction_below_the_floor_blocks(workspace: Path):
     write_params(workspace, gate={"min_real_fraction": 0.95})
     assert cli(workspace, "init").exit_code == 0
-    payload = _assert_blocked(workspace, "real fraction is at or above gate.min_real_fraction")
+    payload = _assert_blocked(workspace, "is below the floor 0.95 (gate.min_real_fraction)")
     assert [g["generation"] for g in payload["generations"]] == [0, 1]  # gen 0 (all real) passed
+    blocked = payload["generations"][-1]
+    sentence = f"real fraction {blocked['real_fraction']:.2f} is below the floor 0.95 (gate.min_real_fraction)"
+    assert [failure.split(" (in ")[0] for failure in blocked["gate"]["failures"]] == [f"[mixture] {sentence}"]
 
 
 def test_nan_in_features_blocks(ran_once: Path):
     _tamper(
         ran_once / "generations/gen_001/synthetic.parquet", lambda f: f.__setitem__("x0", f["x0"].where(f.index != 0))
     )
-    _assert_blocked(ran_once, "no feature holds NaN or infinity", file="generations/gen_001/synthetic.parquet")
+    _assert_blocked(ran_once, "records with NaN or infinity in a feature", file="generations/gen_001/synthetic.parquet")
 
 
 def test_a_schema_mismatch_blocks(ran_once: Path):
     _tamper(ran_once / "generations/gen_001/synthetic.parquet", lambda f: f.__setitem__("x2", 0.0))
-    _assert_blocked(ran_once, "match the anchor's schema")
+    _assert_blocked(ran_once, "the mixture's columns are not the anchor's (not expected: 'x2')")
 
 
 def test_replace_is_refused_in_production_before_anything_runs(ran_once: Path):
