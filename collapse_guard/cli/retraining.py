@@ -164,13 +164,14 @@ def summarise(params, outcomes, as_json: bool) -> None:
 
 
 def _print_summary(params, outcomes, forecasts) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
     from collapse_guard.modality.registry import modality_for
 
     modality = modality_for(params)
-    table = Table(title="guarded generations")
+    table = Table(title="guarded generations", box=box.SIMPLE_HEAD)  # no vertical rules: 8 columns fit 80
     for column in ("gen", "real frac", "anchor", "synthetic", *modality.headline_labels, "drift", "heldout loss"):
         table.add_column(column, justify="right")
     tail, spread = modality.headline
@@ -190,7 +191,7 @@ def _print_summary(params, outcomes, forecasts) -> None:
     console.print(table)
     for item in forecasts:
         console.print(f"Forecast:       {item.describe()}", highlight=False)
-    console.print(f"MLflow UI:      mlflow ui --backend-store-uri {params.tracking.mlflow_tracking_uri}")
+    console.print(f"MLflow UI:      {mlflow_ui_command(params)}", highlight=False, soft_wrap=True)
     if outcomes:
         console.print(f"Drift report:   {outcomes[-1].drift_report}")
     console.print(f"Audit trail:    collapse-guard audit show   (ledger: {params.paths.ledger})")
@@ -269,3 +270,12 @@ def _gate_column(chains) -> str:
     if "gate_blocked" not in chains or not chains["gate_blocked"].any():
         return "passed"
     return f"blocked from gen {int(chains.loc[chains['gate_blocked'], 'generation'].min())}"
+
+
+def mlflow_ui_command(params) -> str:
+    """The one way to open this workspace's MLflow store: one worker (MLflow's default of four took minutes to
+    answer on a 2-core machine), on this machine only, from the workspace folder."""
+    return (
+        f"mlflow ui --backend-store-uri {params.tracking_uri} --default-artifact-root "
+        f"{params.resolve(params.tracking.mlflow_artifacts)} --workers 1 --host 127.0.0.1 --port 5000"
+    )

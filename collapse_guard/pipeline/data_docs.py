@@ -9,6 +9,7 @@ unstyled, with the same content.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -23,7 +24,10 @@ def validation_page(results: dict[str, dict], title: str) -> str:
     from great_expectations.render.view import DefaultJinjaPageView
 
     renderer = ValidationResultsPageRenderer()
-    documents = [renderer.render(ExpectationSuiteValidationResultSchema().load(r)) for r in results.values()]
+    # through JSON, as gate.json holds them: numpy scalars (a one-row frame's observed values) become plain numbers,
+    # which GX's renderer formats (it cannot parse numpy 2's repr of a numpy float)
+    plain = json.loads(json.dumps(results, default=_plain))
+    documents = [renderer.render(ExpectationSuiteValidationResultSchema().load(r)) for r in plain.values()]
     page = documents[0]
     for document in documents[1:]:
         page.sections.extend(document.sections)
@@ -37,3 +41,11 @@ def write_validation_page(path: Path, results: dict[str, dict], title: str) -> P
         return None
     atomic.write_text(path, validation_page(results, title))
     return Path(path)
+
+
+def _plain(value: object) -> object:
+    """A numpy scalar or array as the Python value JSON can hold."""
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        return tolist()
+    return str(value)
