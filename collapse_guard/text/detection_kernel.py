@@ -84,12 +84,16 @@ def _document_units(
     for i in range(length):
         hashed[i] = _mix(tokens[begin + i] ^ seed)
     if self_salt:
+        # minima over hashed[i : i + k] for k = 1, 2, 4 ... <= h + 1, in place (each pass reads ahead of
+        # where it writes); a window of h + 1 is then the minimum of two overlapping blocks of k
+        width, k = context + 1, 1
+        while 2 * k <= width:
+            for i in range(length - 2 * k + 1):
+                hashed[i] = min(hashed[i], hashed[i + k])
+            k *= 2
         for i in range(count):
-            t = i + context
-            lowest = hashed[t]
-            for back in range(1, context + 1):
-                lowest = min(lowest, hashed[t - back])
-            units[i] = _mix((lowest ^ domain) * _GOLDEN + tokens[begin + t])
+            lowest = min(hashed[i], hashed[i + width - k])
+            units[i] = _mix((lowest ^ domain) * _GOLDEN + tokens[begin + i + context])
     else:
         for i in range(count):
             units[i] = _mix(hashed[i] * _GOLDEN + tokens[begin + i + 1])
