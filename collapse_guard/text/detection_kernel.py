@@ -187,6 +187,44 @@ _MARGIN = 1.0 + 1e-9  # the window bound's allowance for rounding (the bound is 
 
 
 @njit(cache=True, nogil=True)
+def _best_window(
+    cum_green: np.ndarray, cum_scored: np.ndarray, count: int, sizes: np.ndarray, strides: np.ndarray, gamma: float
+) -> tuple[int, int, int]:  # pragma: no cover
+    """One document's best window (start, size in units) and the number of windows compared, from its running
+    green and scored counts (``cum_*[i]``: over its first i units)."""
+    spread = gamma * (1 - gamma)
+    best = _rank(cum_green[count], cum_scored[count], gamma)
+    limit, wide = best * best, 0.5 * best * best * spread
+    start, size, compared = 0, count, 1
+    for j in range(len(sizes)):
+        s = sizes[j]
+        if s >= count:
+            break
+        stride = strides[j]
+        last = count - s
+        first = 0
+        while first <= last:
+            wg = cum_green[first + s] - cum_green[first]  # counts, exact in float64
+            wn = cum_scored[first + s] - cum_scored[first]
+            excess = wg - gamma * wn
+            a = excess * excess * _MARGIN
+            # 2 z² > best², then z² > best² or (g − γn)² n / (g (n − g)) > best² (see the module docstring);
+            # while no window is above γ (best 0), any window at γ
+            if a > wide * wn:
+                candidate = excess >= 0 and (a > limit * spread * wn or a * wn > limit * (wg * (wn - wg)))
+            else:
+                candidate = limit == 0 and excess == 0
+            if candidate:
+                rank = _rank(wg, wn, gamma)
+                if rank > best:
+                    best, start, size = rank, first, s
+                    limit, wide = best * best, 0.5 * best * best * spread
+            first += stride
+        compared += last // stride + 1
+    return start, size, compared
+
+
+@njit(cache=True, nogil=True)
 def scan_units(
     tokens: np.ndarray,
     ends: np.ndarray,
@@ -218,9 +256,8 @@ def scan_units(
     hashed = np.empty(longest, np.uint64)
     units = np.empty(longest, np.uint64)
     slots = np.zeros(_set_capacity(longest), np.uint64)
-    cum_green = np.zeros(longest + 1, np.int64)
-    cum_scored = np.zeros(longest + 1, np.int64)
-    spread = gamma * (1 - gamma)
+    cum_green = np.zeros(longest + 1, np.float64)
+    cum_scored = np.zeros(longest + 1, np.float64)
     begin = 0
     for d in range(documents):
         end = ends[d]
@@ -248,32 +285,10 @@ def scan_units(
             cum_scored[i + 1] = n
         whole_green[d] = g
         whole_scored[d] = n
-        best = _rank(g, n, gamma)
-        start, size, compared = 0, count, 1
-        for j in range(len(sizes)):
-            s = sizes[j]
-            if s >= count:
-                break
-            stride = strides[j]
-            first = 0
-            while first + s <= count:
-                wg = cum_green[first + s] - cum_green[first]
-                wn = cum_scored[first + s] - cum_scored[first]
-                excess = wg - gamma * wn
-                a = excess * excess * _MARGIN
-                limit = best * best
-                chi = a > limit * spread * wn  # z² > best²
-                taylor = a * wn > limit * (wg * (wn - wg))  # (g − γn)² n / (g (n − g)) > best²
-                double_chi = 2 * a > limit * spread * wn  # 2 z² > best²
-                if (excess >= 0) & ((limit == 0) | ((chi | taylor) & double_chi)):
-                    rank = _rank(wg, wn, gamma)
-                    if rank > best:
-                        best, start, size = rank, first, s
-                first += stride
-                compared += 1
+        start, size, compared = _best_window(cum_green, cum_scored, count, sizes, strides, gamma)
         best_start[d] = start
         best_size[d] = size
-        best_green[d] = cum_green[start + size] - cum_green[start]
-        best_scored[d] = cum_scored[start + size] - cum_scored[start]
+        best_green[d] = np.int64(cum_green[start + size] - cum_green[start])
+        best_scored[d] = np.int64(cum_scored[start + size] - cum_scored[start])
         windows[d] = compared
     return whole_green, whole_scored, best_start, best_size, best_green, best_scored, windows
