@@ -221,10 +221,33 @@ def measure(name: str, texts: list[str], repeats: int) -> dict[str, float]:
     for label, ratio, target in ratios:
         verdict = "met" if ratio <= target else f"missed by {ratio / target:.1f}x"
         print(f"   {label:<42} {ratio:>6.2f} {target:>6.1f}x   {old[label]:>5.2f}   {verdict}")
+    stage_cpu = tokenise_stages(texts, repeats)
+    print("   tokenise, by stage (ns/token): " + ", ".join(f"{k} {v / tokens * 1e9:.1f}" for k, v in stage_cpu.items()))
     speedups = [("detect on ids", "old detect on ids"), ("tokenise + detect", "old tokenise + detect")]
     speedups += [("whole screen", "old whole screen")]
     print("   speed-up over the old path: " + ", ".join(f"{new} {cpu[old_] / cpu[new]:.1f}x" for new, old_ in speedups))
     return cpu
+
+
+def tokenise_stages(texts: list[str], repeats: int) -> dict[str, float]:
+    """CPU seconds of each stage of ``batch_token_ids`` (collapse_guard.text.tokenizer)."""
+    from collapse_guard.text import token_scan
+    from collapse_guard.text.tokenizer import distinct_token_ids
+
+    joined = "".join(texts)
+    table = token_scan.code_point_table()
+    codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
+    everything = np.uint64((1 << 64) - 1)
+    tokens, _, _, starts, sizes = token_scan.scan(codes, ends, table, everything)
+    distinct = distinct_token_ids(joined, starts, sizes)
+    runs = {
+        "join + utf-32": lambda: np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32),
+        "split and find distinct (compiled scan)": lambda: token_scan.scan(codes, ends, table, everything),
+        "ids of distinct tokens (BLAKE2b, cached)": lambda: distinct_token_ids(joined, starts, sizes),
+        "gather": lambda: distinct[tokens],
+    }
+    return {name: timed(run, repeats)[0] for name, run in runs.items()}
 
 
 def _load() -> str:
