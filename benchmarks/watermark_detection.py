@@ -1,4 +1,4 @@
-"""Watermark detection against its floor, and the screen a crawl goes through, before and after.
+"""Watermark detection against its floor, and the screen a crawl goes through, compiled and in numpy.
 
 On ≥ 1M tokens of two corpora — real English (documents of 20-200 words cut at random from the default corpus)
 and a Zipf vocabulary (200,000 made-up words, exponent 1.1, the same document lengths) — prints, per stage,
@@ -8,14 +8,14 @@ CPU seconds and wall seconds (best of ``--repeats``) and ns per token, with the 
   hash and the green count of its document (``floor, every pair``), plus a per-document set of units
   (``floor, distinct pairs``: the least the distinct-pair rule adds);
 * ``detect`` on token ids (the compiled pass, collapse_guard.text.detection_kernel), distinct pairs (the
-  default) and every pair, lefthash-h1 and selfhash-h4, and the numpy implementation it replaced
-  (tests/text/detection_oracle.py) on the same ids;
-* tokenise + detect (``detect_texts``), against the numpy path (``texts_token_ids`` then the old detect);
+  default) and every pair, lefthash-h1 and selfhash-h4, and the numpy implementation kept as its test
+  oracle (tests/text/detection_oracle.py) on the same ids;
+* tokenise + detect (``detect_texts``), against the numpy path (``texts_token_ids`` then the numpy detect);
 * the whole screen a crawl goes through (``WatermarkScreen.scores`` with one key: tokenise, whole-text test,
-  WinMax window scan, the table), against the numpy path (tokenise, the old detect and the old scan);
+  WinMax window scan, the table), against the numpy path (tokenise, the numpy detect and the numpy scan);
 
 then the targets as ratios of CPU seconds: detect ≤ 3× its floor; tokenise + detect ≤ 1.5× detect on ids;
-the whole screen ≤ 3× detect on ids. New and old are checked equal on every batch before timing.
+the whole screen ≤ 3× detect on ids. The two paths are checked equal on every batch before timing.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/watermark_detection.py [--tokens 1000000] [--repeats 3]
 """
@@ -152,8 +152,8 @@ def timed(run: Callable[[], object], repeats: int) -> tuple[float, float]:
     return cpu, wall
 
 
-def old_screen(texts: list[str]) -> None:
-    """What the screen did per key and scheme before: tokenise to arrays, numpy detect, numpy scan."""
+def numpy_screen(texts: list[str]) -> None:
+    """The screen's work per key and scheme on the numpy path: tokenise to arrays, numpy detect, numpy scan."""
     ids = wm.texts_token_ids(texts)
     oracle.detect(ids, KEY, GAMMA)
     oracle.scan(ids, KEY, GAMMA)
@@ -162,15 +162,15 @@ def old_screen(texts: list[str]) -> None:
 def check_equal(texts: list[str], batch: wm.TokenBatch, documents: list[np.ndarray]) -> None:
     for scheme in ("lefthash-h1", "selfhash-h4"):
         for distinct in (True, False):
-            new, old = (
+            compiled, numpy = (
                 wm.detect(batch, KEY, GAMMA, distinct, scheme),
                 oracle.detect(documents, KEY, GAMMA, distinct, scheme),
             )
-            assert np.array_equal(new.green, old.green) and np.array_equal(new.scored, old.scored), scheme
-            assert np.array_equal(new.p_value, old.p_value), scheme
-        new_scan, old_scan = winmax.scan(batch, KEY, GAMMA, scheme), oracle.scan(documents, KEY, GAMMA, scheme)
-        for field, expected in old_scan.items():
-            assert np.array_equal(getattr(new_scan, field), expected), (scheme, field)
+            assert np.array_equal(compiled.green, numpy.green) and np.array_equal(compiled.scored, numpy.scored), scheme
+            assert np.array_equal(compiled.p_value, numpy.p_value), scheme
+        compiled_scan, numpy_scan = winmax.scan(batch, KEY, GAMMA, scheme), oracle.scan(documents, KEY, GAMMA, scheme)
+        for field, expected in numpy_scan.items():
+            assert np.array_equal(getattr(compiled_scan, field), expected), (scheme, field)
     green = floor_distinct_pairs(batch.ids, batch.ends, np.uint64(KEY.seed), wm._threshold(GAMMA))[0]
     assert np.array_equal(green, wm.detect(batch, KEY, GAMMA).green)  # the floor counts what detect counts
 
@@ -188,14 +188,14 @@ def measure(name: str, texts: list[str], repeats: int) -> dict[str, float]:
         ("detect on ids", lambda: wm.detect(batch, KEY, GAMMA)),
         ("detect on ids, every pair", lambda: wm.detect(batch, KEY, GAMMA, False)),
         ("detect on ids, selfhash-h4", lambda: wm.detect(batch, KEY, GAMMA, scheme="selfhash-h4")),
-        ("old detect on ids", lambda: oracle.detect(documents, KEY, GAMMA)),
-        ("old detect on ids, every pair", lambda: oracle.detect(documents, KEY, GAMMA, False)),
-        ("old detect on ids, selfhash-h4", lambda: oracle.detect(documents, KEY, GAMMA, scheme="selfhash-h4")),
+        ("numpy detect on ids", lambda: oracle.detect(documents, KEY, GAMMA)),
+        ("numpy detect on ids, every pair", lambda: oracle.detect(documents, KEY, GAMMA, False)),
+        ("numpy detect on ids, selfhash-h4", lambda: oracle.detect(documents, KEY, GAMMA, scheme="selfhash-h4")),
         ("tokenise", lambda: wm.TokenBatch.of_texts(texts)),
         ("tokenise + detect", lambda: wm.detect_texts(texts, KEY, GAMMA)),
-        ("old tokenise + detect", lambda: oracle.detect(wm.texts_token_ids(texts), KEY, GAMMA)),
+        ("numpy tokenise + detect", lambda: oracle.detect(wm.texts_token_ids(texts), KEY, GAMMA)),
         ("whole screen", lambda: screen.scores(texts)),
-        ("old whole screen", lambda: old_screen(texts)),
+        ("numpy whole screen", lambda: numpy_screen(texts)),
     ]
     distinct = len(np.unique(batch.ids))
     print(f"\n{name}: {len(texts):,} documents, {tokens:,} tokens ({distinct:,} distinct), load {_load()}")
@@ -211,21 +211,22 @@ def measure(name: str, texts: list[str], repeats: int) -> dict[str, float]:
         ("tokenise + detect / detect on ids", cpu["tokenise + detect"] / cpu["detect on ids"], 1.5),
         ("whole screen / detect on ids", cpu["whole screen"] / cpu["detect on ids"], 3.0),
     ]
-    print(f"   {'ratio (CPU s)':<42} {'now':>6} {'target':>7}   old path")
-    old = {
-        "detect on ids / floor, distinct pairs": cpu["old detect on ids"] / cpu["floor, distinct pairs"],
-        "detect, every pair / floor, every pair": cpu["old detect on ids, every pair"] / cpu["floor, every pair"],
-        "tokenise + detect / detect on ids": cpu["old tokenise + detect"] / cpu["old detect on ids"],
-        "whole screen / detect on ids": cpu["old whole screen"] / cpu["old detect on ids"],
+    print(f"   {'ratio (CPU s)':<42} {'now':>6} {'target':>7}   numpy path")
+    numpy_ratios = {
+        "detect on ids / floor, distinct pairs": cpu["numpy detect on ids"] / cpu["floor, distinct pairs"],
+        "detect, every pair / floor, every pair": cpu["numpy detect on ids, every pair"] / cpu["floor, every pair"],
+        "tokenise + detect / detect on ids": cpu["numpy tokenise + detect"] / cpu["numpy detect on ids"],
+        "whole screen / detect on ids": cpu["numpy whole screen"] / cpu["numpy detect on ids"],
     }
     for label, ratio, target in ratios:
         verdict = "met" if ratio <= target else f"missed by {ratio / target:.1f}x"
-        print(f"   {label:<42} {ratio:>6.2f} {target:>6.1f}x   {old[label]:>5.2f}   {verdict}")
+        print(f"   {label:<42} {ratio:>6.2f} {target:>6.1f}x   {numpy_ratios[label]:>5.2f}   {verdict}")
     stage_cpu = tokenise_stages(texts, repeats)
     print("   tokenise, by stage (ns/token): " + ", ".join(f"{k} {v / tokens * 1e9:.1f}" for k, v in stage_cpu.items()))
-    speedups = [("detect on ids", "old detect on ids"), ("tokenise + detect", "old tokenise + detect")]
-    speedups += [("whole screen", "old whole screen")]
-    print("   speed-up over the old path: " + ", ".join(f"{new} {cpu[old_] / cpu[new]:.1f}x" for new, old_ in speedups))
+    speedups = [("detect on ids", "numpy detect on ids"), ("tokenise + detect", "numpy tokenise + detect")]
+    speedups += [("whole screen", "numpy whole screen")]
+    gains = ", ".join(f"{fast} {cpu[slow] / cpu[fast]:.1f}x" for fast, slow in speedups)
+    print(f"   speed-up over the numpy path: {gains}")
     return cpu
 
 

@@ -1,16 +1,16 @@
 """Watermark detection and the WinMax scan as one compiled pass over a batch's token ids.
 
 Why: detection runs on every crawled document under every recorded key and scheme, so its cost per token
-is the screen's cost. Written as numpy passes it made several arrays per token and found each document's
-distinct (context, token) units with one global sort, most of its time; here each token is read once:
-its keyed hash, its unit's hash, whether the unit was already seen in its document (a small open-addressing
-set per document, sized to the document), and the green and scored counts. The WinMax window scan
+is the screen's cost. Whole-batch numpy passes make several arrays per token and need a global sort to
+find each document's distinct (context, token) units; here each token is read once: its keyed hash, its
+unit's hash, whether the unit was already seen in its document (a small open-addressing set per document,
+sized to the document), and the green and scored counts. The WinMax window scan
 (collapse_guard.text.winmax) runs in the same pass, on the document's running counts while they are in
 cache.
 
-What is computed is exactly what ``watermark`` and ``winmax`` define (their docstrings state the test); the
-numpy implementation this replaced is kept as the test oracle (tests/text/detection_oracle.py) and the two
-agree count for count and window for window on random batches of every scheme. Units are told apart by their
+What is computed is exactly what ``watermark`` and ``winmax`` define (their docstrings state the test); a
+numpy implementation of the same test is the oracle (tests/text/detection_oracle.py), and the two agree
+count for count and window for window on random batches of every scheme. Units are told apart by their
 whole 64-bit keyed hash, so a document's counts never depend on the batch it is scored in.
 
 The scan ranks windows by the signed root of the binomial likelihood ratio, rank² = 2n KL(p‖γ) for g green

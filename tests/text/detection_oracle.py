@@ -1,7 +1,7 @@
-"""The vectorised numpy detection and WinMax scan that the compiled kernel (collapse_guard.text.detection_kernel)
-replaced, kept as the oracle it is tested against (tests/text/test_detection_kernel.py) and as the "before"
-of benchmarks/watermark_detection.py. Plus ``detect_reference``: the same test written token by token in
-plain Python, the slowest and most obvious statement of what a detector counts.
+"""Detection and the WinMax scan as vectorised numpy passes over a whole batch: the oracle the compiled pass
+(collapse_guard.text.detection_kernel) is tested against (tests/text/test_detection_kernel.py), and its
+numpy counterpart in benchmarks/watermark_detection.py. Plus ``detect_reference``: the same test written
+token by token in plain Python, the slowest and most obvious statement of what a detector counts.
 
 Their one difference from the kernel: the numpy path tells units apart by their keyed hash truncated to
 64 − (bits of the batch's document count) bits, the kernel by the whole hash (and so independently of the
