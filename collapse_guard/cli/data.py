@@ -98,8 +98,9 @@ def detect(
     as_json: JsonOption = False,
 ) -> None:
     """Look for our watermark in texts, with every key and scheme the workspace recorded (`text.watermark`): per
-    document the units scored, the whole-text z, the best window's z and its calibrated false-positive bound,
-    the marked span, the key and scheme, and the verdict (marked / uncertain / clean). Read-only."""
+    document the evidence of the test that decided it (units scored, whole-text z, best window z and span, key
+    and scheme) and the document's false-positive bound, corrected for the number of key x scheme tests run, with
+    the verdict (marked / uncertain / clean; docs/watermark-detection.md). Read-only."""
     params = load(params_file)
     from collapse_guard.text.corpus import read_corpus
     from collapse_guard.text.modality import TextModality
@@ -116,20 +117,23 @@ def _print_scores(params, scores) -> None:
     from rich.table import Table
 
     watermark = params.text.watermark
-    table = Table(title=f"watermark detection (marked: false-positive bound <= {watermark.fpr:g} per document)")
-    for column in ("doc", "scored", "z", "best window z", "bound", "span", "key id", "scheme", "verdict"):
+    tests = int(scores["tests"].max()) if len(scores) else 0
+    table = Table(
+        title=f"watermark detection (marked: false-positive bound <= {watermark.fpr:g} per document, "
+        f"over {tests} key x scheme tests)"
+    )
+    for column in ("doc", "scored", "z", "best window z", "span", "key id", "scheme", "bound", "verdict"):
         table.add_column(column, justify="right")
     for row in scores.itertuples():
-        found = row.verdict != "clean"
         table.add_row(
             str(row.document),
             str(row.scored),
             f"{row.z:.2f}",
             f"{row.window_z:.2f}",
-            f"{row.window_p:.1e}",
-            f"{row.span_start}-{row.span_end}" if found else "",
-            row.key_id if found else "",
-            row.scheme if found else "",
+            f"{row.span_start}-{row.span_end}",
+            row.key_id,
+            row.scheme,
+            f"{row.fpr_bound:.1e}",
             row.verdict,
         )
     Console().print(table)

@@ -113,6 +113,9 @@ def test_ingest_appends_clean_crawl_text_and_quarantines_the_rest(text_workspace
     detection = json.loads(cli(text_workspace, "detect", str(crawl), "--json").stdout)["documents"]
     assert [d["detected"] for d in detection] == [False, True, False, False, False, False, False]
     assert detection[1]["z"] > 4 and detection[1]["p_value"] < 1e-4 and detection[1]["green"] <= detection[1]["scored"]
+    # every row shows the evidence of the test that decided it, clean ones too, and the corrected bound
+    assert all(d["scored"] > 0 and d["key_id"] and d["scheme"] and d["tests"] >= 1 for d in detection)
+    assert detection[1]["fpr_bound"] <= 1e-4 < min(d["fpr_bound"] for d in detection if not d["detected"])
     table = cli(text_workspace, "detect", str(crawl))  # what a person reads: one verdict per document
     assert table.exit_code == 0, table.output
     assert table.stdout.count("marked") - table.stdout.count("unmarked") >= 1 and "clean" in table.stdout
