@@ -56,6 +56,7 @@ def gate_mixture(
         anchor_observed=ctx.anchor.record,
         summary=mixture.summary,
         mlflow_run_id=ctx.mlflow_run_id,
+        sources={**gate.CORE_SOURCES, **modality.gate_parameter_sources()},
     )
     if not verdict.passed:  # the blocked mixture and its gate.json, visible where the message and ledger say
         staging.publish(ctx.paths.dir, ctx.published.dir)

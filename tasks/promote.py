@@ -7,6 +7,7 @@ from prefect.cache_policies import NO_CACHE
 from collapse_guard.config import Params
 from collapse_guard.errors import DataError
 from collapse_guard.modality.base import Modality
+from collapse_guard.pipeline import payloads, promotion
 from collapse_guard.pipeline.outcome import GenerationOutcome
 from collapse_guard.pipeline.promotion import Decision, decide
 from collapse_guard.records import alerts, ledger, registry, tracking
@@ -57,20 +58,16 @@ def promote_or_hold(params: Params, modality: Modality, outcome: GenerationOutco
     )
     registry.mark(uri, name, version, decision.role, decision.summary)
     tracking.log(uri, outcome.mlflow_run_id, tags={"promotion": decision.role, "promotion_reason": decision.summary})
-    ledger.append(
-        params.ledger_path,
-        "model_promoted" if decision.promote else "promotion_refused",
-        {
-            "generation": outcome.generation,
-            "model_id": outcome.model_id,
-            "registered_model": name,
-            "version": version,
-            "role": decision.role,
-            "reasons": decision.reasons,
-            "champion_before": current.version if current else None,
-            "by": "check",
-        },
+    kind, body = payloads.promotion_entry(
+        generation=outcome.generation,
+        model_id=outcome.model_id,
+        registered_model=name,
+        version=version,
+        decision=decision,
+        champion_before=current.version if current else None,
+        sources=promotion.SOURCES,
     )
+    ledger.append(params.ledger_path, kind, body)
     if not decision.promote:
         alerts.send(
             params.alerts,

@@ -97,6 +97,7 @@ def record_generation(
         metrics=measured.metrics,
         dvc_md5=md5.get(ctx.relative(published.dir), ""),
         mlflow_run_id=ctx.mlflow_run_id,
+        forecast_settings=params.forecast.model_dump(),
     )
     ledger.append(params.ledger_path, "generation_recorded", entry)
     return payloads.recorded_outcome(

@@ -182,3 +182,7 @@ class Modality(abc.ABC):
     def gate_parameters(self) -> dict:
         """Values for the ``$PARAMETER`` placeholders of this kind's suites."""
         return {}
+
+    def gate_parameter_sources(self) -> dict[str, str]:
+        """Where each of ``gate_parameters`` comes from (e.g. "params.yaml text.gate.x"), as the ledger records it."""
+        return {}

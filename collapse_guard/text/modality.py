@@ -372,6 +372,13 @@ class TextModality(Modality):
             "min_edit_robust_share": 1.0 - self.params.text.gate.max_edit_fragile_share,
         }
 
+    def gate_parameter_sources(self) -> dict[str, str]:
+        return {
+            "min_watermark_detected_share": "params.yaml text.gate.max_unwatermarked_share (1 minus it)",
+            "min_distinct_share": "params.yaml text.gate.max_near_duplicate_share (1 minus it)",
+            "min_edit_robust_share": "params.yaml text.gate.max_edit_fragile_share (1 minus it)",
+        }
+
 
 def _vocabulary_spread(texts: list[str], real_texts: list[str]) -> dict[str, float]:
     return {"effective_vocabulary_ratio": effective_vocabulary_ratio(texts, real_texts)}
