@@ -139,6 +139,22 @@ def test_ingest_appends_clean_crawl_text_and_quarantines_the_rest(text_workspace
     with np.load(index) as stored:
         assert json.loads(str(stored["meta"]))["rows"] == len(anchor_after) == len(stored["exact"])
 
+    # the same crawl again is refused before it is screened, and nothing is written
+    ledger_before = sha256_of(text_workspace / "ledger/text.jsonl")
+    again = cli(text_workspace, "ingest", str(crawl), "--json")
+    assert again.exit_code == 13 and json.loads(again.stdout)["error"]["type"] == "AlreadyIngested"
+    assert load_anchor(text_workspace / ANCHOR).equals(anchor_after)
+    assert sha256_of(text_workspace / "ledger/text.jsonl") == ledger_before
+    # a folder of .txt documents is one source: its names and bytes make its digest
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    for number, text in enumerate(corpus["text"].iloc[410:412]):
+        (folder / f"page{number}.txt").write_text(text)
+    assert cli(text_workspace, "ingest", str(folder)).exit_code == 0
+    assert cli(text_workspace, "ingest", str(folder)).exit_code == 13
+    (folder / "page1.txt").write_text(corpus["text"].iloc[413])  # one document changed: new bytes
+    assert cli(text_workspace, "ingest", str(folder)).exit_code == 0
+
 
 @pytest.mark.parametrize(
     ("content", "message"),
