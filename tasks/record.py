@@ -76,7 +76,7 @@ def record_generation(
             parent_model_id=ctx.state.model_id,
             decoding=params.decoding.model_dump_json(),
         ),
-        artifacts=[published.drift_html, published.metrics],
+        artifacts=[published.drift_html, published.drift_json, published.metrics],
     )
     from collapse_guard.pipeline import served_model  # imports mlflow.pyfunc: only when a model is logged
 
