@@ -16,7 +16,9 @@ from typer.testing import CliRunner
 
 from collapse_guard.cli import app
 from collapse_guard.errors import GateBlocked, LedgerTampered, PolicyForbidden
+from collapse_guard.records.ledger import read as read_ledger
 from tests.conftest import resign_as_insider, sha256_of, write_params
+from tests.metric_names import disagreements, recorded_numbers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
 ANCHOR = Path("data/anchor/real.parquet")  # a folder: the anchor dataset (parts and their manifest)
@@ -82,6 +84,19 @@ def test_two_generations_end_to_end(workspace: Path):
     assert [e["generation"] for e in shown["lineage"]] == [2, 1, 0]
     assert shown["lineage"][0]["anchor"]["dvc_md5"]
 
+    # One name, one number: generation 2's metrics agree across the summary, MLflow, the ledger and the Evidently
+    # report's JSON; the report's own tail estimate has a name of its own, recorded everywhere too
+    numbers = recorded_numbers(
+        workspace, generations[2], workspace / "ledger/ledger.jsonl", workspace / "generations/gen_002/drift.json"
+    )
+    assert disagreements(numbers) == {}
+    evaluated = set(numbers["ledger"])
+    assert evaluated <= set(numbers["summary"]) and evaluated <= set(numbers["mlflow"])
+    assert evaluated - {"real_fraction", "anchor_rows"} <= set(numbers["evidently"])
+    assert {"tail_coverage", "variance_ratio", "drift_share", "tail_coverage_anchor_halves"} <= evaluated
+    gate = [e for e in read_ledger(workspace / "ledger/ledger.jsonl") if e["kind"] == "gate_verdict"][-1]["body"]
+    assert gate["applied"]["parameters"]["min_real_fraction"] == 0.25 and set(gate["applied"]["suites"]) >= {"mixture"}
+
 
 def test_a_second_run_continues_from_the_last_generation(ran_once: Path):
     result, payload = run_json(ran_once, 1)
@@ -145,11 +160,33 @@ def test_a_shrunk_anchor_blocks(ran_once: Path):
     assert "fewer than the 600" in json.dumps(payload)
 
 
-def test_real_fraction_below_the_floor_blocks(workspace: Path):
+def test_real_fraction_below_the_floor_blocks_and_the_trail_keeps_the_floor_applied(workspace: Path):
     write_params(workspace, gate={"min_real_fraction": 0.95})
     assert cli(workspace, "init").exit_code == 0
     payload = _assert_blocked(workspace, "real fraction is at or above gate.min_real_fraction")
     assert [g["generation"] for g in payload["generations"]] == [0, 1]  # gen 0 (all real) passed
+    blocked_fraction = payload["generations"][1]["real_fraction"]
+    assert blocked_fraction < 0.95
+
+    # params.yaml back to 0.25: the page and `audit show` still show the 0.95 that blocked generation 1
+    write_params(workspace)
+    report = cli(workspace, "audit", "report", "--json")
+    assert report.exit_code == 0, report.output
+    view = json.loads(report.stdout)
+    blocked = next(g for g in view["generations"] if g["generation"] == 1)
+    assert blocked["status"] == "blocked" and blocked["floor"] == 0.95
+    assert blocked["anchor_rows"] == 600 and len(blocked["anchor_digest"]) == 64  # the anchor it observed
+    page = (workspace / "reports/audit.html").read_text()
+    assert f'<td class="num blocked">{blocked_fraction:.3f}</td>' in page and ">0.95</td>" in page
+    assert "gate floor 0.25" not in page and "anchor: ? rows" not in page
+    shown = cli(workspace, "audit", "show", "-g", "1")
+    assert shown.exit_code == 0, shown.output
+    assert "generation 1  gate blocked" in shown.output
+    assert f"real fraction {blocked_fraction:.3f} against the floor 0.95 (params.yaml gate.min_real_fraction)" in (
+        shown.output
+    )
+    assert "failed: [mixture] the real fraction is at or above gate.min_real_fraction" in shown.output
+    assert "anchor observed: 600 rows" in shown.output and "applied: suite mixture: sha256" in shown.output
 
 
 def test_nan_in_features_blocks(ran_once: Path):

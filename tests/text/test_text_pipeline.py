@@ -16,6 +16,7 @@ from collapse_guard.config import DecodingParams
 from collapse_guard.records.anchor import load as load_anchor
 from collapse_guard.text.watermark import WatermarkConfig, read_key_file
 from tests.conftest import TINY_TEXT, resign_as_insider, sha256_of, write_params
+from tests.metric_names import disagreements, recorded_numbers
 
 ANCHOR = Path("data/anchor/text.parquet")
 KEY_FILE = Path(".collapse-guard/watermark.key")
@@ -72,6 +73,17 @@ def test_two_text_generations_end_to_end(text_workspace: Path):
     assert cli(text_workspace, "audit", "verify").exit_code == 0
     shown = cli(text_workspace, "audit", "show")
     assert shown.exit_code == 0 and "generation 2" in shown.stdout and "rare-word ret" in shown.stdout
+
+    # one name, one number across the summary, MLflow, the ledger and the Evidently report's JSON
+    numbers = recorded_numbers(
+        text_workspace,
+        generations[1],
+        text_workspace / "ledger/text.jsonl",
+        text_workspace / "generations-text/gen_001/drift.json",
+    )
+    assert disagreements(numbers) == {}
+    assert set(numbers["ledger"]) - {"real_fraction", "anchor_rows"} <= set(numbers["evidently"])
+    assert {"rare_token_mass_retention", "rare_token_mass_retention_anchor_halves"} <= set(numbers["mlflow"])
 
     # synthetic text that lost its watermark label is blocked before training, and the anchor is untouched
     pool = text_workspace / "generations-text/gen_001/synthetic.parquet"
