@@ -118,7 +118,7 @@ def show_lines(record: GenerationRecord, headline: tuple[str, str], labels: tupl
         lines.append(
             f"  mixture: {mixture.get('rows', '?')} records, {mixture.get('real', '?')} real + "
             f"{mixture.get('synthetic', '?')} synthetic, real fraction {mixture.get('real_fraction', float('nan')):.3f}"
-            f" against the floor {floor.describe()}"
+            + (f" ({NOT_RECORDED})" if floor.value is None else f" against the floor {floor.describe()}")
         )
         lines.append(f"  anchor observed: {anchor.get('rows', '?')} rows, digest {anchor.get('digest', '?')}")
         lines += [f"  failed: {failure}" for failure in gate.get("failures") or []]

@@ -52,8 +52,8 @@ def _applied(floor: float, source: str = "params.yaml gate.min_real_fraction") -
 
 
 def _workspace(tmp_path: Path, blocked_floor: float = 0.25, blocked_real: int = 200):
-    """Generations 0-3 recorded (generation 0's gate entry written without ``applied``, as an older version of
-    the pipeline wrote it) and generation 4 blocked under ``blocked_floor``."""
+    """Generations 0-3 recorded (generation 0's gate entry without ``applied``: a ledger may hold such entries)
+    and generation 4 blocked under ``blocked_floor``."""
     write_params(tmp_path)
     params = load_params(tmp_path / "params.yaml")
     forecast = params.forecast.model_dump()
@@ -308,6 +308,6 @@ def test_audit_show_tells_a_blocked_generation_with_what_its_gate_applied(tmp_pa
     assert "gate passed" in recorded.output and "against the floor 0.25" in recorded.output
     assert "model gen001-abc" in recorded.output and "model gen000-abc" in recorded.output
     old = CliRunner().invoke(app, ["audit", "show", "-g", "0", "--params", params.source_file])
-    assert "against the floor floor not recorded" in old.output
+    assert "real fraction 1.000 (floor not recorded)" in old.output
     missing = CliRunner().invoke(app, ["audit", "show", "-g", "9", "--params", params.source_file])
     assert missing.exit_code == 3 and "no recorded generation 9" in missing.output
