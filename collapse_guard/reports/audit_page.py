@@ -292,7 +292,9 @@ def _signature(params: Params, folder: Path, keys: signing.Keys | None) -> tuple
 def _promotion(entry: dict) -> dict[str, Any]:
     body = entry["body"]
     why = "; ".join(body.get("reasons") or [body.get("reason", "")])
-    return {"seq": entry["seq"], "at": entry["at"], "kind": entry["kind"], "why": why, **body}
+    applied = body.get("applied")
+    shown = "; ".join(verdicts.describe_applied(applied)) if applied and applied.get("parameters") else ""
+    return {"seq": entry["seq"], "at": entry["at"], "kind": entry["kind"], "why": why, "applied_text": shown, **body}
 
 
 def _champion(promotions: list[dict]) -> int | None:

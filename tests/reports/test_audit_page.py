@@ -91,6 +91,11 @@ def _workspace(tmp_path: Path, blocked_floor: float = 0.25, blocked_real: int = 
                 "role": role,
                 "reasons": ["tail_coverage fell"],
                 "by": "check",
+                "applied": {
+                    "parameters": {"tail_drop": 0.1} if generation else {},
+                    "sources": {"tail_drop": "params.yaml promotion.tail_drop"} if generation else {},
+                    "suites": {"promotion": "c" * 64} if generation else {},
+                },
             },
         )
     real_fraction = blocked_real / 1000
@@ -262,6 +267,8 @@ def test_each_generation_is_drawn_against_the_floor_its_gate_applied_not_todays(
     assert "floor not recorded" in rows[0] and 'class="num blocked"' not in rows[0]
     assert "gate floor applied" in html  # the chart's floor line follows each generation's floor
     assert "min_real_fraction = 0.9  (params.yaml gate.min_real_fraction)" in html
+    promotions = html.split('id="promotions"')[1].split("</table>")[0]
+    assert "tail_drop = 0.1  (params.yaml promotion.tail_drop); suite promotion: sha256 cccccccccccccccc" in promotions
 
 
 def test_the_forecast_uses_the_floors_recorded_with_the_last_generation(tmp_path: Path):
