@@ -29,6 +29,14 @@ class DataError(CollapseGuardError):
     exit_code = 3
 
 
+class AlreadyIngested(DataError):
+    """``ingest`` was given a file (or folder) whose bytes were already ingested: appending it again would
+    double its rows in an anchor that can never shrink. Nothing is written; ``--allow-same-file`` appends it again
+    on purpose, and the ledger records that."""
+
+    exit_code = 13
+
+
 class GateBlocked(CollapseGuardError):
     """The mixture failed the gate's expectations; nothing was trained on it."""
 
@@ -105,4 +113,5 @@ EXIT_CODES: dict[int, str] = {
     WorkspaceBusy.exit_code: "workspace busy: another run holds it (the message names it)",
     ServiceUnavailable.exit_code: "an external service (MLflow, Prefect API, DVC remote, Dask) is down or timed out",
     WorkspaceUnwritable.exit_code: "a workspace folder or file cannot be written (read-only, permissions, disk full)",
+    AlreadyIngested.exit_code: "ingest refused: the same file was already ingested (--allow-same-file to repeat it)",
 }

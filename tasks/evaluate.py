@@ -17,8 +17,10 @@ def evaluate_model(ctx: GenerationContext, model: TrainedModel, runner: MetricRu
         ctx.modality.evaluator(ctx.anchor, runner), model.model, generation=ctx.generation, seeds=ctx.seeds
     )
     train = ctx.anchor.train
-    drift = ctx.modality.drift(samples, train[feature_columns(train)], ctx.paths.drift_html)
-    metrics = {**evaluation.to_dict(), "drift_share": drift.drift_share}
+    evaluated = evaluation.to_dict()
+    drift = ctx.modality.drift(samples, train[feature_columns(train)], ctx.paths.drift_html, evaluated)
+    # one name, one number: what the report estimated itself is recorded under its own names
+    metrics = {**evaluated, "drift_share": drift.drift_share, **drift.estimates}
     atomic.write_json(ctx.paths.metrics, {**metrics, **drift.to_dict()})
     return Measured(metrics, drift, evaluation.headline)
 

@@ -64,6 +64,7 @@ def record_gate_verdict(
         anchor_observed=ctx.anchor.record,
         summary=mixture.summary,
         mlflow_run_id=ctx.mlflow_run_id,
+        sources={**gate.CORE_SOURCES, **ctx.modality.gate_parameter_sources()},
     )
     if not verdict.passed:
         staging.publish(ctx.paths.dir, ctx.published.dir)

@@ -7,7 +7,7 @@ from dataclasses import replace
 from collapse_guard.config import Params
 from collapse_guard.errors import DataError
 from collapse_guard.modality.base import Modality
-from collapse_guard.pipeline import data_docs
+from collapse_guard.pipeline import data_docs, payloads, promotion
 from collapse_guard.pipeline.outcome import GenerationOutcome
 from collapse_guard.pipeline.promotion import Decision, decide
 from collapse_guard.records import alerts, ledger, registry, tracking
@@ -79,20 +79,16 @@ def record_promotion(params: Params, outcome: GenerationOutcome, decision: Decis
         tags={"promotion": decision.role, "promotion_reason": decision.summary},
         artifacts=[page] if page else None,
     )
-    ledger.append(
-        params.ledger_path,
-        "model_promoted" if decision.promote else "promotion_refused",
-        {
-            "generation": outcome.generation,
-            "model_id": outcome.model_id,
-            "registered_model": name,
-            "version": version,
-            "role": decision.role,
-            "reasons": decision.reasons,
-            "champion_before": decision.champion_before,
-            "by": "check",
-        },
+    kind, body = payloads.promotion_entry(
+        generation=outcome.generation,
+        model_id=outcome.model_id,
+        registered_model=name,
+        version=version,
+        decision=decision,
+        champion_before=decision.champion_before,
+        sources=promotion.SOURCES,
     )
+    ledger.append(params.ledger_path, kind, body)
     if not decision.promote:
         model_file = relative(params, generation_paths(params, outcome.generation).model)
         alert = alerts.Alert(alerts.PROMOTION_REFUSED, outcome.generation, decision.summary, model_file)

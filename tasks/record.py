@@ -75,7 +75,7 @@ def record_generation(
             parent_model_id=ctx.state.model_id,
             decoding=params.decoding.model_dump_json(),
         ),
-        artifacts=[published.drift_html, published.metrics],
+        artifacts=[published.drift_html, published.drift_json, published.metrics],
     )
     from collapse_guard.pipeline import served_model  # imports mlflow.pyfunc: only when a model is logged
 
@@ -96,6 +96,7 @@ def record_generation(
         metrics=measured.metrics,
         dvc_md5=md5.get(ctx.relative(published.dir), ""),
         mlflow_run_id=ctx.mlflow_run_id,
+        forecast_settings=params.forecast.model_dump(),
     )
     ledger.append(params.ledger_path, "generation_recorded", entry)
     return payloads.recorded_outcome(

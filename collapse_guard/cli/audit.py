@@ -143,38 +143,27 @@ def show(
     params_file: ParamsOption = Path("params.yaml"),
     as_json: JsonOption = False,
 ) -> None:
-    """The lineage of a generation: each model, what it was trained on, the anchor it used, its gate."""
+    """The lineage of a generation: each model, what it was trained on, the anchor it used, its gate and the
+    thresholds the gate applied (as the ledger recorded them). A generation the gate blocked is shown too: its
+    failures, the anchor it observed and the thresholds that blocked it."""
     params = load(params_file)
     from collapse_guard.errors import DataError
     from collapse_guard.records import ledger
+    from collapse_guard.reports import verdicts
 
     entries = ledger.read(params.ledger_path)
     if generation is None:
         latest = ledger.latest(entries, "generation_recorded")
         generation = latest["body"]["generation"] if latest else -1
-    chain = ledger.lineage(entries, generation)
-    if not chain:
+    record = verdicts.generation_record(entries, generation, ledger.lineage(entries, generation))
+    if record is None:
         raise DataError(f"no recorded generation {generation} in the ledger", path=params.paths.ledger)
-    emit(
-        {"generation": generation, "lineage": [e["body"] for e in chain]},
-        as_json,
-        lambda: _print_lineage(params, chain),
-    )
+    emit(record.to_dict(), as_json, lambda: _print_record(params, record))
 
 
-def _print_lineage(params, chain: list[dict]) -> None:
+def _print_record(params, record) -> None:
     from collapse_guard.modality.registry import modality_for
+    from collapse_guard.reports import verdicts
 
     modality = modality_for(params)
-    (tail, spread), (tail_label, spread_label) = modality.headline, modality.headline_labels
-    for entry in chain:
-        b = entry["body"]
-        mix = b["mixture"]
-        typer.echo(
-            f"generation {b['generation']}  model {b['model_id']}  (parent: {b['parent_model_id'] or 'none'})\n"
-            f"  trained on {mix['rows']} records: {mix['real']} real + {mix['synthetic']} synthetic "
-            f"({mix['policy']}, real fraction {mix['real_fraction']:.2f}); mixture {mix['file']}\n"
-            f"  anchor: {b['anchor']['rows']} rows, DVC md5 {b['anchor']['dvc_md5']}\n"
-            f"  {tail_label} {b['metrics'][tail]:.2f}, {spread_label} "
-            f"{b['metrics'][spread]:.2f}; MLflow run {b['mlflow_run_id']}; ledger line {entry['seq']}"
-        )
+    typer.echo("\n".join(verdicts.show_lines(record, modality.headline, modality.headline_labels)))

@@ -29,6 +29,14 @@ def ingest(
             "with equal values are two records).",
         ),
     ] = False,
+    allow_same_file: Annotated[
+        bool,
+        typer.Option(
+            "--allow-same-file",
+            help="Ingest a file whose bytes were already ingested (refused by default, exit code 13: its rows "
+            "would be appended twice); the ledger records that it was allowed.",
+        ),
+    ] = False,
 ) -> None:
     """Append new real data to the anchor (it only grows), version it with DVC, and record it in the ledger.
 
@@ -38,7 +46,10 @@ def ingest(
     whole, naming the line: nothing is appended (exit code 3). A table is validated first by the `incoming`
     suite in expectations/ (same columns in any order, types, no missing, infinite or mistyped values, no
     empty column, no CSV index, no provenance columns of its own): a refusal names the file, the rule, the column
-    and the first rows, and appends nothing (exit code 3)."""
+    and the first rows, and appends nothing (exit code 3).
+
+    The same bytes are ingested once: the ledger records each file's SHA-256 and rows, and a file already ingested
+    is refused before it is read (exit code 13, nothing written) unless `--allow-same-file` is given."""
     params = load(params_file)
     from collapse_guard.pipeline.ingest import ingest_real
     from collapse_guard.pipeline.recovery import clean_files
@@ -57,7 +68,9 @@ def ingest(
             typer.echo(cleaned, err=True)
         hashing = DaskHashing.of(params.text.dedup)  # a crawl past dask_min_documents is hashed on Dask
         hasher = counted(hashing.stream, status, f"reading and screening {path}")
-        result = ingest_real(params, path, keep_repeated=not drop_repeated, hasher=hasher)
+        result = ingest_real(
+            params, path, keep_repeated=not drop_repeated, hasher=hasher, allow_same_file=allow_same_file
+        )
     emit(result, as_json, lambda: _print_ingested(result))
 
 
@@ -65,9 +78,12 @@ def _print_ingested(result: dict) -> None:
     for migrated in result["migrated"]:
         typer.echo(migrated, err=True)
     typer.echo(f"appended {result['added']} records; anchor has {result['rows']}")
+    if result["same_file_ingested_at"]:
+        lines = ", ".join(str(line) for line in result["same_file_ingested_at"])
+        typer.echo(f"the same file was ingested before (ledger line {lines}): appended again (--allow-same-file)")
     if result["repeated"]:
         kept = "kept as records of their own" if result["repeated_kept"] else "left out (--drop-repeated)"
-        typer.echo(f"{result['repeated']} incoming rows equal existing records: {kept}")
+        typer.echo(f"{result['repeated']} of {result['source_rows']} incoming rows equal existing records: {kept}")
     if result["quarantine"]:
         reasons = ", ".join(f"{count} {reason}" for reason, count in result["rejected"].items())
         typer.echo(f"quarantined {reasons}: {result['quarantine']}")

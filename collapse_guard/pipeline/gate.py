@@ -6,14 +6,16 @@ in a diff. Each suite's ``meta.applies_to`` says which frame it validates (``mix
 margins over the champion, see collapse_guard.pipeline.promotion)
 and each expectation's ``meta.description`` is the plain sentence printed when it fails. Values that
 come from params.yaml or from the last recorded anchor are ``{"$PARAMETER": name}`` placeholders,
-filled at run time. Checks GX cannot express on its own (the anchor being append-only, record ids
-matching their payload) are computed here and either reported directly or exposed as ``_``-prefixed
-boolean columns the suites assert on.
+filled at run time; every verdict keeps the values it filled and the SHA-256 of each suite file it ran
+(``GateVerdict.parameters`` and ``suites``), so the ledger can say what was applied. Checks GX cannot
+express on its own (the anchor being append-only, record ids matching their payload) are computed here and
+either reported directly or exposed as ``_``-prefixed boolean columns the suites assert on.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -47,6 +49,8 @@ class GateVerdict:
     passed: bool
     failures: list[GateFailure]
     results: dict[str, dict]  # GX validation result JSON, per suite
+    parameters: dict = field(default_factory=dict)  # every ``$PARAMETER`` value filled, by name
+    suites: dict[str, str] = field(default_factory=dict)  # suite name -> SHA-256 of the JSON file that was run
 
     @property
     def status(self) -> str:
@@ -67,6 +71,12 @@ FRAMES: tuple[str, ...] = ("anchor", "mixture", "incoming", "promotion")
 CORE_PARAMETERS: tuple[str, ...] = ("min_real_fraction", "recorded_anchor_rows", "expected_columns")
 DOOR_PARAMETERS: tuple[str, ...] = ("min_incoming_rows", "incoming_columns")  # filled by pipeline.door
 PROMOTION_PARAMETERS: tuple[str, ...] = ("tail_drop", "spread_drift", "loss_rise")  # filled by pipeline.promotion
+# Where each core value comes from, in the words the ledger records (``applied.sources``).
+CORE_SOURCES: dict[str, str] = {
+    "min_real_fraction": "params.yaml gate.min_real_fraction",
+    "recorded_anchor_rows": "ledger: rows of the last recorded anchor",
+    "expected_columns": "the anchor's columns as read, and the mixture's file column",
+}
 
 
 def load_suites(
@@ -87,7 +97,12 @@ def load_suites(
         suite = _read_suite(path)
         if suite["meta"].get("modality", modality) == modality and suite["meta"]["applies_to"] in frames:
             _check_parameters(suite, path, parameters)
-            suites[suite.get("name", path.stem)] = {**suite, "_applies_to": suite["meta"]["applies_to"]}
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            suites[suite.get("name", path.stem)] = {
+                **suite,
+                "_applies_to": suite["meta"]["applies_to"],
+                "_sha256": digest,
+            }
     if not suites:
         raise ConfigError("no expectation suites found", path=str(expectations_dir))
     return suites
@@ -232,36 +247,20 @@ def evaluate(
     ] + list(extra_failures or [])
     results = {}
     context = _ephemeral_context()
-    for name, suite in load_suites(expectations_dir, modality, parameters, frames=frames).items():
+    suites = load_suites(expectations_dir, modality, parameters, frames=frames)
+    for name, suite in suites.items():
         frame = frames[suite["_applies_to"]]
         result = _validate(context, name, suite, frame, parameters)
         results[name] = result
         default_file = anchor_path if suite["_applies_to"] == "anchor" else mixture_path
         failures += _describe_failures(name, result, frame, default_file=default_file)
-    return GateVerdict(passed=not failures, failures=failures, results=results)
-
-
-def check_frame(
-    frame: pd.DataFrame,
-    *,
-    applies_to: str,
-    expectations_dir: Path,
-    parameters: dict,
-    default_file: str,
-    modality: str = "tabular",
-    words: dict[str, str] | None = None,
-) -> list[GateFailure]:
-    """Validate one frame with the suites that apply to it (e.g. ``incoming``: real data at the door); ``words``
-    are names the suites' sentences may use (e.g. the promotion suite's ``tail``: the modality's tail metric)."""
-    return validate_frame(
-        frame,
-        applies_to=applies_to,
-        expectations_dir=expectations_dir,
+    return GateVerdict(
+        passed=not failures,
+        failures=failures,
+        results=results,
         parameters=parameters,
-        default_file=default_file,
-        modality=modality,
-        words=words,
-    ).failures
+        suites={name: suite["_sha256"] for name, suite in suites.items()},
+    )
 
 
 def validate_frame(
@@ -274,7 +273,8 @@ def validate_frame(
     modality: str = "tabular",
     words: dict[str, str] | None = None,
 ) -> GateVerdict:
-    """``check_frame``, with GX's results kept (a verdict the records and its Data Docs page are made from)."""
+    """Validate one frame with the suites that apply to it (e.g. ``promotion``: a model's margins), as a verdict
+    that keeps GX's results and the parameters and suite digests it applied (``words``: as for ``check_frame``)."""
     failures: list[GateFailure] = []
     results = {}
     suites = load_suites(expectations_dir, modality, parameters, frames=(applies_to,))
@@ -283,7 +283,36 @@ def validate_frame(
     for name, suite in suites.items():
         results[name] = _validate(context, name, suite, checked, parameters)
         failures += _describe_failures(name, results[name], checked, default_file=default_file, words=words)
-    return GateVerdict(passed=not failures, failures=failures, results=results)
+    return GateVerdict(
+        passed=not failures,
+        failures=failures,
+        results=results,
+        parameters=dict(parameters),
+        suites={name: suite["_sha256"] for name, suite in suites.items()},
+    )
+
+
+def check_frame(
+    frame: pd.DataFrame,
+    *,
+    applies_to: str,
+    expectations_dir: Path,
+    parameters: dict,
+    default_file: str,
+    modality: str = "tabular",
+    words: dict[str, str] | None = None,
+) -> list[GateFailure]:
+    """Validate one frame with the suites that apply to it (e.g. ``incoming``: real data at the door); its failures.
+    ``words`` are names the suites' sentences may use (e.g. the promotion suite's ``tail``: the tail metric)."""
+    return validate_frame(
+        frame,
+        applies_to=applies_to,
+        expectations_dir=expectations_dir,
+        parameters=parameters,
+        default_file=default_file,
+        modality=modality,
+        words=words,
+    ).failures
 
 
 def _ephemeral_context():

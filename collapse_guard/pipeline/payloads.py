@@ -6,13 +6,17 @@ unit tests; the tasks only send them to the ledger, MLflow and the terminal.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from collapse_guard.modality.base import CurationReport
 from collapse_guard.pipeline.gate import GateVerdict
 from collapse_guard.pipeline.mixing import MixtureSummary
 from collapse_guard.pipeline.outcome import GenerationOutcome
+from collapse_guard.pipeline.promotion import Decision
 from collapse_guard.records.anchor import AnchorRecord
+
+UNNAMED_SOURCE = "(source not named)"
 
 
 def counts(summary: MixtureSummary, curation: CurationReport | None) -> dict[str, int]:
@@ -54,6 +58,28 @@ def generation_params(
     }
 
 
+def applied(parameters: Mapping[str, Any], sources: Mapping[str, str], suites: Mapping[str, str]) -> dict[str, Any]:
+    """What a verdict applied, as its ledger entry records it: every ``$PARAMETER`` value it filled, where each
+    came from (a parameter nobody named a source for says so), and the SHA-256 of each suite file it ran.
+
+    A reviewer reads a verdict's thresholds from here, never from today's params.yaml, which may have changed
+    since."""
+    return {
+        "parameters": {name: _plain(value) for name, value in parameters.items()},
+        "sources": {name: sources.get(name, UNNAMED_SOURCE) for name in parameters},
+        "suites": dict(suites),
+    }
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value: numpy scalars become Python numbers, tuples lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value.item() if hasattr(value, "item") and not isinstance(value, str) else value
+
+
 def gate_entry(
     *,
     run_uuid: str,
@@ -62,8 +88,10 @@ def gate_entry(
     anchor_observed: AnchorRecord,
     summary: MixtureSummary,
     mlflow_run_id: str,
+    sources: Mapping[str, str],
 ) -> dict[str, Any]:
-    """The ledger's ``gate_verdict`` body: recorded whether the gate passed or blocked."""
+    """The ledger's ``gate_verdict`` body: recorded whether the gate passed or blocked, with what it applied
+    (``sources``: where each ``$PARAMETER`` value came from)."""
     return {
         "run": run_uuid,
         "generation": generation,
@@ -72,6 +100,33 @@ def gate_entry(
         "anchor_observed": anchor_observed.to_dict(),
         "mixture": summary.to_dict(),
         "mlflow_run_id": mlflow_run_id,
+        "applied": applied(verdict.parameters, sources, verdict.suites),
+    }
+
+
+def promotion_entry(
+    *,
+    generation: int,
+    model_id: str,
+    registered_model: str,
+    version: str,
+    decision: Decision,
+    champion_before: str | None,
+    sources: Mapping[str, str],
+) -> tuple[str, dict[str, Any]]:
+    """The ledger's promotion verdict: its kind (``model_promoted`` / ``promotion_refused``) and body, with the
+    tolerances and suite it applied (none when there was no champion to compare with)."""
+    kind = "model_promoted" if decision.promote else "promotion_refused"
+    return kind, {
+        "generation": generation,
+        "model_id": model_id,
+        "registered_model": registered_model,
+        "version": version,
+        "role": decision.role,
+        "reasons": decision.reasons,
+        "champion_before": champion_before,
+        "by": "check",
+        "applied": applied(decision.parameters, sources, decision.suites),
     }
 
 
@@ -91,8 +146,11 @@ def generation_entry(
     metrics: dict[str, float],
     dvc_md5: str,
     mlflow_run_id: str,
+    forecast_settings: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The ledger's ``generation_recorded`` body: what this model was trained on, and from which parent."""
+    """The ledger's ``generation_recorded`` body: what this model was trained on, and from which parent.
+    ``forecast_settings`` (params.yaml ``forecast:`` as this run applied it: floors, ceilings, window...) are the
+    ones the collapse forecast after this generation uses, kept so the audit page forecasts with them."""
     return {
         "run": run_uuid,
         "generation": generation,
@@ -106,6 +164,7 @@ def generation_entry(
         "metrics": metrics,
         "dvc_md5": dvc_md5,
         "mlflow_run_id": mlflow_run_id,
+        "forecast_settings": _plain(dict(forecast_settings)),
     }
 
 

@@ -48,6 +48,11 @@ class GenerationPaths:
     def drift_html(self) -> Path:
         return self.dir / "drift.html"
 
+    @property
+    def drift_json(self) -> Path:
+        """The drift report as data (collapse_guard/reports/drift.py writes it beside the HTML)."""
+        return self.dir / "drift.json"
+
 
 def generation_paths(params: Params, generation: int) -> GenerationPaths:
     return GenerationPaths(params.resolve(params.paths.generations_dir) / f"gen_{generation:03d}")

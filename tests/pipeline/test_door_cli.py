@@ -188,3 +188,63 @@ def test_a_csv_saved_with_its_index_is_refused_in_one_plain_sentence_said_once(t
         f"  {sentence}\n [{workspace / 'survey.csv'}]\n"
     )
     assert "_index_column" not in result.output and result.output.count(sentence) == 1
+
+
+def test_the_same_file_is_ingested_once_unless_allowed_and_a_partial_overlap_is_reported(
+    initialised: Path, tmp_path: Path, monkeypatch
+):
+    import hashlib
+    import shutil
+
+    from collapse_guard.errors import AlreadyIngested
+    from collapse_guard.pipeline import ingest as ingest_module
+    from collapse_guard.records import ledger
+
+    ledger_file = initialised / "ledger/ledger.jsonl"
+    first = table(30, 1)
+    result, payload = ingest(initialised, first)
+    assert result.exit_code == 0, result.output
+    new_file = initialised / "new.csv"
+    digest = hashlib.sha256(new_file.read_bytes()).hexdigest()
+    entry = ledger.read(ledger_file)[-1]
+    assert entry["kind"] == "anchor_ingested" and entry["body"]["source"] == "new.csv"
+    assert entry["body"]["source_sha256"] == digest and entry["body"]["source_rows"] == 30
+    assert entry["body"]["allow_same_file"] is False and entry["body"]["same_file_ingested_at"] == []
+    assert payload["source_sha256"] == digest
+
+    # the same bytes again, under another name: refused before anything is read or screened, nothing written
+    again = tmp_path / "retried-upload.csv"
+    shutil.copy(new_file, again)
+    anchor_before, ledger_before = sha256_of(initialised / ANCHOR), sha256_of(ledger_file)
+    monkeypatch.setattr(ingest_module, "modality_for", lambda params: pytest.fail("screened before the digest check"))
+    result, payload = cli(initialised, "ingest", str(again))
+    assert result.exit_code == AlreadyIngested.exit_code == 13, result.output
+    message = payload["error"]["message"]
+    assert payload["error"]["type"] == "AlreadyIngested" and "retried-upload.csv" in message
+    assert f"sha256 {digest[:16]}" in message and f"ledger line {entry['seq']}" in message
+    assert "--allow-same-file" in message
+    assert sha256_of(initialised / ANCHOR) == anchor_before and sha256_of(ledger_file) == ledger_before
+    # the table the workspace was initialised from counts as ingested too
+    result, payload = cli(initialised, "ingest", str(initialised / "survey.csv"))
+    assert result.exit_code == 13 and "anchor_initialised" in payload["error"]["message"]
+    monkeypatch.undo()
+
+    # a file that shares some rows with the anchor is new bytes: accepted, and the overlap is reported
+    rows_before = len(load_anchor(initialised / ANCHOR))
+    overlapping = pd.concat([first.iloc[:10], table(20, 2)], ignore_index=True)
+    overlapping.to_csv(tmp_path / "overlap.csv", index=False)
+    said = CliRunner().invoke(
+        app, ["ingest", str(tmp_path / "overlap.csv"), "--params", str(initialised / "params.yaml")]
+    )
+    assert said.exit_code == 0, said.output
+    assert "10 of 30 incoming rows equal existing records: kept as records of their own" in said.output
+    assert len(load_anchor(initialised / ANCHOR)) == rows_before + 30
+
+    # allowed explicitly: appended again, and the ledger says so
+    result, payload = cli(initialised, "ingest", str(again), "--allow-same-file")
+    assert result.exit_code == 0, result.output
+    assert payload["added"] == 30 and payload["same_file_ingested_at"] == [entry["seq"]]
+    body = ledger.read(ledger_file)[-1]["body"]
+    assert body["allow_same_file"] is True and body["same_file_ingested_at"] == [entry["seq"]]
+    assert body["source"] == "retried-upload.csv" and body["source_sha256"] == digest
+    assert CliRunner().invoke(app, ["audit", "verify", "--params", str(initialised / "params.yaml")]).exit_code == 0

@@ -80,6 +80,20 @@ def test_real_fraction_below_the_floor_is_blocked(clean):
     assert "real fraction 0.75 is below the floor 0.90 (gate.min_real_fraction)" in messages(verdict)
 
 
+def test_a_verdict_keeps_the_values_it_filled_and_the_digest_of_each_suite_it_ran(clean):
+    import hashlib
+    import json
+
+    real, mixture = clean
+    verdict = run_gate(real, mixture, min_real_fraction=0.9)
+    assert verdict.parameters["min_real_fraction"] == 0.9 and verdict.parameters["recorded_anchor_rows"] == 0
+    assert verdict.parameters["expected_columns"][-1] == FILE_COLUMN
+    by_name = {json.loads(p.read_text()).get("name", p.stem): p for p in SUITES.glob("*.json")}
+    assert set(verdict.suites) == set(verdict.results)
+    for name, digest in verdict.suites.items():
+        assert digest == hashlib.sha256(by_name[name].read_bytes()).hexdigest()
+
+
 def test_nan_in_features_is_blocked(clean):
     real, mixture = clean
     bad = mixture.copy()

@@ -81,3 +81,13 @@ def test_a_model_at_least_as_good_on_every_signal_is_promoted_by_the_suite(gain,
         "heldout_real_loss": 2.0 - gain,
     }
     assert check(better, {**CHAMPION, "variance_ratio": 1.3}).promote
+
+
+def test_a_decision_keeps_the_tolerances_and_the_suite_file_it_applied():
+    import hashlib
+
+    decision = check({**CHAMPION, "tail_coverage": 0.7}, CHAMPION)
+    assert decision.parameters == {"tail_drop": 0.1, "spread_drift": 0.15, "loss_rise": 0.1}
+    suite_file = REPO / "expectations" / "promotion.json"
+    assert decision.suites == {"promotion": hashlib.sha256(suite_file.read_bytes()).hexdigest()}
+    assert check(CHAMPION, None).parameters == {}  # no champion: nothing was compared, nothing applied
