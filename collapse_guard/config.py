@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_type_hints
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_type_hints
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -35,6 +35,10 @@ class PathsParams(_Strict):
     ledger: str = "ledger/ledger.jsonl"
     expectations_dir: str = "expectations"
     quarantine_dir: str = "data/quarantine"  # ingest writes what it turned away here, with the reason
+    # the paths a run writes (all but expectations_dir) stay inside the workspace unless this says otherwise
+    allow_outside_workspace: bool = False
+
+    WRITTEN: ClassVar[tuple[str, ...]] = ("anchor", "generations_dir", "reports_dir", "ledger", "quarantine_dir")
 
 
 class TrackingParams(_Strict):
@@ -166,9 +170,29 @@ class ScheduleParams(_Strict):
 
     @field_validator("cron")
     @classmethod
-    def _five_fields(cls, value: str) -> str:
-        if len(value.split()) not in (5, 6):
-            raise ValueError("schedule.cron must be a cron expression of 5 fields, e.g. '0 3 * * *'")
+    def _a_cron_expression(cls, value: str) -> str:
+        """Checked here, by the parser Prefect's own Cron schedule uses, not when ``serve`` hands it to Prefect."""
+        from datetime import datetime
+
+        from cronsim import CronSim, CronSimError
+
+        if len(value.split()) != 5:
+            raise ValueError(f"{value!r} is not a cron expression of 5 fields, e.g. '0 3 * * *'")
+        try:
+            CronSim(value, datetime(2000, 1, 1))
+        except CronSimError as exc:
+            raise ValueError(f"{value!r} is not a valid cron expression ({exc})") from exc
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _a_known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not a time zone name (e.g. 'UTC', 'Europe/Berlin')") from exc
         return value
 
 
@@ -243,6 +267,21 @@ class Params(_Strict):
     source_file: str = "params.yaml"
 
     @model_validator(mode="after")
+    def _written_paths_inside_the_workspace(self) -> Params:
+        # a path that leads out of the workspace is written there, then fails every check that reads it back
+        if self.paths.allow_outside_workspace:
+            return self
+        root = Path(self.workspace).resolve()
+        for name in PathsParams.WRITTEN:
+            where = self.resolve(getattr(self.paths, name)).resolve()
+            if not where.is_relative_to(root):
+                raise ValueError(
+                    f"paths.{name} ({getattr(self.paths, name)}) leads out of the workspace ({root}); keep it "
+                    "inside, or set paths.allow_outside_workspace: true"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _replace_only_in_experiments(self) -> Params:
         # Replacing real data with synthetic data is what collapses models (Shumailov et al. 2024);
         # it is allowed only to study that collapse, never to ship a model.
@@ -284,6 +323,12 @@ def load_params(path: Path | str = "params.yaml", overrides: dict | None = None)
         raise ConfigError("params file not found; run `collapse-guard init` or pass --params", path=str(path))
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"params file is not UTF-8 text (byte {exc.object[exc.start]:#04x} at position {exc.start}): save it "
+            "as UTF-8",
+            path=str(path),
+        ) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"params file is not valid YAML: {exc}", path=str(path)) from exc
     if not isinstance(raw, dict):
@@ -318,8 +363,10 @@ def check_model_options(model: ModelParams, source_file: str) -> None:
     module_name, _, class_name = model.class_path.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"model.class {model.class_path!r} cannot be imported: {exc}", path=source_file) from exc
+    except Exception as exc:  # the module may fail in any way while it is imported: it is the user's code
+        raise ConfigError(
+            f"model.class {model.class_path!r} cannot be imported: {type(exc).__name__}: {exc}", path=source_file
+        ) from exc
     try:
         hints = get_type_hints(cls.__init__, include_extras=True)
     except (NameError, TypeError):

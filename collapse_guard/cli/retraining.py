@@ -19,6 +19,7 @@ from collapse_guard.cli.invocation import (
     holding,
     load,
 )
+from collapse_guard.cli.workspace import SAID_WHOLE
 from collapse_guard.errors import CollapseGuardError
 
 
@@ -63,7 +64,7 @@ def run(
                 for cleaned in clean_after_crash(params):
                     typer.echo(cleaned, err=True)
                 for done in initialise(params):
-                    if done.startswith(("restored", "migrated")):
+                    if done.startswith(SAID_WHOLE):
                         typer.echo(done, err=True)
                 guarded_retraining(params, generations, on_generation=advance)
         except CollapseGuardError as error:
@@ -74,11 +75,12 @@ def run(
 
 
 @command
-def serve(params_file: ParamsOption = Path("params.yaml")) -> None:
+def serve(params_file: ParamsOption = Path("params.yaml"), as_json: JsonOption = False) -> None:
     """Serve guarded retraining as a Prefect deployment on the cron schedule in params.yaml (`schedule:`),
     until stopped. Needs a persistent Prefect server (`make server`, then `export
     PREFECT_API_URL=http://127.0.0.1:4200/api`); its UI lists the scheduled runs. One scheduled run at a time
-    (a Prefect concurrency limit on the deployment, and the workspace lock against a hand-started `run`)."""
+    (a Prefect concurrency limit on the deployment, and the workspace lock against a hand-started `run`). With
+    `--json`, a failure to start is printed as JSON (what it serves is in the Prefect UI)."""
     params = load(params_file)
     from collapse_guard.errors import ConfigError
     from collapse_guard.pipeline import preflight
@@ -195,6 +197,13 @@ def _print_summary(params, outcomes, forecasts) -> None:
     if outcomes:
         console.print(f"Drift report:   {outcomes[-1].drift_report}")
     console.print(f"Audit trail:    collapse-guard audit show   (ledger: {params.paths.ledger})")
+    console.print("Status:         collapse-guard status")
+    from collapse_guard.cli.workspace import commit_hint
+    from collapse_guard.records.versioning import uncommitted
+
+    to_commit = uncommitted(params.workspace)
+    if to_commit:
+        console.print(f"Git:            {commit_hint(to_commit)}", highlight=False, soft_wrap=True)
 
 
 @command

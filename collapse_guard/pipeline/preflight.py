@@ -76,8 +76,10 @@ def _probe_write(folder: Path) -> None:
 
 
 def unwritable(path: Path | str, error: OSError) -> WorkspaceUnwritable:
+    """The named cause of a write that failed; it names the file (so its folder) when the error says which."""
+    where = Path(error.filename).parent if error.filename else Path(path)
     return WorkspaceUnwritable(
-        f"cannot write to the workspace: {error.strerror or error}. The run needs to create files here; make it "
+        f"cannot write to {where}: {error.strerror or error}. The run needs to create files there; make it "
         "writable (permissions, a read-only mount, a full disk) and run again. Nothing was recorded",
         path=str(error.filename or path),
     )

@@ -19,6 +19,7 @@ def initialise(params: Params) -> list[str]:
     if not anchor_mod.exists(params.anchor_path) and modality.door_checks_tables and params.data.source != "embedded":
         door.admit_initial(params, params.resolve(params.data.source))  # before anything is written
     created = versioning.ensure_repo(params.workspace, params.tracking.dvc_remote)
+    created += _apply_remote(params)
     created += signing.create_keys(params.workspace)
     adopting = ledger.seal(params.ledger_path)
     if adopting:
@@ -65,6 +66,22 @@ def _source_fields(params: Params) -> dict:
         return {}
     path = params.resolve(source)
     return {"source": path.name, "source_sha256": versioning.source_digest(path)}
+
+
+def _apply_remote(params: Params) -> list[str]:
+    """A changed ``tracking.dvc_remote`` is applied, not ignored: what is pushed from now on goes where params.yaml
+    says, and the ledger records the move (data pushed before stays in the old remote: `dvc push` copies it)."""
+    configured = versioning.configured_remote(params.workspace)
+    wanted = versioning.remote_location(params.workspace, params.tracking.dvc_remote)
+    if configured is None or configured == wanted:
+        return []
+    versioning.set_remote(params.workspace, params.tracking.dvc_remote)
+    if params.ledger_path.exists():
+        ledger.append(params.ledger_path, "dvc_remote_changed", {"from": configured, "to": wanted})
+    return [
+        f"changed the DVC remote from {configured} to {wanted} (recorded in the ledger; `dvc push` copies what "
+        "the old one holds)"
+    ]
 
 
 def _keep_recorded_anchor(params: Params, recorded: dict | None, adopting: bool) -> list[str]:
