@@ -587,30 +587,65 @@ def audit_verify(
     ] = None,
     public_key: Annotated[
         Path | None,
-        typer.Option("--public-key", help="With --bundle: the trusted public key (default: the bundle's copy)."),
+        typer.Option("--public-key", help="The public key you trust (PEM), e.g. from the project's repository."),
+    ] = None,
+    fingerprint: Annotated[
+        str | None,
+        typer.Option(
+            "--fingerprint",
+            help="Pin the key you trust by its fingerprint (`.collapse-guard/signing.pub.fingerprint`, 64 hex).",
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check the ledger's hash chain and, in a signed workspace, its signed head and the signed statements:
-    any edited, removed, reordered, appended or cut line, or a deleted ledger, fails (exit code 7)."""
-    from collapse_guard.errors import LedgerTampered
+    """Check the ledger's hash chain and, in a signed workspace, its signed head, its key chain and the signed
+    statements: any edited, removed, reordered, appended or cut line, or a deleted ledger or key, fails (exit
+    code 7). A bundle checked only against the key it carries is self-consistent, not authenticated (exit 12):
+    give `--public-key` or `--fingerprint`. An unsigned workspace's chain is not authenticated either (exit 12)."""
+    from collapse_guard.errors import LedgerTampered, Unauthenticated
 
     if bundle is not None:
-        _verify_bundle(bundle, public_key, as_json)
+        _verify_bundle(bundle, public_key, fingerprint, as_json)
         return
     params = _load(params_file, as_json)
-    from collapse_guard.records import alerts, ledger
+    from collapse_guard.pipeline.keys import verification_key
+    from collapse_guard.records import alerts, ledger, signing
 
-    problems = _audit_problems(params, as_json)
+    try:
+        key = verification_key(params, public_key, fingerprint)
+    except CollapseGuardError as error:
+        _fail(error, as_json)
+    problems = _audit_problems(params, as_json, key.fingerprint if key.pinned else "")
     if problems:
         error = LedgerTampered("; ".join(problems), path=params.paths.ledger)
         alerts.send(params.alerts, alerts.for_error(error), alerts.journal_path(params.ledger_path))
         _fail(error, as_json)
+    for note in ledger.interrupted(params.ledger_path):
+        typer.echo(f"note: {note}", err=True)
     entries = len(ledger.read(params.ledger_path))
-    typer.echo(json.dumps({"ok": True, "entries": entries}) if as_json else f"ledger intact: {entries} entries")
+    payload = {"ok": True, "entries": entries, **key.to_dict()}
+    if not key.fingerprint:
+        _fail(
+            Unauthenticated(
+                f"the hash chain of {entries} entries is unbroken, but the workspace is unsigned: nothing "
+                "authenticates it (adopt signing with `collapse-guard audit rotate-key`)",
+                path=params.paths.ledger,
+            ),
+            as_json,
+            {**payload, "ok": False},
+        )
+    current = ledger.recorded_key(params.ledger_path)
+    payload["current_key"] = current
+    moved = current and current != key.fingerprint
+    through = f"; its key chain leads to the current key {signing.short(current)}" if moved else ""
+    typer.echo(
+        json.dumps(payload)
+        if as_json
+        else f"ledger intact: {entries} entries, verified from key {key.short} ({key.source}){through}"
+    )
 
 
-def _audit_problems(params, as_json: bool) -> list[str]:
+def _audit_problems(params, as_json: bool, trusted: str = "") -> list[str]:
     """What `audit verify` and `audit report` find wrong. A missing ledger is never "0 entries, intact": in a
     folder that was never initialised it is a configuration error (wrong --params?); beside an anchor it means the
     ledger was deleted (a signed workspace's statements already say how many entries they saw)."""
@@ -618,7 +653,7 @@ def _audit_problems(params, as_json: bool) -> list[str]:
     from collapse_guard.pipeline.trust import audit_problems
     from collapse_guard.records import ledger
 
-    problems = ledger.verify(params.ledger_path)
+    problems = ledger.verify(params.ledger_path, trusted)
     problems += audit_problems(params) if not problems else []
     if problems or params.ledger_path.exists():
         return problems
@@ -634,21 +669,68 @@ def _audit_problems(params, as_json: bool) -> list[str]:
     return ["the ledger is missing but the anchor exists: it was deleted or moved (restore it from a backup)"]
 
 
-def _verify_bundle(bundle: Path, public_key: Path | None, as_json: bool) -> None:
-    from collapse_guard.errors import LedgerTampered
-    from collapse_guard.pipeline.evidence import load_summary, verify_bundle
+def _verify_bundle(bundle: Path, public_key: Path | None, fingerprint: str | None, as_json: bool) -> None:
+    from collapse_guard.errors import LedgerTampered, Unauthenticated
+    from collapse_guard.pipeline.evidence import verify_bundle
 
-    problems = verify_bundle(bundle, public_key)
-    if problems:
-        _fail(LedgerTampered("; ".join(problems), path=str(bundle)), as_json)
-    summary = load_summary(bundle)
-    if as_json:
-        typer.echo(json.dumps({"ok": True, **summary}))
-    else:
-        typer.echo(
-            f"bundle verified: {summary.get('ledger_entries', '?')} ledger entries, "
-            f"{len(summary.get('generations', []))} signed generations"
+    verdict = verify_bundle(bundle, public_key, fingerprint)
+    report = verdict.to_dict()
+    if verdict.problems:
+        _fail(LedgerTampered("; ".join(verdict.problems), path=str(bundle)), as_json, report)
+    summary = verdict.summary
+    said = (
+        f"{summary.get('ledger_entries', '?')} ledger entries, {len(summary.get('generations', []))} signed generations"
+    )
+    if not verdict.authenticated:
+        _fail(
+            Unauthenticated(
+                f"self-consistent only: {said} check out against the key the bundle carries "
+                f"({report['key']['short']}), which proves nothing about who signed it; give the key you trust "
+                "with --public-key, or pin its fingerprint with --fingerprint",
+                path=str(bundle),
+            ),
+            as_json,
+            {**report, "ok": False},
         )
+    if as_json:
+        typer.echo(json.dumps({"ok": True, **summary, **{k: v for k, v in report.items() if k != "summary"}}))
+    else:
+        typer.echo(f"bundle verified against {report['key']['source']} ({report['key']['short']}): {said}")
+        for line in verdict.proved:
+            typer.echo(f"  - {line}")
+
+
+@audit_app.command("rotate-key")
+def audit_rotate_key(
+    watermark: Annotated[
+        bool, typer.Option("--watermark", help="Rotate the text watermark key instead of the signing key.")
+    ] = False,
+    new_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--new-key", help="The new signing key (PEM), kept outside the workspace (default: a fresh pair)."
+        ),
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why, for the ledger.")] = "rotated by hand",
+    params_file: ParamsOption = Path("params.yaml"),
+    as_json: JsonOption = False,
+) -> None:
+    """Change a key, explicitly and on the record: a new signing key pair endorsed by the old key (a signed
+    rotation statement) and recorded in the ledger with both fingerprints, the old public key kept so what it
+    signed still verifies; or (`--watermark`) a new watermark key, the old one retired and still screened.
+    Needs the current key. On a workspace made before signing existed, adopts signing instead."""
+    params = _load(params_file, as_json)
+    from collapse_guard.pipeline import keys
+
+    try:
+        with _holding(params, "collapse-guard audit rotate-key", as_json), _named_causes(params):
+            if watermark:
+                done = keys.rotate_watermark_key(params, reason)
+            else:
+                done = keys.rotate_signing_key(params, new_key, reason)
+    except CollapseGuardError as error:
+        _fail(error, as_json)
+    typer.echo(json.dumps(done) if as_json else done["message"])
 
 
 @audit_app.command("export")
