@@ -203,7 +203,7 @@ def check_signer(keys: Keys, expected: str = "") -> str:
         try:
             check_key_file_mode(key_file, "signing key")
         except SigningKeyError as exc:
-            raise SigningKeyError(f"{_message(exc)}; nothing was written", path=exc.path) from exc
+            raise SigningKeyError(f"{_message(exc)}; nothing was written ({expects})", path=exc.path) from exc
     try:
         signer = signer_fingerprint(keys)
     except SigningKeyError as exc:
