@@ -22,6 +22,7 @@ from pathlib import Path
 
 from collapse_guard.config import Params
 from collapse_guard.errors import ConfigError, SigningKeyError
+from collapse_guard.pipeline import trust
 from collapse_guard.records import atomic, keychain, ledger, signing
 from collapse_guard.records.workspace import relative
 
@@ -33,7 +34,7 @@ def check(params: Params) -> str:
     fingerprint ("" for a workspace with nothing recorded and no key yet). Reads, never writes."""
     keys = signing.Keys(params.workspace)
     if not keys.public.is_file() and initialised(params) and not ledger.is_signed(params.ledger_path):
-        marks = signed_statements(params)
+        marks = trust.signed_statements(params)
         if marks:
             raise SigningKeyError(
                 f"the workspace's records are signed ({relative(params, marks[0])}) but the public key is "
@@ -69,16 +70,6 @@ def initialised(params: Params) -> bool:
         return params.ledger_path.stat().st_size > 0
     except OSError:
         return False
-
-
-def signed_statements(params: Params) -> list[Path]:
-    """Signatures the workspace holds beside its ledger: its anchor's and its generations' (they outlive a
-    deleted ledger signature, so a stripped ledger still shows it was signed)."""
-    from collapse_guard.records import attestation
-
-    found = [attestation.anchor_signature_path(params.anchor_path)]
-    found += sorted(params.resolve(params.paths.generations_dir).glob(f"gen_*/{attestation.SIGNATURE}"))
-    return [p for p in found if p.is_file()]
 
 
 @dataclass(frozen=True)
@@ -123,7 +114,7 @@ def rotate_signing_key(params: Params, new_key: Path | None = None, reason: str 
     with the old key); the old public key is kept in ``retired/``; the new pair is moved into place; the head
     is re-signed with the new key."""
     keys = signing.Keys(params.workspace)
-    if not keys.public.is_file() and not ledger.is_signed(params.ledger_path) and not signed_statements(params):
+    if not keys.public.is_file() and not ledger.is_signed(params.ledger_path) and not trust.signed_statements(params):
         return adopt_signing(params)
     resumed = _resume_rotation(params, keys)
     if resumed:
@@ -186,7 +177,6 @@ def _resume_rotation(params: Params, keys: signing.Keys) -> dict | None:
 def adopt_signing(params: Params) -> dict:
     """Sign a workspace made before signing existed, explicitly: a first key pair, the chain signed as it is (it
     must verify first) with the key recorded, and the anchor's statement signed."""
-    from collapse_guard.pipeline import trust
     from collapse_guard.records import anchor as anchor_mod
 
     problems = ledger.chain_problems(ledger.read(params.ledger_path))

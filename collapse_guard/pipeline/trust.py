@@ -198,12 +198,20 @@ def _statements(params: Params) -> list[tuple[str, Path]]:
     return found
 
 
+def signed_statements(params: Params) -> list[Path]:
+    """Signatures the workspace holds beside its ledger: its anchor's and its generations' (they outlive a
+    deleted ledger signature, so a stripped ledger still shows it was signed)."""
+    from collapse_guard.records import attestation
+
+    found = [attestation.anchor_signature_path(params.anchor_path)]
+    found += sorted(params.resolve(params.paths.generations_dir).glob(f"gen_*/{attestation.SIGNATURE}"))
+    return [p for p in found if p.is_file()]
+
+
 def audit_problems(params: Params) -> list[str]:
     """What ``audit verify`` adds to the ledger's own checks in a signed workspace: the keys are there (signed
     statements without a public key fail), the fingerprint file matches the public key, the witnesses, the
     anchor's signed version and every recorded generation's signature."""
-    from collapse_guard.pipeline.keys import signed_statements
-
     keys = workspace_keys(params)
     if keys is None:
         signed = signed_statements(params)

@@ -123,7 +123,7 @@ def head_problems(
         return []
     if not entries and head is None and not signature_path(path).exists():
         return []  # a workspace whose ledger has not started yet
-    if head is None:
+    if head is None and not intent_path(path).exists():
         return [f"the ledger's signed head ({head_path(path).name}) is missing"]
     if not path.exists():
         return [f"the ledger file is missing: its signed head says {head.seq} entries (the ledger was deleted)"]
@@ -482,7 +482,7 @@ def _recover_locked(path: Path, keys: signing.Keys | None) -> list[tuple[str, bo
     head = _read_head(path) or Head()
     size = path.stat().st_size if path.exists() else 0
     tail = b""
-    if size > head.size and _read_head(path) is not None:
+    if size > head.size and (_read_head(path) is not None or intent_path(path).exists()):
         with open(path, "rb") as handle:
             handle.seek(head.size)
             tail = handle.read()

@@ -294,3 +294,12 @@ def test_key_rotation_is_recorded_and_verification_follows_it(text: Path, tmp_pa
     bundle = tmp_path / "rotated-bundle"
     assert cli(text, "audit", "export", str(bundle)).exit_code == 0
     assert verify("--bundle", str(bundle), "--public-key", str(old_key)).exit_code == 0
+
+
+def test_an_unsigned_workspace_is_not_reported_as_verified(tmp_path: Path):
+    workspace = tmp_path / "unsigned"
+    workspace.mkdir()
+    write_params(workspace)
+    ledger.append(workspace / "ledger/ledger.jsonl", "event", {})  # a chain, and no key anywhere
+    result = verify("--params", str(workspace / "params.yaml"))
+    assert result.exit_code == Unauthenticated.exit_code and "unsigned" in error(result)

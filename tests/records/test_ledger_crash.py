@@ -75,6 +75,19 @@ def test_a_process_killed_at_any_point_of_an_append_is_recovered_by_the_next(sig
     assert ledger.signed_head(signed_ledger).seq == len(ledger.read(signed_ledger))
 
 
+@pytest.mark.parametrize("point", ["ledger.line_torn", "ledger.line_written"])
+def test_the_first_append_of_a_ledger_killed_midway_is_recovered(tmp_path: Path, monkeypatch, point: str):
+    monkeypatch.delenv(signing.KEY_ENV, raising=False)
+    signing.create_keys(tmp_path)
+    path = tmp_path / "ledger" / "ledger.jsonl"
+    assert killed_append(path, point).returncode == -signal.SIGKILL
+    assert ledger.verify(path) == []
+    ledger.append(path, "event", {"next": True})
+    entries = ledger.read(path)
+    assert [e["body"].get("killed", False) for e in entries][:1] == [point == "ledger.line_written"]
+    assert "signing_key" in entries[0]["body"] and ledger.verify(path) == []
+
+
 def test_an_append_recovers_by_itself_when_nothing_ran_before_it(signed_ledger: Path):
     assert killed_append(signed_ledger, "ledger.line_written").returncode == -signal.SIGKILL
     entry = ledger.append(signed_ledger, "event", {"next": True})
