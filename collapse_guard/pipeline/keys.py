@@ -161,17 +161,27 @@ def _install(params: Params, keys: signing.Keys, old: str, new_pem: str, staged:
 
 
 def _resume_rotation(params: Params, keys: signing.Keys) -> dict | None:
-    """A rotation killed after the ledger recorded it but before the new key was in place: finish it."""
-    staged = _staged(keys)
+    """A rotation killed after the ledger recorded it (signed by the old key, so the ledger must verify from the
+    key still in place) but before the new key was: finish it with the key the ledger recorded."""
     entries = ledger.read(params.ledger_path)
     last = entries[-1] if entries else {}
-    if not staged.is_file() or last.get("kind") != keychain.ROTATED:
+    if last.get("kind") != keychain.ROTATED or not keys.public.is_file():
         return None
-    staged_pem = signing.public_pem_of(staged)
     recorded = last["body"]["signing_key"]
-    if signing.fingerprint_of(staged_pem.encode()) != recorded.get("fingerprint"):
-        return None
-    return _install(params, keys, str(last["body"].get("previous", "")), staged_pem, staged)
+    if signing.public_fingerprint(keys.public) == recorded.get("fingerprint"):
+        return None  # already in place
+    problems = ledger.verify(params.ledger_path)
+    if problems:
+        from collapse_guard.errors import LedgerTampered
+
+        raise LedgerTampered("; ".join(problems), path=relative(params, params.ledger_path))
+    staged = _staged(keys)
+    ready = (
+        staged.is_file() and signing.fingerprint_of(signing.public_pem_of(staged).encode()) == recorded["fingerprint"]
+    )
+    return _install(
+        params, keys, str(last["body"].get("previous", "")), recorded["public_key"], staged if ready else None
+    )
 
 
 def adopt_signing(params: Params) -> dict:
@@ -206,9 +216,9 @@ def rotate_watermark_key(params: Params, reason: str = "rotated by hand") -> dic
     from collapse_guard.modality.registry import modality_for
     from collapse_guard.text import keyring, watermark
 
-    modality = modality_for(params)
-    if not getattr(params, "text", None) or params.data.modality != "text" or not params.text.watermark.enabled:
+    if params.data.modality != "text" or not params.text.watermark.enabled:
         raise ConfigError("only a text workspace with text.watermark.enabled has a watermark key to rotate")
+    modality = modality_for(params)
     key_file, record_file = modality.key_file, modality.key_record_file
     if os.environ.get(watermark.KEY_ENV):
         raise ConfigError(
@@ -217,26 +227,26 @@ def rotate_watermark_key(params: Params, reason: str = "rotated by hand") -> dic
         )
     ledger.check_key(params.ledger_path)
     staged = keyring.staged_key_path(key_file)
-    record = keyring.read_record(record_file)
-    if staged.is_file() and record.current == watermark.read_key_file(staged).key_id:
-        new = watermark.read_key_file(staged)  # killed after the record moved: finish the move
-        old_id = next((k for k, v in record.keys.items() if v.get("status") == keyring.RETIRED and k != new.key_id), "")
-        os.replace(staged, key_file)
-        return _rotated(params, old_id, new.key_id, key_file)
+    if staged.is_file():  # a rotation killed after the ledger recorded it: finish it with the key it recorded
+        new = watermark.read_key_file(staged)
+        recorded = ledger.latest(ledger.read(params.ledger_path), ROTATED_WATERMARK)
+        if recorded is not None and recorded["body"]["next"] == new.key_id:
+            keyring.rotate_record(record_file, recorded["body"]["previous"], new.key_id)
+            os.replace(staged, key_file)
+            return _rotated(params, recorded["body"]["previous"], new.key_id, key_file)
+        staged.unlink()  # killed before the ledger recorded it: that key was never used
     old = keyring.current_key(key_file, record_file)
     kept = keyring.retired_key_path(key_file, old.key_id)
     with atomic.atomic_path(kept) as tmp:
         tmp.chmod(0o600)
         tmp.write_bytes(Path(key_file).read_bytes())
-    if staged.exists():
-        staged.unlink()
     new = watermark.create_key_file(staged)
     ledger.append(
         params.ledger_path,
         ROTATED_WATERMARK,
         {"previous": old.key_id, "next": new.key_id, "retired_key_file": relative(params, kept), "reason": reason},
     )
-    keyring.rotate_record(record_file, old, new)
+    keyring.rotate_record(record_file, old.key_id, new.key_id)
     os.replace(staged, key_file)
     return _rotated(params, old.key_id, new.key_id, key_file)
 

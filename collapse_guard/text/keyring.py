@@ -136,12 +136,13 @@ def current_key(key_file: Path, record_file: Path) -> WatermarkKey:
     return key
 
 
-def rotate_record(path: Path, old: WatermarkKey, new: WatermarkKey) -> KeyRecord:
-    """The record after a rotation: ``old`` retired (keeping its schemes), ``new`` current with the same schemes."""
+def rotate_record(path: Path, old_id: str, new_id: str) -> KeyRecord:
+    """The record after a rotation: key ``old_id`` retired (keeping its schemes), ``new_id`` current with the same
+    schemes (idempotent: a killed rotation runs it again)."""
     record = read_record(path)
-    schemes = list(record.schemes(old.key_id))
-    record.keys.setdefault(old.key_id, {"status": RETIRED, "schemes": schemes})["status"] = RETIRED
-    record.keys[new.key_id] = {"status": CURRENT, "schemes": schemes}
-    record.current = new.key_id
+    schemes = list(record.schemes(old_id))
+    record.keys.setdefault(old_id, {"status": RETIRED, "schemes": schemes})["status"] = RETIRED
+    record.keys[new_id] = {"status": CURRENT, "schemes": schemes}
+    record.current = new_id
     write_record(path, record)
     return record
