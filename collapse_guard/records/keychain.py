@@ -107,7 +107,7 @@ def write_rotation(home: Path, old: signing.Keys, new_public_pem: str, reason: s
     folder = rotations_dir(home)
     previous = key_record(Path(old.public).read_text(encoding="utf-8"))
     following = key_record(new_public_pem)
-    number = len(list(folder.glob("*.json"))) + 1 if folder.is_dir() else 1
+    number = len(statement_files(folder)) + 1
     path = folder / f"{number:04d}-{following['fingerprint'][:16]}.json"
     statement = {
         "format": FORMAT,
@@ -132,8 +132,15 @@ def read_rotation(path: Path) -> Rotation | None:
         return None
 
 
+def statement_files(folder: Path) -> list[Path]:
+    """The rotation statements in ``folder``, oldest first (not their signatures, which end in .json too)."""
+    if not Path(folder).is_dir():
+        return []
+    return sorted(p for p in Path(folder).glob("*.json") if not p.name.endswith(signing.SIGNATURE_SUFFIX))
+
+
 def rotations(folder: Path) -> list[Rotation]:
-    found = [read_rotation(p) for p in sorted(Path(folder).glob("*.json"))] if Path(folder).is_dir() else []
+    found = [read_rotation(p) for p in statement_files(folder)]
     return [r for r in found if r is not None]
 
 

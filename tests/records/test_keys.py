@@ -170,6 +170,8 @@ def rotate(workspace: Path) -> tuple[str, str]:
 def test_a_rotation_is_recorded_endorsed_by_the_old_key_and_followed_from_either_key(workspace: Path):
     path = workspace / "ledger" / "ledger.jsonl"
     old, new = rotate(workspace)
+    (statement,) = keychain.statement_files(keychain.rotations_dir(workspace))
+    assert statement.name == f"0001-{new[:16]}.json"
     ledger.append(path, "event", {"after": "rotation"})
     entry = next(e for e in ledger.read(path) if e["kind"] == keychain.ROTATED)
     assert (entry["body"]["previous"], entry["body"]["signing_key"]["fingerprint"]) == (old, new)
@@ -183,8 +185,8 @@ def test_a_rotation_is_recorded_endorsed_by_the_old_key_and_followed_from_either
 def test_a_rotation_not_signed_by_the_old_key_fails_verification(workspace: Path):
     path = workspace / "ledger" / "ledger.jsonl"
     rotate(workspace)
-    statement = next((workspace / ".collapse-guard/rotations").glob("*.json"))
-    # re-signed by the new key itself (what someone without the old secret could do), entry updated to match
+    (statement,) = keychain.statement_files(keychain.rotations_dir(workspace))
+    # re-signed by the new key itself (what someone without the old secret could do)
     signing.sign(statement, Path(str(statement) + signing.SIGNATURE_SUFFIX), signing.Keys(workspace))
     assert "not endorsed by the old key" in ledger.verify(path)[0]
 
