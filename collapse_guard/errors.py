@@ -101,6 +101,21 @@ class WorkspaceUnwritable(CollapseGuardError):
     exit_code = 10
 
 
+class SigningKeyError(CollapseGuardError):
+    """A signing or watermark key is missing, is not the key the ledger recorded, cannot be read, or is readable
+    by others. Raised before anything is written: a key is part of the trail, so a command never signs with
+    another key or creates one in an initialised workspace (``collapse-guard audit rotate-key`` changes keys)."""
+
+    exit_code = 11
+
+
+class Unauthenticated(CollapseGuardError):
+    """A bundle (or ledger) is self-consistent, but only against the key it carries: nothing ties that key to the
+    one the reviewer trusts. Give the trusted key (``--public-key``) or pin its fingerprint (``--fingerprint``)."""
+
+    exit_code = 12
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "unexpected error (a bug: please report it with the traceback)",
@@ -114,4 +129,6 @@ EXIT_CODES: dict[int, str] = {
     ServiceUnavailable.exit_code: "an external service (MLflow, Prefect API, DVC remote, Dask) is down or timed out",
     WorkspaceUnwritable.exit_code: "a workspace folder or file cannot be written (read-only, permissions, disk full)",
     AlreadyIngested.exit_code: "ingest refused: the same file was already ingested (--allow-same-file to repeat it)",
+    SigningKeyError.exit_code: "a signing or watermark key is missing, changed, unreadable or readable by others",
+    Unauthenticated.exit_code: "verified only against the bundle's own key: give --public-key or --fingerprint",
 }

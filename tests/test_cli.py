@@ -37,6 +37,7 @@ def test_exit_codes_are_distinct():
     assert len(set(own.values())) == len(own)  # no two error classes share a code of their own
     assert set(own.values()) <= set(EXIT_CODES)  # and every code is documented
     assert errors.AlreadyIngested.exit_code == 13 and issubclass(errors.AlreadyIngested, errors.DataError)
+    assert "key" in EXIT_CODES[11] and "bundle's own key" in EXIT_CODES[12]
 
 
 def test_config_errors_exit_2_and_name_the_file(tmp_path):

@@ -46,7 +46,15 @@ add_commands(
 )
 
 audit_app = new_app("Review and verify the append-only audit ledger.")
-add_commands(audit_app, audit.verify, audit.export, audit.report, audit.show)
+add_commands(
+    audit_app,
+    audit.verify,
+    audit.export,
+    audit.report,
+    audit.show,
+    audit.rotate_key,
+    names={audit.rotate_key: "rotate-key"},
+)
 app.add_typer(audit_app, name="audit")
 
 __all__ = ["app"]

@@ -117,6 +117,11 @@ class Modality(abc.ABC):
         """Create what this kind of data needs in a new workspace (e.g. a watermark key); what was made."""
         return []
 
+    def check_keys(self) -> None:
+        """Raise SigningKeyError unless every key this kind of data uses (e.g. a watermark key) is the one the
+        workspace recorded, readable by its owner only: run before a command writes anything."""
+        return None
+
     @abc.abstractmethod
     def initial_anchor(self) -> pd.DataFrame:
         """The first real anchor, stamped with provenance: the embedded default or ``data.source``."""

@@ -33,7 +33,11 @@ def bound_client_waits(timeout: float = TIMEOUT_SECONDS, attempts: int = ATTEMPT
 
 
 def check(params: Params, prefect_api_url: str | None = None) -> None:
-    """Raise the first named cause found; return quietly when every part answers."""
+    """Raise the first named cause found; return quietly when every part answers. The workspace's keys first:
+    a missing or changed key stops the run before anything is written (collapse_guard/pipeline/keys.py)."""
+    from collapse_guard.pipeline import keys
+
+    keys.check(params)
     bound_client_waits()
     check_writable(params)
     check_mlflow(params.tracking_uri)

@@ -98,7 +98,7 @@ def sign_generation(folder: Path, statement: dict[str, Any], keys: signing.Keys)
 
 def verify_generation(folder: Path, keys: signing.Keys, label: str) -> None:
     """Raise DataError naming the folder (and the file that changed) unless its signature verifies."""
-    signing.verify(Path(folder), Path(folder) / SIGNATURE, keys.public, label=label, error=DataError)
+    signing.verify(Path(folder), Path(folder) / SIGNATURE, keys.verifying(), label=label, error=DataError)
 
 
 def assertion(statement: dict[str, Any], label: str) -> dict[str, Any]:
@@ -152,7 +152,7 @@ def verify_anchor(anchor_path: Path, keys: signing.Keys, label: str) -> dict[str
     signing.verify(
         statement_path,
         anchor_signature_path(anchor_path),
-        keys.public,
+        keys.verifying(),
         label=f"{label} (statement {statement_path.name})",
         error=AnchorIntegrityError,
     )

@@ -48,7 +48,7 @@ from collapse_guard.reports.drift import DriftSummary, run_report
 from collapse_guard.text.corpus import TEXT, default_corpus, iter_corpus, read_corpus
 from collapse_guard.text.dedup import AnchorIndex, DedupSettings, ScreeningStream
 from collapse_guard.text.index_file import index_path, sync
-from collapse_guard.text.keyring import RETIRED, current_key, read_record, record_key, registry_path
+from collapse_guard.text.keyring import RETIRED, current_key, read_record, record_key, registry_path, retired_key_path
 from collapse_guard.text.labels import DECODING, REAL_TEXT_LABELS, WATERMARK_KEY_ID
 from collapse_guard.text.metrics import effective_vocabulary_ratio, tail_vocabulary, text_metrics, tokens_of
 from collapse_guard.text.screening import (
@@ -101,14 +101,26 @@ class TextModality(Modality):
         return registry_path(self.key_file)
 
     def prepare_workspace(self) -> list[str]:
-        """A fresh random watermark key, unless one is set in the environment or already on disk; then the
-        key's id and scheme recorded in ``watermark.json`` (a key that disagrees with the record is refused)."""
+        """A fresh random watermark key, unless one is set in the environment or already on disk, or the workspace
+        is initialised (a recorded key, or a ledger: a missing key is then a SigningKeyError, never replaced);
+        then the key's id and scheme recorded in ``watermark.json`` (a key that disagrees with the record is
+        refused)."""
         import os
 
         settings = self.params.text.watermark
         if not settings.enabled:
             return []
         made = []
+        initialised = read_record(self.key_record_file).current or _has_entries(self.params.ledger_path)
+        if not os.environ.get(KEY_ENV) and not self.key_file.exists() and initialised:
+            from collapse_guard.errors import SigningKeyError
+
+            raise SigningKeyError(
+                "the watermark key is missing and the workspace is initialised: put its file back (or set "
+                f"{KEY_ENV}); a new key is never created for an initialised workspace (change keys with "
+                "`collapse-guard audit rotate-key --watermark`)",
+                path=str(self.key_file),
+            )
         if not os.environ.get(KEY_ENV) and not self.key_file.exists():
             create_key_file(self.key_file)
             _ignore_in_git(self.params.workspace, self.params.text.watermark.key_file)
@@ -121,6 +133,11 @@ class TextModality(Modality):
         if fresh:
             made.append(f"watermark key record {self.key_record_file.name} (key id {key.key_id}, {settings.scheme})")
         return made
+
+    def check_keys(self) -> None:
+        """The watermark key of an initialised workspace: present, private to its owner, the recorded one."""
+        if self.params.text.watermark.enabled and read_record(self.key_record_file).current:
+            current_key(self.key_file, self.key_record_file)
 
     def watermark(self) -> WatermarkConfig | None:
         """The key to generate with: it must be the workspace's recorded key (whatever the environment says)."""
@@ -148,6 +165,10 @@ class TextModality(Modality):
             key = read_key_file(self.params.resolve(retired))
             keys[key.key_id] = key
         record = read_record(self.key_record_file)
+        for key_id in record.retired():  # retired by `audit rotate-key --watermark`: kept beside the key file
+            kept = retired_key_path(self.key_file, key_id)
+            if key_id not in keys and kept.is_file():
+                keys[key_id] = read_key_file(kept)
         missing = sorted(set(record.keys) - set(keys))
         if missing:
             raise ConfigError(
@@ -449,6 +470,13 @@ def _import_detector(path: str) -> Callable[[list[str]], object]:
     if not callable(detector):
         raise ConfigError(f"text.watermark.external_detectors: {path!r} is not callable")
     return detector
+
+
+def _has_entries(ledger_path: Path) -> bool:
+    try:
+        return Path(ledger_path).stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _ignore_in_git(workspace: Path, relative: str) -> None:
