@@ -112,7 +112,7 @@ def test_gate_flags_and_the_text_suite_block_unlabelled_synthetic_text(anchor, i
     )
     assert not verdict.passed
     texts = [str(f) for f in verdict.failures]
-    assert any("[text]" in t and "names the watermark key" in t and "generations/gen_001/x" in t for t in texts)
+    assert any("[text]" in t and "name no watermark key" in t and "generations/gen_001/x" in t for t in texts)
     assert any("[text]" in t and "unlabelled leakage" in t for t in texts)
 
 

@@ -96,7 +96,7 @@ def test_two_text_generations_end_to_end(text_workspace: Path):
     assert error["type"] == "GateBlocked"
     failures = json.loads(blocked.stdout)["generations"][-1]["gate"]["failures"]
     assert any(
-        "[text]" in f and "names the watermark key" in f and str(pool.relative_to(text_workspace)) in f
+        "[text]" in f and "name no watermark key" in f and str(pool.relative_to(text_workspace)) in f
         for f in failures
     )
     assert sha256_of(text_workspace / ANCHOR) == anchor_before
