@@ -128,7 +128,8 @@ EXIT_CODES: dict[int, str] = {
     WorkspaceBusy.exit_code: "workspace busy: another run holds it (the message names it)",
     ServiceUnavailable.exit_code: "an external service (MLflow, Prefect API, DVC remote, Dask) is down or timed out",
     WorkspaceUnwritable.exit_code: "a workspace folder or file cannot be written (read-only, permissions, disk full)",
-    AlreadyIngested.exit_code: "ingest refused: the same file was already ingested (--allow-same-file to repeat it)",
     SigningKeyError.exit_code: "a signing or watermark key is missing, changed, unreadable or readable by others",
-    Unauthenticated.exit_code: "verified only against the bundle's own key: give --public-key or --fingerprint",
+    Unauthenticated.exit_code: "not authenticated: checked only against the bundle's own key, or an unsigned ledger "
+    "(give --public-key or --fingerprint)",
+    AlreadyIngested.exit_code: "ingest refused: the same file was already ingested (--allow-same-file to repeat it)",
 }

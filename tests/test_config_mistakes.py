@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from collapse_guard.cli import app
 from collapse_guard.errors import ConfigError, DataError
 from tests.conftest import write_params
+from tests.ledger_kinds import assert_documented
 
 
 def cli(params: Path, *args: str):
@@ -105,6 +106,7 @@ def test_a_changed_dvc_remote_is_applied_and_recorded(workspace: Path):
     assert change["kind"] == "dvc_remote_changed" and change["body"]["to"] == new
     assert change["body"]["from"] == str((workspace / ".dvc-remote").resolve())
     assert cli(moved, "init")[1]["created"] == []  # applied once
+    assert "dvc_remote_changed" in assert_documented(workspace / "ledger/ledger.jsonl")
 
 
 def test_a_write_that_fails_mid_file_names_the_file_and_its_folder(tmp_path: Path):

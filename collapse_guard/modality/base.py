@@ -18,6 +18,7 @@ import pandas as pd
 
 from collapse_guard.config import DecodingParams, Params
 from collapse_guard.generator import Generator
+from collapse_guard.modality.metric_catalog import MetricInfo
 from collapse_guard.records.anchor import AnchorSplit
 from collapse_guard.reports.drift import DriftSummary
 
@@ -108,6 +109,7 @@ class Modality(abc.ABC):
     headline: tuple[str, str]  # metric names: the early-collapse (tail) signal, then the spread signal
     headline_labels: tuple[str, str]  # how summaries title them
     figure_metrics: dict[str, str]  # metric -> title in the experiment's figure
+    metric_catalog: Mapping[str, MetricInfo]  # every metric this kind records: what it means (the docs' reference)
     door_checks_tables: bool = False  # real data arrives as a table the ``incoming`` suite validates (pipeline.door)
 
     def __init__(self, params: Params) -> None:

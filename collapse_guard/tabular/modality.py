@@ -25,6 +25,7 @@ from collapse_guard.modality.base import (
     Modality,
     run_here,
 )
+from collapse_guard.modality.metric_catalog import COMMON
 from collapse_guard.records.anchor import AnchorSplit, as_real_records, read_records
 from collapse_guard.records.provenance import feature_columns, numeric_columns, stamp_real
 from collapse_guard.records.versioning import file_origin
@@ -34,6 +35,7 @@ from collapse_guard.tabular.column_kinds import column_kinds, kind_flags
 from collapse_guard.tabular.curation import curate, select_diverse
 from collapse_guard.tabular.default_data import sample_default
 from collapse_guard.tabular.evaluation import HEADLINE, anchor_tail, evaluate, reference_rows
+from collapse_guard.tabular.metric_catalog import TABULAR_METRICS
 from collapse_guard.tabular.metrics.modes import ModeMap, anchor_modes
 from collapse_guard.tabular.metrics.tails import TailRegion, inside_tail
 
@@ -67,6 +69,7 @@ class TabularModality(Modality):
     headline = HEADLINE
     headline_labels = ("tail cov", "var ratio")
     figure_metrics = FIGURE_METRICS
+    metric_catalog = {**COMMON, **TABULAR_METRICS}
     door_checks_tables = True
 
     def __init__(self, params) -> None:

@@ -42,6 +42,7 @@ from collapse_guard.modality.base import (
     run_here,
     run_merged,
 )
+from collapse_guard.modality.metric_catalog import COMMON
 from collapse_guard.records.anchor import AnchorSplit
 from collapse_guard.records.provenance import stamp_real
 from collapse_guard.reports.drift import DriftSummary, run_report
@@ -50,6 +51,7 @@ from collapse_guard.text.dedup import AnchorIndex, DedupSettings, ScreeningStrea
 from collapse_guard.text.index_file import index_path, sync
 from collapse_guard.text.keyring import RETIRED, current_key, read_record, record_key, registry_path, retired_key_path
 from collapse_guard.text.labels import DECODING, REAL_TEXT_LABELS, WATERMARK_KEY_ID
+from collapse_guard.text.metric_catalog import TEXT_METRICS
 from collapse_guard.text.metrics import effective_vocabulary_ratio, tail_vocabulary, text_metrics, tokens_of
 from collapse_guard.text.screening import (
     BatchHasher,
@@ -85,6 +87,7 @@ class TextModality(Modality):
     headline = HEADLINE
     headline_labels = ("rare-word ret", "vocab ratio")
     figure_metrics = FIGURE_METRICS
+    metric_catalog = {**COMMON, **TEXT_METRICS}
 
     def __init__(self, params) -> None:
         super().__init__(params)

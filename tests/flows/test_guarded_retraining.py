@@ -18,7 +18,8 @@ from collapse_guard.cli import app
 from collapse_guard.errors import GateBlocked, LedgerTampered, PolicyForbidden
 from collapse_guard.records.ledger import read as read_ledger
 from tests.conftest import resign_as_insider, sha256_of, write_params
-from tests.metric_names import disagreements, recorded_numbers
+from tests.ledger_kinds import assert_documented
+from tests.metric_names import disagreements, recorded_numbers, uncatalogued
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
 ANCHOR = Path("data/anchor/real.parquet")  # a folder: the anchor dataset (parts and their manifest)
@@ -83,6 +84,8 @@ def test_two_generations_end_to_end(workspace: Path):
     shown = json.loads(cli(workspace, "audit", "show", "--json").stdout)
     assert [e["generation"] for e in shown["lineage"]] == [2, 1, 0]
     assert shown["lineage"][0]["anchor"]["dvc_md5"]
+    kinds = assert_documented(workspace / "ledger/ledger.jsonl")  # the ledger reference covers what a run writes
+    assert {"anchor_initialised", "run_started", "gate_verdict", "generation_recorded", "run_finished"} <= kinds
 
     # One name, one number: generation 2's metrics agree across the summary, MLflow, the ledger and the Evidently
     # report's JSON; the report's own tail estimate has a name of its own, recorded everywhere too
@@ -90,6 +93,9 @@ def test_two_generations_end_to_end(workspace: Path):
         workspace, generations[2], workspace / "ledger/ledger.jsonl", workspace / "generations/gen_002/drift.json"
     )
     assert disagreements(numbers) == {}
+    from collapse_guard.tabular.modality import TabularModality
+
+    assert uncatalogued(numbers, TabularModality.metric_catalog) == set()  # every metric is in the docs' reference
     evaluated = set(numbers["ledger"])
     assert evaluated <= set(numbers["summary"]) and evaluated <= set(numbers["mlflow"])
     assert evaluated - {"real_fraction", "anchor_rows"} <= set(numbers["evidently"])

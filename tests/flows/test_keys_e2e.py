@@ -24,6 +24,7 @@ from collapse_guard.cli import app
 from collapse_guard.errors import LedgerTampered, SigningKeyError, Unauthenticated
 from collapse_guard.records import faults, keychain, ledger, signing
 from tests.conftest import TINY_TEXT, sha256_of, write_params
+from tests.ledger_kinds import assert_documented
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
 KEYS = Path(".collapse-guard")
@@ -202,6 +203,7 @@ def test_a_run_killed_mid_append_is_recovered_by_the_next_run(recovered):
     entries = ledger.read(workspace / "ledger/ledger.jsonl")
     kinds = [e["kind"] for e in entries]
     assert kinds.count("run_started") == 2 and ledger.RECOVERED in kinds
+    assert ledger.RECOVERED in assert_documented(workspace / "ledger/ledger.jsonl")
     assert verify("--params", str(workspace / "params.yaml")).exit_code == 0
 
 
@@ -285,6 +287,7 @@ def test_key_rotation_is_recorded_and_verification_follows_it(text: Path, tmp_pa
     rotation = next(e for e in entries if e["kind"] == keychain.ROTATED)["body"]
     assert (rotation["previous"], rotation["signing_key"]["fingerprint"]) == (done["previous"], done["next"])
     assert any(e["kind"] == "watermark_key_rotated" and e["body"]["previous"] == old_watermark for e in entries)
+    assert {keychain.ROTATED, "watermark_key_rotated"} <= assert_documented(text / "ledger/text.jsonl")
     assert verify("--params", str(text / "params.yaml")).exit_code == 0
     from_first = verify("--params", str(text / "params.yaml"), "--public-key", str(old_key))
     assert from_first.exit_code == 0 and json.loads(from_first.stdout)["current_key"] == done["next"]

@@ -16,6 +16,7 @@ from collapse_guard.pipeline.promotion import decide
 from collapse_guard.records import ledger
 from collapse_guard.records.tracking import client
 from tests.conftest import write_params
+from tests.ledger_kinds import assert_documented
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
 
@@ -92,3 +93,4 @@ def test_models_are_registered_and_champion_follows_the_check_and_the_hand(works
     refused = cli(params_file, "rollback", "--to", str(second), "--json")  # rolled back past: no longer earlier
     assert refused.exit_code == 2 and "earlier champion" in json.loads(refused.stdout)["error"]["message"]
     assert len(ledger.read(params.ledger_path)) == lines
+    assert "champion_moved" in assert_documented(params.ledger_path)

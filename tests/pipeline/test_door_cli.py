@@ -17,6 +17,7 @@ from collapse_guard.cli import app
 from collapse_guard.errors import DataError
 from collapse_guard.records.anchor import load as load_anchor
 from tests.conftest import sha256_of, write_params
+from tests.ledger_kinds import assert_documented
 
 ANCHOR = Path("data/anchor/real.parquet")
 
@@ -247,4 +248,5 @@ def test_the_same_file_is_ingested_once_unless_allowed_and_a_partial_overlap_is_
     body = ledger.read(ledger_file)[-1]["body"]
     assert body["allow_same_file"] is True and body["same_file_ingested_at"] == [entry["seq"]]
     assert body["source"] == "retried-upload.csv" and body["source_sha256"] == digest
+    assert "anchor_ingested" in assert_documented(ledger_file)
     assert CliRunner().invoke(app, ["audit", "verify", "--params", str(initialised / "params.yaml")]).exit_code == 0

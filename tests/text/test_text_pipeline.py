@@ -16,7 +16,7 @@ from collapse_guard.config import DecodingParams
 from collapse_guard.records.anchor import load as load_anchor
 from collapse_guard.text.watermark import WatermarkConfig, read_key_file
 from tests.conftest import TINY_TEXT, resign_as_insider, sha256_of, write_params
-from tests.metric_names import disagreements, recorded_numbers
+from tests.metric_names import disagreements, recorded_numbers, uncatalogued
 
 ANCHOR = Path("data/anchor/text.parquet")
 KEY_FILE = Path(".collapse-guard/watermark.key")
@@ -82,6 +82,9 @@ def test_two_text_generations_end_to_end(text_workspace: Path):
         text_workspace / "generations-text/gen_001/drift.json",
     )
     assert disagreements(numbers) == {}
+    from collapse_guard.text.modality import TextModality
+
+    assert uncatalogued(numbers, TextModality.metric_catalog) == set()  # every metric is in the docs' reference
     assert set(numbers["ledger"]) - {"real_fraction", "anchor_rows"} <= set(numbers["evidently"])
     assert {"rare_token_mass_retention", "rare_token_mass_retention_anchor_halves"} <= set(numbers["mlflow"])
 
