@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from collapse_guard.config import DecodingParams
+from collapse_guard.config import DecodingParams, Params
 from collapse_guard.generator import Generator
 from collapse_guard.modality.base import (
     CurationReport,
@@ -36,6 +36,7 @@ from collapse_guard.tabular.default_data import sample_default
 from collapse_guard.tabular.evaluation import HEADLINE, anchor_tail, evaluate, reference_rows
 from collapse_guard.tabular.metrics.modes import ModeMap, anchor_modes
 from collapse_guard.tabular.metrics.tails import TailRegion, inside_tail
+from collapse_guard.tabular.params import ParamsWithTabular
 
 FIGURE_METRICS = {
     "tail_coverage": "tail coverage (1 = real)",
@@ -68,9 +69,10 @@ class TabularModality(Modality):
     headline_labels = ("tail cov", "var ratio")
     figure_metrics = FIGURE_METRICS
     door_checks_tables = True
+    params: ParamsWithTabular
 
-    def __init__(self, params) -> None:
-        super().__init__(params)
+    def __init__(self, params: Params) -> None:
+        super().__init__(ParamsWithTabular.of(params))  # params loaded for another modality: tabular's defaults
         self._tails: dict[str, TailRegion] = {}  # anchor digest -> its tail region (quadratic to build)
         self._modes: dict[str, ModeMap | None] = {}  # anchor digest -> its clustered modes
 

@@ -12,15 +12,15 @@ import pytest
 from typer.testing import CliRunner
 
 from collapse_guard.cli import app
-from collapse_guard.config import load_params
 from collapse_guard.generator import load_generator
-from collapse_guard.modality.registry import modality_for
+from collapse_guard.modality.registry import load_params, modality_for
 from collapse_guard.pipeline import step
 from collapse_guard.pipeline.step import SeedSchedule
 from collapse_guard.records import ledger
 from collapse_guard.records.anchor import load as load_anchor
 from collapse_guard.records.anchor import load_split
-from collapse_guard.tasks.cluster import SCHEDULER_ENV, DaskHashing
+from collapse_guard.tasks.cluster import SCHEDULER_ENV
+from collapse_guard.tasks.text_screening import DaskHashing
 from collapse_guard.text.corpus import default_corpus
 from collapse_guard.text.dedup import DedupSettings
 from collapse_guard.text.screening import hash_batches_here
