@@ -172,6 +172,41 @@ def test_tasks_go_to_dask_with_their_run_but_without_its_parameters():
     assert after == {"anchor": list(range(1000))}
 
 
+@pytest.mark.usefixtures("prefect_server")
+def test_a_task_on_a_dask_worker_runs_under_its_flow_run_without_the_runs_arguments(cluster, monkeypatch):
+    """Submitted from inside a task of a flow (prefect-dask on a real cluster): the worker runs the task under
+    the flow run, whose parameters it does not get; the submitting task's run is shipped without its
+    parameters too, and its own context is left as it was. It fails if prefect-dask ships the run contexts
+    some other way than the one runs_without_parameters empties."""
+    from prefect import flow, task
+    from prefect.context import FlowRunContext, TaskRunContext, serialize_context
+
+    from collapse_guard.tasks.cluster import runs_without_parameters, started
+
+    local, _ = cluster
+    monkeypatch.setenv(SCHEDULER_ENV, local.scheduler_address)
+
+    @task
+    def on_the_worker() -> dict:
+        flow_run = FlowRunContext.get()
+        return {"flow_run": flow_run.flow_run.id, "parameters": flow_run.parameters}
+
+    @task
+    def submitting(anchor: list[int]) -> tuple[dict, dict, dict]:
+        with started(1) as runner, runs_without_parameters():
+            shipped = serialize_context()["task_run_context"]["parameters"]
+            seen = runner.submit(on_the_worker, {}).result()
+        return seen, shipped, TaskRunContext.get().parameters
+
+    @flow
+    def screening(anchor: list[int]) -> tuple[dict, dict, dict, object]:
+        return (*submitting(anchor), FlowRunContext.get().flow_run.id)
+
+    seen, shipped, after, flow_run = screening(list(range(1000)))
+    assert seen == {"flow_run": flow_run, "parameters": {}} and shipped == {}
+    assert after == {"anchor": list(range(1000))}
+
+
 @pytest.mark.e2e
 @pytest.mark.usefixtures("prefect_server")
 def test_a_malformed_line_past_the_threshold_stops_an_ingest_on_dask_with_the_anchor_untouched(
