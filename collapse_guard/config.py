@@ -1,27 +1,29 @@
 """params.yaml, read once, validated into typed objects and passed down.
 
 Paths in params.yaml are relative to the directory that holds it (the workspace), so the same file
-works from any current directory. Nothing below this module reads params.yaml again.
+works from any current directory. Nothing reads params.yaml again after it is loaded.
+
+This module holds the sections every kind of data shares (``Params``) and knows no modality: a modality
+adds its own section by subclassing ``Params`` (collapse_guard/<modality>/params.py), and
+``collapse_guard.modality.registry.load_params`` validates a file as the subclass its ``data.modality``
+names, with ``read_params`` and ``validate_params`` below.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, get_args, get_type_hints
+from typing import Annotated, Any, ClassVar, Literal, Self, get_args, get_type_hints
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from collapse_guard.errors import ConfigError, PolicyForbidden
-from collapse_guard.tabular.params import TabularParams
-from collapse_guard.text.params import TextParams
 
-# The one list of mixing policies (collapse_guard.pipeline.mixing implements each) and of modalities
-# (collapse_guard.modality.registry maps each name to its implementation).
+# The one list of mixing policies (collapse_guard.pipeline.mixing implements each). The modalities are listed
+# where they are implemented: collapse_guard.modality.registry (which checks ``data.modality`` at load).
 PolicyName = Literal["accumulate", "replace", "accumulate-subsample", "fixed-ratio", "adaptive-ratio"]
 POLICY_NAMES: tuple[str, ...] = get_args(PolicyName)
-ModalityName = Literal["tabular", "text"]
 
 
 class _Strict(BaseModel):
@@ -57,7 +59,7 @@ class RunParams(_Strict):
 
 
 class DataParams(_Strict):
-    modality: ModalityName = "tabular"
+    modality: str = "tabular"  # a name in collapse_guard.modality.registry.MODALITIES
     source: str = "embedded"  # the modality's embedded default, or a path to your own data
     holdout_fraction: float = Field(0.2, gt=0, lt=0.9)
 
@@ -257,8 +259,7 @@ class Params(_Strict):
     gate: GateParams = GateParams()
     evaluation: EvaluationParams = EvaluationParams()
     experiment: ExperimentParams = ExperimentParams()
-    tabular: TabularParams = TabularParams()  # what only tables need (collapse_guard/tabular/params.py)
-    text: TextParams = TextParams()  # what only text needs (collapse_guard/text/params.py)
+    # a modality's own section (tabular:, text:) is a field of its subclass (collapse_guard/<modality>/params.py)
     alerts: AlertsParams = AlertsParams()  # collapse_guard/records/alerts.py
     promotion: PromotionParams = PromotionParams()  # MLflow Model Registry alias `champion`
     schedule: ScheduleParams = ScheduleParams()  # `collapse-guard serve` (flows/scheduled.py)
@@ -293,6 +294,14 @@ class Params(_Strict):
             )
         return self
 
+    @classmethod
+    def of(cls, params: Params) -> Self:
+        """``params`` as this class: itself if it is one; else its sections this class has, and this class's
+        defaults for the rest (e.g. a modality's section, for params that were loaded for another modality)."""
+        if isinstance(params, cls):
+            return params
+        return cls(**{name: getattr(params, name) for name in cls.model_fields if name in type(params).model_fields})
+
     def resolve(self, relative: str) -> Path:
         """A path from params.yaml, made absolute against the workspace."""
         path = Path(relative)
@@ -316,8 +325,9 @@ class Params(_Strict):
         return uri
 
 
-def load_params(path: Path | str = "params.yaml", overrides: dict | None = None) -> Params:
-    """Read and validate params.yaml; ``overrides`` are dotted keys (``{"mixing.policy": "replace"}``)."""
+def read_params(path: Path | str = "params.yaml", overrides: dict | None = None) -> tuple[Path, dict]:
+    """The params file's absolute path and its mapping of sections, with ``overrides`` (dotted keys:
+    ``{"mixing.policy": "replace"}``) applied; not validated yet (``validate_params``)."""
     path = Path(path).resolve()
     if not path.is_file():
         raise ConfigError("params file not found; run `collapse-guard init` or pass --params", path=str(path))
@@ -335,8 +345,14 @@ def load_params(path: Path | str = "params.yaml", overrides: dict | None = None)
         raise ConfigError("params file must hold a mapping of sections", path=str(path))
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value)
+    return path, raw
+
+
+def validate_params(params_type: type[Params], raw: dict, path: Path) -> Params:
+    """``raw`` (from ``read_params``) validated as ``params_type``: a ConfigError naming every bad key and the
+    file, or PolicyForbidden; ``model.options`` checked against the model's constructor."""
     try:
-        params = Params.model_validate({**raw, "workspace": path.parent, "source_file": str(path)})
+        params = params_type.model_validate({**raw, "workspace": path.parent, "source_file": str(path)})
     except PolicyForbidden:
         raise
     except ValidationError as exc:

@@ -92,7 +92,7 @@ class RemoteStalled(ServiceUnavailable):
 class ClusterLost(ServiceUnavailable):
     """The Dask cluster failed under a task: its workers died running it every time the scheduler retried it
     (Dask's ``KilledWorker``: out of memory, or a crash in native code), its scheduler went away, or it was
-    left without any worker (tasks/cluster.py ``_collected``)."""
+    left without any worker (tasks/cluster.py ``collected``)."""
 
 
 class WorkspaceUnwritable(CollapseGuardError):

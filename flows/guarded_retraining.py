@@ -17,7 +17,7 @@ from collapse_guard.records.workspace import synthetic_batches
 from collapse_guard.tasks.alerts import alert_metric_floors
 from collapse_guard.tasks.artifacts import publish_run_summary
 from collapse_guard.tasks.bookkeeping import close_run, open_generation, open_run
-from collapse_guard.tasks.cluster import DaskHashing, DaskMetrics
+from collapse_guard.tasks.cluster import DaskMetrics
 from collapse_guard.tasks.evaluate import evaluate_model
 from collapse_guard.tasks.forecast import forecast_collapse
 from collapse_guard.tasks.gate import gate_mixture, record_gate_verdict
@@ -26,6 +26,7 @@ from collapse_guard.tasks.mix import mix
 from collapse_guard.tasks.prepare import prepare_generation, read_state
 from collapse_guard.tasks.promote import decide_promotion, record_promotion
 from collapse_guard.tasks.record import publish_generation, record_generation, version_outputs
+from collapse_guard.tasks.record_hashing import record_hashing
 from collapse_guard.tasks.reports import write_reports
 from collapse_guard.tasks.train import train
 from collapse_guard.tasks.trust import sign_generation, verify_inputs
@@ -37,7 +38,7 @@ def guarded_generation(params: Params, modality: Modality, run: RunContext, gene
     verify_inputs(params, state)
     mlflow_run_id = open_generation(params.tracking_uri, run, generation)
     ctx = prepare_generation(params, modality, run, state, generation, mlflow_run_id)
-    hashing = DaskHashing.of(params.text.dedup)  # starts a cluster only for a batch big enough to need one
+    hashing = record_hashing(modality)  # None if it hashes none; a cluster only for a batch big enough to need one
     batch = (
         generate_and_curate(ctx, params.generation.synthetic_per_generation, params.decoding, hashing)
         if generation

@@ -1,7 +1,7 @@
 import pytest
 
-from collapse_guard.config import load_params
 from collapse_guard.errors import ConfigError, PolicyForbidden
+from collapse_guard.modality.registry import load_params
 from tests.conftest import REPO, write_params
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from collapse_guard.config import load_params
 from collapse_guard.errors import ConfigError
+from collapse_guard.modality.registry import load_params
 from tests.conftest import REPO, TINY_TEXT, write_params
 
 GMM = "collapse_guard.tabular.gmm:GaussianMixtureGenerator"

@@ -51,6 +51,11 @@ def test_serve_with_an_invalid_cron_or_time_zone(workspace: Path):
     refused(write_params(workspace, schedule={"timezone": "Mars/Olympus"}), "schedule.timezone", command=("serve",))
 
 
+def test_a_model_class_that_is_not_a_generator(workspace: Path):
+    params = write_params(workspace, model={"class": "collections:OrderedDict", "options": {}})
+    refused(params, "model.class 'collections:OrderedDict' is not a collapse_guard.generator.Generator subclass")
+
+
 def test_a_hugging_face_model_with_a_negative_size(workspace: Path):
     options = {"config": {"model_type": "gpt2", "n_layer": -1, "n_head": 2, "n_embd": 32}}
     params = write_params(workspace, model={"class": "collapse_guard.text.hf:HFLanguageModel", "options": options})
@@ -64,7 +69,7 @@ def test_a_written_path_outside_the_workspace(workspace: Path, tmp_path: Path):
     allowed = write_params(
         workspace, paths={"anchor": str(tmp_path / "elsewhere" / "real.parquet"), "allow_outside_workspace": True}
     )
-    from collapse_guard.config import load_params
+    from collapse_guard.modality.registry import load_params
 
     assert load_params(allowed).anchor_path == tmp_path / "elsewhere" / "real.parquet"
 
@@ -122,7 +127,7 @@ def test_a_write_that_fails_mid_file_names_the_file_and_its_folder(tmp_path: Pat
 
 
 def test_params_files_in_the_repo_pass_the_new_checks():
-    from collapse_guard.config import load_params
+    from collapse_guard.modality.registry import load_params
     from tests.conftest import REPO
 
     for name in ("params.yaml", "params-text.yaml"):

@@ -74,7 +74,7 @@ def add_commands(app: typer.Typer, *functions: Callable, names: dict[Callable, s
 
 def load(params_file: Path):  # -> collapse_guard.config.Params (imported lazily)
     """The workspace's params, validated; also what a library error is explained against (``named_cause``)."""
-    from collapse_guard.config import load_params
+    from collapse_guard.modality.registry import load_params
 
     params = load_params(params_file)
     _state["params"] = params

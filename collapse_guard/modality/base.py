@@ -113,6 +113,8 @@ class Modality(abc.ABC):
     door_checks_tables: bool = False  # real data arrives as a table the ``incoming`` suite validates (pipeline.door)
 
     def __init__(self, params: Params) -> None:
+        """An implementation keeps ``params`` as its own ``Params`` subclass, the one that adds its section (text:
+        ``ParamsWithText.of(params)``), so that section is typed in it and read nowhere else."""
         self.params = params
 
     def prepare_workspace(self) -> list[str]:
@@ -132,7 +134,8 @@ class Modality(abc.ABC):
     def incoming(self, path: Path, anchor: pd.DataFrame, hasher: Callable | None = None) -> Incoming:
         """Read new real data from ``path`` (all or nothing: a malformed file raises DataError naming it).
         ``hasher`` hashes the incoming batches of a kind that screens them by hashing (text: a
-        collapse_guard.text.screening.BatchHasher, e.g. on Dask); None: in this process."""
+        collapse_guard.text.screening.BatchHasher, on Dask from collapse_guard.tasks.record_hashing); None: in
+        this process."""
 
     def anchor_written(self, anchor: pd.DataFrame) -> list[Path]:
         """Files derived from the anchor (e.g. text's near-duplicate index), brought up to the anchor just
@@ -155,7 +158,8 @@ class Modality(abc.ABC):
     ) -> tuple[pd.DataFrame, CurationReport]:
         """Sample ``n`` records from ``model``, stamp their provenance and curate them against ``anchor``.
         ``hasher`` runs the per-record hashing of a kind whose curation hashes records (text: a
-        collapse_guard.text.screening.DocumentHasher, e.g. on Dask); a kind that hashes nothing ignores it."""
+        collapse_guard.text.screening.DocumentHasher, on Dask from collapse_guard.tasks.record_hashing); a kind
+        that hashes nothing ignores it."""
 
     @abc.abstractmethod
     def evaluator(self, anchor: AnchorSplit, runner: MetricRunner = run_here) -> Evaluator:

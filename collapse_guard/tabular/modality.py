@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from collapse_guard.config import DecodingParams
+from collapse_guard.config import DecodingParams, Params
 from collapse_guard.generator import Generator
 from collapse_guard.modality.base import (
     CurationReport,
@@ -38,6 +38,7 @@ from collapse_guard.tabular.evaluation import HEADLINE, anchor_tail, evaluate, r
 from collapse_guard.tabular.metric_catalog import TABULAR_METRICS
 from collapse_guard.tabular.metrics.modes import ModeMap, anchor_modes
 from collapse_guard.tabular.metrics.tails import TailRegion, inside_tail
+from collapse_guard.tabular.params import ParamsWithTabular
 
 FIGURE_METRICS = {
     "tail_coverage": "tail coverage (1 = real)",
@@ -71,9 +72,10 @@ class TabularModality(Modality):
     figure_metrics = FIGURE_METRICS
     metric_catalog = {**COMMON, **TABULAR_METRICS}
     door_checks_tables = True
+    params: ParamsWithTabular
 
-    def __init__(self, params) -> None:
-        super().__init__(params)
+    def __init__(self, params: Params) -> None:
+        super().__init__(ParamsWithTabular.of(params))  # params loaded for another modality: tabular's defaults
         self._tails: dict[str, TailRegion] = {}  # anchor digest -> its tail region (quadratic to build)
         self._modes: dict[str, ModeMap | None] = {}  # anchor digest -> its clustered modes
 

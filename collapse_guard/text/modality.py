@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from collapse_guard.config import DecodingParams
+from collapse_guard.config import DecodingParams, Params
 from collapse_guard.errors import ConfigError
 from collapse_guard.generator import Generator
 from collapse_guard.modality.base import (
@@ -53,6 +53,7 @@ from collapse_guard.text.keyring import RETIRED, current_key, read_record, recor
 from collapse_guard.text.labels import DECODING, REAL_TEXT_LABELS, WATERMARK_KEY_ID
 from collapse_guard.text.metric_catalog import TEXT_METRICS
 from collapse_guard.text.metrics import effective_vocabulary_ratio, tail_vocabulary, text_metrics, tokens_of
+from collapse_guard.text.params import ParamsWithText
 from collapse_guard.text.screening import (
     BatchHasher,
     DocumentHasher,
@@ -88,9 +89,10 @@ class TextModality(Modality):
     headline_labels = ("rare-word ret", "vocab ratio")
     figure_metrics = FIGURE_METRICS
     metric_catalog = {**COMMON, **TEXT_METRICS}
+    params: ParamsWithText
 
-    def __init__(self, params) -> None:
-        super().__init__(params)
+    def __init__(self, params: Params) -> None:
+        super().__init__(ParamsWithText.of(params))  # params loaded for another modality: text's defaults
         self._indexes: dict[str, AnchorIndex] = {}  # anchor digest -> its near-duplicate index
 
     # -- keys -------------------------------------------------------------------------------------------------

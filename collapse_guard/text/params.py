@@ -1,4 +1,5 @@
-"""The ``text:`` section of params.yaml: what only text needs (plain pydantic, read by collapse_guard.config).
+"""The ``text:`` section of params.yaml: what only text needs, and ``ParamsWithText``, the params of a text
+workspace (collapse_guard.modality.registry loads a file as it when ``data.modality`` is text).
 
 The watermark's scheme names are parsed here (``scheme_of``), below the watermark itself, so that a wrong
 name in params.yaml or in an override is refused when the params are loaded, not when text is first scored.
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from collapse_guard.config import Params
 from collapse_guard.errors import ConfigError
 
 DEFAULT_SCHEME = "lefthash-h1"
@@ -120,3 +122,9 @@ class TextParams(_Section):
     gate: TextGateParams = TextGateParams()
     metric_tokens: int = Field(20_000, ge=100, le=100_000_000)  # token budget of the sample-based text metrics
     tail_mass: float = Field(0.05, gt=0, lt=0.5)  # the anchor's rarest words holding this share are its tail
+
+
+class ParamsWithText(Params):
+    """params.yaml of a text workspace: the shared sections (collapse_guard.config.Params) and ``text:``."""
+
+    text: TextParams = TextParams()

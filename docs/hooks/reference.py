@@ -93,10 +93,10 @@ def cli_page() -> str:
 
 # -- params.yaml ---------------------------------------------------------------------------------------------------
 def params_models() -> list[tuple[str, type]]:
-    """(section prefix, pydantic model) for params.yaml's root model and every modality's own section."""
-    from collapse_guard.config import Params
+    """(section prefix, pydantic model) for params.yaml's model with every modality's own section."""
+    from collapse_guard.modality.registry import every_section
 
-    return [("", Params)]
+    return [("", every_section())]
 
 
 def params_rows() -> list[dict[str, str]]:
@@ -286,8 +286,8 @@ def metrics_page() -> str:
         "What each generation records (ledger `generation_recorded`, MLflow, the run summary, the Evidently report, "
         "under one name and one value everywhere).",
     ]
-    for name, target in MODALITIES.items():
-        module, _, cls = target.partition(":")
+    for name, registered in MODALITIES.items():
+        module, _, cls = registered.implementation.partition(":")
         modality = getattr(__import__(module, fromlist=[cls]), cls)
         lines += [
             "",

@@ -268,7 +268,7 @@ def test_a_watermark_key_case_stops_run_before_a_write(text: Path, case: str):
 
 
 def test_key_rotation_is_recorded_and_verification_follows_it(text: Path, tmp_path: Path):
-    from collapse_guard.config import load_params
+    from collapse_guard.modality.registry import load_params
     from collapse_guard.text.modality import TextModality
 
     old_key = tmp_path / "first.pub"

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from collapse_guard.cli import app
-from collapse_guard.config import load_params
+from collapse_guard.modality.registry import load_params
 from collapse_guard.pipeline.promotion import decide
 from collapse_guard.records import ledger
 from collapse_guard.records.tracking import client

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from collapse_guard.config import load_params
 from collapse_guard.errors import AnchorIntegrityError, DataError, GateBlocked, LedgerTampered
+from collapse_guard.modality.registry import load_params
 from collapse_guard.pipeline import trust
 from collapse_guard.records import ledger
 from collapse_guard.records.provenance import content_hashes, feature_columns

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from collapse_guard.config import load_params
 from collapse_guard.errors import SigningKeyError
+from collapse_guard.modality.registry import load_params
 from collapse_guard.pipeline import keys
 from collapse_guard.records import keychain, ledger, signing
 from tests.conftest import TINY_TEXT, write_params

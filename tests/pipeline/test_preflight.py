@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from collapse_guard.cli import app
-from collapse_guard.config import load_params
 from collapse_guard.errors import DataError, ServiceUnavailable, WorkspaceUnwritable
 from collapse_guard.generator import load_generator
+from collapse_guard.modality.registry import load_params
 from collapse_guard.pipeline import preflight
 from collapse_guard.pipeline.causes import named_cause
 from tests.conftest import write_params

@@ -19,7 +19,8 @@ import pandas as pd
 import pytest
 from scipy.special import digamma
 
-from collapse_guard.config import DecodingParams, load_params
+from collapse_guard.config import DecodingParams
+from collapse_guard.modality.registry import load_params
 from collapse_guard.pipeline.setup import initialise
 from tests.conftest import write_params
 from tests.theory import (

@@ -59,7 +59,7 @@ def test_real_text_cut_as_a_model_writes_it_does_not_drift_from_the_anchor(split
 
     import pandas as pd
 
-    from collapse_guard.config import load_params
+    from collapse_guard.modality.registry import load_params
     from collapse_guard.reports.drift import report_json_path, report_values
     from collapse_guard.text.evidently_metrics import ANCHOR_HALVES
     from collapse_guard.text.metrics import tokens_of

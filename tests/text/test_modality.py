@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from collapse_guard.config import load_params
 from collapse_guard.errors import ConfigError, DataError, SigningKeyError
-from collapse_guard.modality.registry import modality_for
+from collapse_guard.modality.registry import load_params, modality_for
 from collapse_guard.tabular.modality import TabularModality
 from collapse_guard.text.modality import TextModality
 from collapse_guard.text.watermark import KEY_ENV, as_key, create_key_file

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collapse_guard.config import load_params
 from collapse_guard.errors import ConfigError
+from collapse_guard.modality.registry import load_params
 from collapse_guard.text import watermark as wm
 from collapse_guard.text import winmax
 from tests.conftest import TINY_TEXT, write_params
