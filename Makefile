@@ -10,9 +10,10 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GX_ANALYTICS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
+export NO_MKDOCS_2_WARNING := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo demo-text experiment-text test lint bench bench-metrics bench-text bench-scale bench-watermark bench-forecast repro mlflow-ui clean
+.PHONY: setup demo demo-text experiment-text test lint bench bench-metrics bench-text bench-scale bench-watermark bench-forecast repro mlflow-ui docs docs-build clean
 
 setup: $(STAMP)
 
@@ -68,7 +69,7 @@ bench-watermark: setup  ## watermark TPR by length x attack x scheme, FPR on uns
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/watermark_robustness.py --samples 400 --epochs 6 --real-tokens 2000000 --fpr-keys 10
 
 FORECAST_CHAINS := reports/forecast_chains.csv
-bench-forecast: setup  ## the collapse forecast against 40 replace and 40 accumulate chains (README's table): hit rate, false alarms (30-60 minutes)
+bench-forecast: setup  ## the collapse forecast against 40 replace and 40 accumulate chains (docs/benchmarks/forecast-validation.md): hit rate, false alarms (30-60 minutes)
 	$(BIN)/python benchmarks/forecast_validation.py --seeds 40 --first-seed 20 --generations 20 --rows 2000 --per-generation 500 --sample-size 2000 --chains $(FORECAST_CHAINS) --metric tail_coverage
 	$(BIN)/python benchmarks/forecast_validation.py --chains $(FORECAST_CHAINS) --metric rare_mode_retention
 
@@ -100,6 +101,14 @@ audit-page: setup  ## write the audit page and serve reports/ at http://127.0.0.
 
 mlflow-ui: setup  ## the MLflow UI of the default workspace at http://127.0.0.1:5000 (one worker: answers in seconds on 2 cores)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root mlartifacts --workers 1 --host 127.0.0.1 --port 5000
+
+# The documentation site (mkdocs.yml, docs/): served with live reload, or built strictly into site/ (a broken link,
+# a missing page or anchor fails the build).
+docs: setup  ## serve the docs site at http://127.0.0.1:8001
+	$(BIN)/mkdocs serve -a 127.0.0.1:8001
+
+docs-build: setup  ## build the docs site into site/, strictly
+	$(BIN)/mkdocs build --strict
 
 clean:  ## remove what `make demo` made (not the venv)
 	rm -rf mlflow.db mlartifacts reports reports-text ledger generations generations-text .dvc-remote \
