@@ -130,7 +130,8 @@ class EvaluationParams(_Strict):
     # split is subsampled once per anchor version with a fixed seed, so the metrics' cost stops growing with the anchor
     max_reference_rows: int = Field(50_000, ge=100, le=100_000_000)
     # the metrics' independent parts run on Dask (tasks/cluster.py) from this many rows on, samples and held-out
-    # reference counted; below, in this process with no cluster started (on 2 cores a local cluster never won: README)
+    # reference counted; below, in this process with no cluster started (on 2 cores a local cluster never won:
+    # docs/benchmarks/evaluation-dask.md)
     dask_min_rows: int = Field(2_000_000, ge=0, le=1_000_000_000)
     dask_workers: int = Field(2, ge=1, le=1024)  # local cluster's workers; DASK_SCHEDULER_ADDRESS wins
 

@@ -1,4 +1,4 @@
-"""Errors a user can cause, each with the CLI exit code documented in the README.
+"""Errors a user can cause, each with its CLI exit code (the docs' exit-code reference is made from ``EXIT_CODES``).
 
 Every message names the cause and the file involved, so an operator can fix it without reading code.
 """

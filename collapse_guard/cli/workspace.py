@@ -6,7 +6,7 @@ from pathlib import Path
 
 from collapse_guard.cli.invocation import JsonOption, ParamsOption, command, emit, load
 
-SAID_WHOLE = ("restored", "migrated", "changed")  # what initialise reports that it did not create
+SAID_WHOLE = ("restored", "migrated", "changed", "note")  # what initialise reports that it did not create
 
 
 @command

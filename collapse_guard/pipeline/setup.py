@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from collapse_guard.config import Params
 from collapse_guard.errors import AnchorIntegrityError
 from collapse_guard.modality.registry import modality_for
@@ -39,6 +41,7 @@ def initialise(params: Params) -> list[str]:
     md5 = versioning.track(
         params.workspace, [anchor_path, *derived], push_timeout=params.tracking.dvc_push_timeout_seconds
     )[relative(params, anchor_path)]
+    created += _source_note(params, recorded)
     if recorded is None:
         ledger.append(
             params.ledger_path,
@@ -65,6 +68,22 @@ def _source_fields(params: Params) -> dict:
         return {}
     path = params.resolve(source)
     return {"source": path.name, "source_sha256": versioning.source_digest(path)}
+
+
+def _source_note(params: Params, recorded: dict | None) -> list[str]:
+    """An anchor that exists is never made again from ``data.source``: a changed source is said, not silently
+    ignored (its records join the anchor by ``ingest``)."""
+    if recorded is None or params.data.source == "embedded":
+        return []
+    first = ledger.latest(ledger.read(params.ledger_path), "anchor_initialised")
+    made_from = (first or {}).get("body", {}).get("source", "the embedded default")
+    wanted = Path(params.data.source).name
+    if made_from == wanted:
+        return []
+    return [
+        f"note: data.source names {wanted}, but the anchor was made from {made_from} and is never made again; add "
+        f"the new file's records with `collapse-guard ingest {params.data.source}`"
+    ]
 
 
 def _apply_remote(params: Params) -> list[str]:

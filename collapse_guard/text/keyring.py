@@ -102,7 +102,7 @@ def record_key(path: Path, key: WatermarkKey, scheme: str, status: str = CURRENT
 
 def current_key(key_file: Path, record_file: Path) -> WatermarkKey:
     """The workspace's key: the environment's or the key file's, which must agree with each other and with
-    the recorded id. Each disagreement is a ConfigError naming both ids (never a secret)."""
+    the recorded id. Each disagreement is a SigningKeyError (exit 11) naming both ids (never a secret)."""
     key_file = Path(key_file)
     from_env = os.environ.get(KEY_ENV, "")
     from_file = read_key_file(key_file) if key_file.exists() else None

@@ -21,8 +21,11 @@ import types
 import typing
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[2]
 GENERATED = "Generated from the code at every build of this site: it says what the code does."
+PARAMS_FILES = ("params.yaml", "params-text.yaml")
 
 
 def pages() -> dict[str, str]:
@@ -104,6 +107,7 @@ def params_rows() -> list[dict[str, str]]:
     from pydantic import BaseModel
 
     comments = {**yaml_comments(REPO / "params-text.yaml"), **yaml_comments(REPO / "params.yaml")}
+    shipped = {name: _flat(yaml.safe_load((REPO / name).read_text(encoding="utf-8"))) for name in PARAMS_FILES}
     rows: list[dict[str, str]] = []
 
     def walk(model: type, prefix: str) -> None:
@@ -121,6 +125,9 @@ def params_rows() -> list[dict[str, str]]:
                     "type": _type_name(annotation),
                     "range": _range(info),
                     "default": _default(info.get_default(call_default_factory=True)),
+                    "shipped": "; ".join(
+                        _shipped(values[key], name) for name, values in shipped.items() if key in values
+                    ),
                     "description": info.description or comments.get(key) or source_comments(model).get(name, ""),
                 }
             )
@@ -138,7 +145,8 @@ def params_page() -> str:
         "",
         "Every tunable, validated once when a command starts (an unknown key, a wrong type or a value out of range is "
         "a configuration error, exit code 2, naming the key and the file). Paths are relative to the folder that "
-        "holds the file.",
+        "holds the file. *default* is the value a key left out of the file takes; *params.yaml sets* is the value "
+        "the shipped params.yaml (or params-text.yaml, for the text workspace) gives it.",
     ]
     section = None
     for row in params_rows():
@@ -154,9 +162,25 @@ def params_page() -> str:
             ]
         lines.append(
             f"| `{row['key']}` | {_cell(row['type'])} | {_cell(row['range'])} | {row['default']} | "
-            f"{_cell(row['description'])} |"
+            f"{row['shipped']} | {_cell(row['description'])} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _shipped(value: object, file: str) -> str:
+    shown = _default(value) or '`""`'
+    return shown if file == "params.yaml" else f"{shown} ({file})"
+
+
+def _flat(tree: dict, prefix: str = "") -> dict[str, object]:
+    """Dotted key -> value of a params file (a mapping is also kept whole under its own key)."""
+    flat: dict[str, object] = {}
+    for key, value in (tree or {}).items():
+        dotted = f"{prefix}{key}"
+        flat[dotted] = value
+        if isinstance(value, dict):
+            flat.update(_flat(value, dotted + "."))
+    return flat
 
 
 def yaml_comments(path: Path) -> dict[str, str]:
