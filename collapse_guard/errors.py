@@ -55,6 +55,13 @@ class GateBlocked(CollapseGuardError):
         super().__init__(message, path=path)
 
 
+class MixtureNotGated(CollapseGuardError):
+    """A model trained elsewhere names a mixture that never passed the gate (no passing ``check`` and no passing
+    gate of the flow records its digest): it is not recorded."""
+
+    exit_code = 14
+
+
 class AnchorIntegrityError(CollapseGuardError):
     """The real anchor shrank or changed against the version the pipeline last recorded."""
 
@@ -114,4 +121,5 @@ EXIT_CODES: dict[int, str] = {
     ServiceUnavailable.exit_code: "an external service (MLflow, Prefect API, DVC remote, Dask) is down or timed out",
     WorkspaceUnwritable.exit_code: "a workspace folder or file cannot be written (read-only, permissions, disk full)",
     AlreadyIngested.exit_code: "ingest refused: the same file was already ingested (--allow-same-file to repeat it)",
+    MixtureNotGated.exit_code: "record-model refused: the model's mixture never passed the gate (check it first)",
 }

@@ -44,7 +44,14 @@ def guarded_generation(params: Params, modality: Modality, run: RunContext, gene
         else None
     )
     mixture = mix(ctx, params.mixing, synthetic_batches(params, generation), batch)
-    verdict = gate_mixture(ctx, mixture, params.gate, params.resolve(params.paths.expectations_dir))
+    verdict = gate_mixture(
+        ctx,
+        mixture,
+        params.gate,
+        params.resolve(params.paths.expectations_dir),
+        params.mixing,
+        params.data.holdout_fraction,
+    )
     record_gate_verdict(params, ctx, mixture, verdict)  # a blocked mixture stops the generation here (exit 4)
     model = train(ctx, mixture, verdict, params.model)
     measured = evaluate_model(ctx, model, DaskMetrics.of(params.evaluation))  # on Dask only when big
