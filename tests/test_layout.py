@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("collapse_guard.generator", "collapse_guard.reports", "collapse_guard.modality"),  # seams (not the registry)
     ("collapse_guard.tabular", "collapse_guard.text"),  # the modalities
     ("collapse_guard.modality.registry",),
-    ("collapse_guard.pipeline",),  # the steps: curation, mixing, gate, one generation step, ingest
+    ("collapse_guard.pipeline", "collapse_guard.guard"),  # the steps, and the API for a pipeline built elsewhere
     ("collapse_guard.tasks",),
     ("collapse_guard.flows",),
     ("collapse_guard.cli",),
