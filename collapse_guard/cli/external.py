@@ -94,20 +94,22 @@ def record_model(
     from collapse_guard.modality.registry import modality_for
     from collapse_guard.pipeline.model_record import record_model as record
 
+    modality = modality_for(params)
     with holding(params, "collapse-guard record-model"), explained(params), working("recording the model", as_json):
         recorded = record(
             params,
-            modality_for(params),
+            modality,
             model=model,
             mixture=mixture,
             model_class=model_class,
             evaluate=evaluate,
             parent=parent,
         )
+    shown = [*modality.headline, "heldout_real_loss", "drift_share"]
     measured = (
-        ", ".join(f"{name} {value:.3f}" for name, value in list(recorded.metrics.items())[:4])
+        ", ".join(f"{name} {recorded.metrics[name]:.3f}" for name in shown if name in recorded.metrics)
         if recorded.evaluated
-        else "not evaluated"
+        else "not evaluated (recorded with --no-evaluate)"
     )
     emit(
         recorded.to_dict(),
