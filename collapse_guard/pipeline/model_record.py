@@ -72,16 +72,17 @@ def mixture_digest(value: str) -> str:
     return digest
 
 
-def _names(body: dict[str, Any], digest: str) -> bool:
+def _named(body: dict[str, Any], digest: str) -> set[str]:
+    """The mixture's digests (file SHA-256, records digest) that ``digest`` (or a prefix of it) names."""
     mixture = body.get("mixture") or {}
-    return any(str(mixture.get(key) or "").startswith(digest) for key in ("sha256", "digest") if mixture.get(key))
+    return {str(mixture[key]) for key in ("sha256", "digest") if str(mixture.get(key) or "").startswith(digest)}
 
 
 def passing_verdict(entries: list[dict[str, Any]], digest: str, ledger_label: str) -> GatedMixture:
     """The last entry in which the gate passed the mixture ``digest`` names; MixtureNotGated naming why when
     none did (never checked, blocked, or a prefix naming several mixtures)."""
-    verdicts = [e for e in entries if e.get("kind") in GATE_KINDS and _names(e["body"], digest)]
-    named = {(e["body"]["mixture"].get("sha256") or e["body"]["mixture"].get("digest")) for e in verdicts if e["body"]}
+    verdicts = [e for e in entries if e.get("kind") in GATE_KINDS and _named(e["body"], digest)]
+    named = set().union(*(_named(e["body"], digest) for e in verdicts))
     if len(named) > 1:
         raise MixtureNotGated(
             f"the digest prefix {digest} names {len(named)} different mixtures: give more of it", path=ledger_label
@@ -401,4 +402,4 @@ def _tracked(
         f"`collapse-guard promote -g {generation}` serves it",
     )
     tracking.finish(uri, run_id)
-    return run_id, version
+    return run_id, str(version)
