@@ -49,6 +49,7 @@ class CheckResult:
     mlflow_run_id: str
     gate_json: str  # workspace-relative
     summary: dict[str, Any] = field(default_factory=dict)  # rows, real, synthetic, real fraction, file, parts
+    checks: list[dict[str, str]] = field(default_factory=list)  # every expectation: suite, check, result, detail
 
 
 class Guard:
@@ -251,6 +252,7 @@ def checked(recorded: Any) -> CheckResult:
         mlflow_run_id=recorded.mlflow_run_id,
         gate_json=recorded.gate_json,
         summary=recorded.to_dict()["mixture"],
+        checks=recorded.to_dict()["checks"],
     )
     if result.passed:
         return result

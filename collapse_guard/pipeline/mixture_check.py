@@ -263,6 +263,7 @@ class RecordedCheck:
             "failures": [str(f) for f in outcome.verdict.failures],
             "mixture": check_summary(outcome),
             "suites": dict(outcome.verdict.suites),
+            "checks": payloads.gate_table(outcome.verdict),  # every expectation, passed or failed, in plain words
             "ledger_line": self.ledger_line,
             "mlflow_run_id": self.mlflow_run_id,
             "gate_json": self.gate_json,
@@ -287,7 +288,7 @@ def check_summary(outcome: CheckOutcome) -> dict[str, Any]:
 
 def record(params: Params, modality: Modality, outcome: CheckOutcome, by: str) -> RecordedCheck:
     """Write the verdict as the flow writes a gate's: ``gate.json`` and GX's page, an MLflow run, the ledger
-    (``by``: who asked: ``check``, ``api``, ``prefect``)."""
+    (``by``: who asked: ``check`` or ``api``)."""
     verdict = outcome.verdict
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     folder = params.resolve(params.paths.reports_dir) / "checks" / f"{outcome.digest[:16] or 'empty'}-{stamp}"
