@@ -51,7 +51,6 @@ def guarded_generation(params: Params, modality: Modality, run: RunContext, gene
         params.gate,
         params.resolve(params.paths.expectations_dir),
         params.mixing,
-        params.data.holdout_fraction,
     )
     record_gate_verdict(params, ctx, mixture, verdict)  # a blocked mixture stops the generation here (exit 4)
     model = train(ctx, mixture, verdict, params.model, params.training)  # here, or on training.work_pool

@@ -9,7 +9,6 @@ from collapse_guard.pipeline import binding, data_docs, gate, payloads
 from collapse_guard.pipeline.handles import GenerationContext, MixtureHandle
 from collapse_guard.pipeline.mixing import anchor_share_floor
 from collapse_guard.records import atomic, ledger, staging, tracking
-from collapse_guard.records.anchor import holdout_mask
 from collapse_guard.records.provenance import RECORD_ID
 from collapse_guard.tasks.artifacts import publish_gate_table
 from collapse_guard.tasks.steps import pipeline_step
@@ -22,7 +21,6 @@ def gate_mixture(
     settings: GateParams,
     expectations_dir: Path,
     mixing: MixingParams,
-    holdout_fraction: float,
 ) -> gate.GateVerdict:
     """Validate the mixture and the anchor against the suites in expectations/ (nothing is written here)."""
     modality = ctx.modality
@@ -43,7 +41,7 @@ def gate_mixture(
             binding.batch_ids(generation_paths_upto(ctx)),
             ctx.anchor_file,
         ),
-        held_out=holdout_mask(ctx.anchor.frame, holdout_fraction),
+        held_out=ctx.anchor.frame[RECORD_ID].isin(ctx.anchor.held_out[RECORD_ID]).to_numpy(),
         min_anchor_share=anchor_share_floor(mixing),
     )
 

@@ -35,7 +35,6 @@ from collapse_guard.records import atomic, ledger, signing, tracking
 from collapse_guard.records.anchor import (
     AnchorRecord,
     AnchorSplit,
-    holdout_mask,
     ids_digest,
     load_split,
     read_records,
@@ -229,7 +228,7 @@ def check(params: Params, modality: Modality, mixture: MixtureInput) -> CheckOut
         extra_flags=modality.gate_flags(anchor),
         extra_parameters=modality.gate_parameters(),
         extra_failures=binding.binding_failures(frame, anchor.frame[RECORD_ID], None, anchor_file),
-        held_out=holdout_mask(anchor.frame, params.data.holdout_fraction),
+        held_out=anchor.frame[RECORD_ID].isin(anchor.held_out[RECORD_ID]).to_numpy(),
         min_anchor_share=anchor_share_floor(params.mixing),
     )
     ids = frame[RECORD_ID].astype(str) if RECORD_ID in frame else pd.Series([], dtype=str)

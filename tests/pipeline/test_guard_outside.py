@@ -217,3 +217,13 @@ def test_a_model_trained_elsewhere_is_refused_for_an_ungated_mixture_and_recorde
     assert recorded["model_id"] in json.dumps(statement) and recorded["model_sha256"] in json.dumps(statement)
     verified = CliRunner().invoke(app, ["audit", "verify", "--bundle", str(bundle)])
     assert verified.exit_code == 0, verified.output
+
+
+def test_a_guarded_run_after_a_recorded_model_mixes_only_the_batches_it_made(tmp_path: Path):
+    from collapse_guard.config import load_params
+    from collapse_guard.records.workspace import synthetic_batches
+
+    params = load_params(write_params(tmp_path))
+    for generation, trained in ((0, None), (1, None), (2, "elsewhere"), (3, None)):
+        ledger.append(params.ledger_path, "generation_recorded", {"generation": generation, "trained": trained})
+    assert [p.parent.name for p in synthetic_batches(params, 4)] == ["gen_001", "gen_003"]
