@@ -104,20 +104,29 @@ def worker(prefect_server, tmp_path: Path):
 
 @pytest.mark.e2e
 def test_training_on_a_work_pool_gives_the_model_training_here_gives(worker: str, tmp_path: Path):
+    from prefect import flow
+
     from collapse_guard.flows.remote_training import deploy_training
     from collapse_guard.tasks.train import train
 
     mixture = a_mixture(tmp_path)
     training = TrainingParams(work_pool=worker, deployment="test", exchange="exchange", timeout_seconds=300)
-    deploy_training(training)
 
-    remote = train.fn(a_generation(tmp_path / "remote"), mixture, PASSED, MODEL, training)
+    @flow
+    def a_generation_on_the_pool(ctx: SimpleNamespace):
+        """As the guarded flow does it: the deployment registered in the flow run, then the train task."""
+        deploy_training(training)
+        return train(ctx, mixture, PASSED, MODEL, training)
+
+    remote = a_generation_on_the_pool(a_generation(tmp_path / "remote"))
     here = train.fn(a_generation(tmp_path / "here"), mixture, PASSED, MODEL)
 
     assert file_digest(remote.path, "sha256") == file_digest(here.path, "sha256")
     assert remote.model_id == here.model_id == f"gen002-{remote.model_id[7:]}"
     (receipt,) = (tmp_path / "remote" / "exchange" / exchange.RECEIPTS).glob("*.json")  # written on the worker
-    assert exchange.read_receipt(receipt.parent, receipt.stem)["model_sha256"] == file_digest(remote.path, "sha256")
+    assert exchange.read_receipt(receipt.parent.parent, receipt.stem)["model_sha256"] == file_digest(
+        remote.path, "sha256"
+    )
     handed_over = tmp_path / "remote" / "exchange" / exchange.MIXTURES
     assert [p.name for p in handed_over.iterdir()] == [f"{file_digest(mixture.path, 'sha256')}.parquet"]
     features = mixture.frame[feature_columns(mixture.frame)]
