@@ -17,10 +17,12 @@ reads) is recorded and signed without metrics.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,33 +171,33 @@ def record_model(
     paths = staging.staging_paths(params, generation, run_uuid)
     final = generation_paths(params, generation)
     anchor = read_anchor(params)
-    with tempfile.TemporaryDirectory(prefix="collapse-guard-model-") as scratch:
-        source = fetch_model(model, Path(scratch))
-        paths.dir.mkdir(parents=True, exist_ok=True)
-        model_file = _copy_model(source, paths.dir)
-    model_sha256, model_id = _model_identity(model_file, generation)
-    generator = _loaded(class_path, model_file) if evaluate else None
-    metrics: dict[str, float] = {}
-    if generator is not None:
-        metrics = _evaluate(modality, anchor, generator, paths, SeedSchedule(params.run.seed).evaluate(generation))
-    _copy_gate_files(params, gated, paths.dir)
-    mixture_fields = _mixture_fields(params, gated)
-    parent_id = parent if parent is not None else _parent(entries, gated)
-    anchor_record = _anchor_record(anchor.record, entries)
-    final_model = final.dir / model_file.relative_to(paths.dir)
-    statement = attestation.recorded_model_statement(
-        generation=generation,
-        model_id=model_id,
-        parent_model_id=parent_id,
-        model_class=class_path if generator is not None or model_class else "",
-        model_sha256=model_sha256,
-        anchor={**anchor_record.to_dict(), "file": relative(params, params.anchor_path)},
-        mixture=mixture_fields,
-        gate_line=gated.seq,
-        ledger_head=ledger.signed_head(params.ledger_path),
-    )
-    signed = trust.sign_generation(params, paths.dir, statement)
-    staging.publish(paths.dir, final.dir)
+    with _until_published(paths.dir):  # a failure before the publish leaves no staging folder behind
+        with tempfile.TemporaryDirectory(prefix="collapse-guard-model-") as scratch:
+            source = fetch_model(model, Path(scratch))
+            model_file = _copy_model(source, paths.dir)
+        model_sha256, model_id = _model_identity(model_file, generation)
+        generator = _loaded(class_path, model_file) if evaluate else None
+        metrics: dict[str, float] = {}
+        if generator is not None:
+            metrics = _evaluate(modality, anchor, generator, paths, SeedSchedule(params.run.seed).evaluate(generation))
+        _copy_gate_files(params, gated, paths.dir)
+        mixture_fields = _mixture_fields(params, gated)
+        parent_id = parent if parent is not None else _parent(entries, gated)
+        anchor_record = _anchor_record(anchor.record, entries)
+        final_model = final.dir / model_file.relative_to(paths.dir)
+        statement = attestation.recorded_model_statement(
+            generation=generation,
+            model_id=model_id,
+            parent_model_id=parent_id,
+            model_class=class_path if generator is not None or model_class else "",
+            model_sha256=model_sha256,
+            anchor={**anchor_record.to_dict(), "file": relative(params, params.anchor_path)},
+            mixture=mixture_fields,
+            gate_line=gated.seq,
+            ledger_head=ledger.signed_head(params.ledger_path),
+        )
+        signed = trust.sign_generation(params, paths.dir, statement)
+        staging.publish(paths.dir, final.dir)
     md5 = _versioned(params, final.dir)
     run_id, version = _tracked(params, generation, model_id, class_path, final_model, generator, gated, metrics)
     entry = payloads.generation_entry(
@@ -245,6 +247,17 @@ def record_model(
         ledger_line=int(recorded["seq"]),
         drift_report=relative(params, drift) if drift is not None else "",
     )
+
+
+@contextlib.contextmanager
+def _until_published(folder: Path) -> Iterator[Path]:
+    """The generation's staging folder, removed when anything fails before it is published."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def _copy_model(source: Path, folder: Path) -> Path:

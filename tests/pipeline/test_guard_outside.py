@@ -189,6 +189,12 @@ def test_a_model_trained_elsewhere_is_refused_for_an_ungated_mixture_and_recorde
     refused = cli(ws, "record-model", "--mixture", blocked_digest, "--model", str(ws / "team-model.pt"))
     assert refused.exit_code == 14 and "blocked" in " ".join(refused.output.split())
 
+    (ws / "not-a-model.pt").write_bytes(b"not a model")
+    entries = len(ledger.read(ws / "ledger/ledger.jsonl"))
+    unreadable = cli(ws, "record-model", "--mixture", str(ws / "good.parquet"), "--model", str(ws / "not-a-model.pt"))
+    assert unreadable.exit_code == 3 and not (ws / "generations" / "gen_000").exists(), unreadable.output
+    assert not list((ws / "generations").glob(".staging/*")) and len(ledger.read(ws / "ledger/ledger.jsonl")) == entries
+
     result = cli(
         ws, "record-model", "--mixture", str(ws / "good.parquet"), "--model", str(ws / "team-model.pt"), "--json"
     )
