@@ -100,6 +100,7 @@ def main() -> None:
                 min_real_fraction=params.gate.min_real_fraction,
                 expectations_dir=params.resolve(params.paths.expectations_dir),
                 anchor_path="anchor",
+                held_out=anchor.holdout_mask(current, params.data.holdout_fraction),
             ),
             "collapse metrics": lambda: evaluate(model, real, held_out[features], params.evaluation, 3),
             "Evidently drift report": lambda: modality_for(params).drift(samples, real, out / "drift.html"),

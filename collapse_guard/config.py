@@ -248,6 +248,24 @@ class ForecastParams(_Strict):
         return self
 
 
+class CheckParams(_Strict):
+    """``collapse-guard check``: a mixture made elsewhere (collapse_guard/pipeline/mixture_check.py)."""
+
+    # a team's own column names -> the provenance column each stands for (e.g. {id: record_id, kind: source})
+    columns: dict[str, str] = Field(default_factory=dict)
+
+
+class TrainingParams(_Strict):
+    """Where the train step runs: in the flow's process (``work_pool: ""``), or as a Prefect deployment on a work
+    pool whose workers have the GPUs (flows/remote_training.py). The gated mixture goes there, and the model comes
+    back, through ``exchange``: a folder both machines see, files named by their SHA-256."""
+
+    work_pool: str = ""  # "": train in the flow's process
+    deployment: str = "train"  # runs as collapse-guard-training/<deployment> on the pool
+    exchange: str = ".collapse-guard/exchange"  # relative to the workspace, or absolute (a shared mount)
+    timeout_seconds: float = Field(3600, gt=0, le=7 * 86_400)  # a training run not finished by then: exit 9
+
+
 class Params(_Strict):
     paths: PathsParams = PathsParams()
     tracking: TrackingParams = TrackingParams()
@@ -265,6 +283,8 @@ class Params(_Strict):
     promotion: PromotionParams = PromotionParams()  # MLflow Model Registry alias `champion`
     schedule: ScheduleParams = ScheduleParams()  # `collapse-guard serve` (flows/scheduled.py)
     forecast: ForecastParams = ForecastParams()  # collapse_guard/reports/forecast.py
+    check: CheckParams = CheckParams()  # `collapse-guard check` (collapse_guard/pipeline/mixture_check.py)
+    training: TrainingParams = TrainingParams()  # where the train step runs (flows/remote_training.py)
     workspace: Path = Path(".")
     source_file: str = "params.yaml"
 

@@ -55,6 +55,13 @@ class GateBlocked(CollapseGuardError):
         super().__init__(message, path=path)
 
 
+class MixtureNotGated(CollapseGuardError):
+    """A model trained elsewhere names a mixture that never passed the gate (no passing ``check`` and no passing
+    gate of the flow records its digest): it is not recorded."""
+
+    exit_code = 14
+
+
 class AnchorIntegrityError(CollapseGuardError):
     """The real anchor shrank or changed against the version the pipeline last recorded."""
 
@@ -132,4 +139,5 @@ EXIT_CODES: dict[int, str] = {
     Unauthenticated.exit_code: "not authenticated: checked only against the bundle's own key, or an unsigned ledger "
     "(give --public-key or --fingerprint)",
     AlreadyIngested.exit_code: "ingest refused: the same file was already ingested (--allow-same-file to repeat it)",
+    MixtureNotGated.exit_code: "record-model refused: the model's mixture never passed the gate (check it first)",
 }

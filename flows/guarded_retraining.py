@@ -10,6 +10,7 @@ from prefect import flow
 
 from collapse_guard.config import Params
 from collapse_guard.errors import CollapseGuardError
+from collapse_guard.flows.remote_training import deploy_training
 from collapse_guard.modality.base import Modality
 from collapse_guard.modality.registry import modality_for
 from collapse_guard.pipeline.outcome import GenerationOutcome, RunContext
@@ -45,9 +46,15 @@ def guarded_generation(params: Params, modality: Modality, run: RunContext, gene
         else None
     )
     mixture = mix(ctx, params.mixing, synthetic_batches(params, generation), batch)
-    verdict = gate_mixture(ctx, mixture, params.gate, params.resolve(params.paths.expectations_dir))
+    verdict = gate_mixture(
+        ctx,
+        mixture,
+        params.gate,
+        params.resolve(params.paths.expectations_dir),
+        params.mixing,
+    )
     record_gate_verdict(params, ctx, mixture, verdict)  # a blocked mixture stops the generation here (exit 4)
-    model = train(ctx, mixture, verdict, params.model)
+    model = train(ctx, mixture, verdict, params.model, params.training)  # here, or on training.work_pool
     measured = evaluate_model(ctx, model, DaskMetrics.of(params.evaluation))  # on Dask only when big
     sign_generation(params, ctx, batch, mixture, model)
     published = publish_generation(ctx)
@@ -64,6 +71,8 @@ def guarded_retraining(
     """Run ``generations`` guarded generations after the last recorded one (generation 0 first on a
     fresh workspace: the model trained on real data only)."""
     modality = modality_for(params)
+    if params.training.work_pool:  # the train step runs as a deployment on that pool: registered (or updated) now
+        deploy_training(params.training)
     start = read_state(params).next_generation
     last = start + generations - (0 if start == 0 else 1)
     run = open_run(params, modality, generations)

@@ -3,10 +3,11 @@ the verdict is decided and where it is recorded."""
 
 from pathlib import Path
 
-from collapse_guard.config import GateParams, Params
+from collapse_guard.config import GateParams, MixingParams, Params
 from collapse_guard.errors import GateBlocked
 from collapse_guard.pipeline import binding, data_docs, gate, payloads
 from collapse_guard.pipeline.handles import GenerationContext, MixtureHandle
+from collapse_guard.pipeline.mixing import anchor_share_floor
 from collapse_guard.records import atomic, ledger, staging, tracking
 from collapse_guard.records.provenance import RECORD_ID
 from collapse_guard.tasks.artifacts import publish_gate_table
@@ -15,7 +16,11 @@ from collapse_guard.tasks.steps import pipeline_step
 
 @pipeline_step("gate", says=lambda verdict: verdict.describe())
 def gate_mixture(
-    ctx: GenerationContext, mixture: MixtureHandle, settings: GateParams, expectations_dir: Path
+    ctx: GenerationContext,
+    mixture: MixtureHandle,
+    settings: GateParams,
+    expectations_dir: Path,
+    mixing: MixingParams,
 ) -> gate.GateVerdict:
     """Validate the mixture and the anchor against the suites in expectations/ (nothing is written here)."""
     modality = ctx.modality
@@ -36,6 +41,8 @@ def gate_mixture(
             binding.batch_ids(generation_paths_upto(ctx)),
             ctx.anchor_file,
         ),
+        held_out=ctx.anchor.frame[RECORD_ID].isin(ctx.anchor.held_out[RECORD_ID]).to_numpy(),
+        min_anchor_share=anchor_share_floor(mixing),
     )
 
 
@@ -65,6 +72,7 @@ def record_gate_verdict(
         summary=mixture.summary,
         mlflow_run_id=ctx.mlflow_run_id,
         sources={**gate.CORE_SOURCES, **ctx.modality.gate_parameter_sources()},
+        mixture_digest=mixture.digest,
     )
     if not verdict.passed:
         staging.publish(ctx.paths.dir, ctx.published.dir)

@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("collapse_guard.generator", "collapse_guard.reports", "collapse_guard.modality"),  # seams (not the registry)
     ("collapse_guard.tabular", "collapse_guard.text"),  # the modalities, each with its params section
     ("collapse_guard.modality.registry",),  # data.modality -> its params and implementation; loads params.yaml
-    ("collapse_guard.pipeline",),  # the steps: curation, mixing, gate, one generation step, ingest
+    ("collapse_guard.pipeline", "collapse_guard.guard"),  # the steps, and the API for a pipeline built elsewhere
     ("collapse_guard.tasks",),
     ("collapse_guard.flows",),
     ("collapse_guard.cli",),
@@ -184,7 +184,10 @@ def test_packaging_lists_every_package_folder_and_installs_no_top_level_tasks_or
 
 
 # What `collapse-guard run` reads, by modality: every section but the experiment's and the other modality's.
-NOT_READ_BY_RUN = {"tabular": {"experiment", "text", "schedule"}, "text": {"experiment", "tabular", "schedule"}}
+NOT_READ_BY_RUN = {
+    "tabular": {"experiment", "text", "schedule", "check"},
+    "text": {"experiment", "tabular", "schedule", "check"},
+}
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ Every command runs through ``invocation.command`` (one way to load params, fail 
 
 from __future__ import annotations
 
-from collapse_guard.cli import audit, champion, data, retraining, workspace
+from collapse_guard.cli import audit, champion, data, external, retraining, workspace
 from collapse_guard.cli.invocation import EXIT_CODE_HELP, add_commands, debug_option, new_app
 from collapse_guard.offline import apply_offline_defaults
 
@@ -43,6 +43,8 @@ add_commands(
     data.detect,
     champion.promote,
     champion.rollback,
+    external.check,
+    external.record_model,
 )
 
 audit_app = new_app("Review and verify the append-only audit ledger.")

@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from collapse_guard.errors import ConfigError
-from collapse_guard.pipeline.mixing import FILE_COLUMN
+from collapse_guard.pipeline.mixing import ANCHOR_SHARE_SOURCE, FILE_COLUMN
 from collapse_guard.records.anchor import AnchorRecord, check_append_only
 from collapse_guard.records.provenance import RECORD_ID, provenance_flags
 
@@ -68,7 +69,7 @@ class GateVerdict:
 
 # The frames a suite may validate (``meta.applies_to``), and the ``$PARAMETER`` values every evaluation fills.
 FRAMES: tuple[str, ...] = ("anchor", "mixture", "incoming", "promotion")
-CORE_PARAMETERS: tuple[str, ...] = ("min_real_fraction", "recorded_anchor_rows", "expected_columns")
+CORE_PARAMETERS: tuple[str, ...] = ("min_real_fraction", "recorded_anchor_rows", "expected_columns", "min_anchor_share")
 DOOR_PARAMETERS: tuple[str, ...] = ("min_incoming_rows", "incoming_columns")  # filled by pipeline.door
 PROMOTION_PARAMETERS: tuple[str, ...] = ("tail_drop", "spread_drift", "loss_rise")  # filled by pipeline.promotion
 # Where each core value comes from, in the words the ledger records (``applied.sources``).
@@ -76,7 +77,12 @@ CORE_SOURCES: dict[str, str] = {
     "min_real_fraction": "params.yaml gate.min_real_fraction",
     "recorded_anchor_rows": "ledger: rows of the last recorded anchor",
     "expected_columns": "the anchor's columns as read, and the mixture's file column",
+    "min_anchor_share": ANCHOR_SHARE_SOURCE,
 }
+# Checks across the two frames (collapse_guard.pipeline.gate.inclusion_flags): an anchor training record the
+# mixture lacks, and a mixture record that is held out (never to be trained on).
+MISSING_FROM_MIXTURE = "_missing_from_mixture"
+HELD_OUT_RECORD = "_held_out_record"
 
 
 def load_suites(
@@ -193,6 +199,10 @@ class Checked:
     def __getitem__(self, column: str) -> pd.Series:
         return self.records[column] if column in self.records.columns else self.flags[column]
 
+    def with_flags(self, flags: pd.DataFrame) -> Checked:
+        """The same records with more derived ``_`` columns (after the ones it has)."""
+        return Checked(self.records, pd.concat([self.flags, _positional(flags)], axis=1))
+
     def select(self, columns: set[str] | None, rows: bool = True) -> pd.DataFrame:
         """A new frame of ``columns`` (None: all), in the frame's column order; ``rows=False``: none of its rows."""
         parts = [
@@ -217,6 +227,28 @@ def with_flags(frame: pd.DataFrame, extra_flags: FlagMaker | None = None) -> Che
     return Checked(frame, flags)
 
 
+def inclusion_flags(
+    anchor: pd.DataFrame, mixture: pd.DataFrame, held_out: np.ndarray | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(anchor flags, mixture flags) of the checks across the two frames, by record id:
+
+    ``_missing_from_mixture`` (anchor rows): a record of the anchor's training split the mixture lacks (None on
+    held-out rows, which GX then skips); ``_held_out_record`` (mixture rows): a record of the held-out split,
+    which measures the model on real data it never saw and so must never be trained on. ``held_out`` is the
+    anchor's held-out mask (None: nothing is held out). A mixture without record ids gets None everywhere: the
+    provenance suite names the missing column."""
+    held = np.zeros(len(anchor), dtype=bool) if held_out is None else np.asarray(held_out, dtype=bool)
+    missing = pd.Series(None, index=anchor.index, dtype=object, name=MISSING_FROM_MIXTURE)
+    in_held_out = pd.Series(None, index=mixture.index, dtype=object, name=HELD_OUT_RECORD)
+    if RECORD_ID in mixture and RECORD_ID in anchor:
+        anchor_ids = anchor[RECORD_ID].astype(str)
+        mixture_ids = mixture[RECORD_ID].astype(str)
+        absent = ~anchor_ids.isin(mixture_ids.to_numpy()).to_numpy()
+        missing[~held] = list(absent[~held])
+        in_held_out[:] = list(mixture_ids.isin(anchor_ids[held].to_numpy()).to_numpy())
+    return missing.to_frame(), in_held_out.to_frame()
+
+
 def evaluate(
     *,
     anchor: pd.DataFrame,
@@ -230,15 +262,24 @@ def evaluate(
     extra_flags: FlagMaker | None = None,
     extra_parameters: dict | None = None,
     extra_failures: list[GateFailure] | None = None,
+    held_out: np.ndarray | None = None,
+    min_anchor_share: float = 1.0,
 ) -> GateVerdict:
     """Validate the anchor and the mixture with the suites for ``modality``; ``extra_flags`` adds the
-    modality's derived columns and ``extra_parameters`` its ``$PARAMETER`` values."""
+    modality's derived columns and ``extra_parameters`` its ``$PARAMETER`` values. ``held_out`` is the anchor's
+    held-out mask (None: nothing is held out) and ``min_anchor_share`` the share of its training split the
+    mixture must hold (collapse_guard.pipeline.mixing.anchor_share_floor)."""
     frames = {"anchor": with_flags(anchor, extra_flags), "mixture": with_flags(mixture, extra_flags)}
-    expected_columns = [*frames["anchor"].columns, FILE_COLUMN]
+    missing, in_held_out = inclusion_flags(anchor, mixture, held_out)
+    frames = {"anchor": frames["anchor"].with_flags(missing), "mixture": frames["mixture"].with_flags(in_held_out)}
+    # the mixture's columns are the anchor's records and the checks both carry, its own check and its file column
+    shared = [c for c in frames["anchor"].columns if c != MISSING_FROM_MIXTURE]
+    expected_columns = [*shared, HELD_OUT_RECORD, FILE_COLUMN]
     parameters = {
         "min_real_fraction": min_real_fraction,
         "recorded_anchor_rows": recorded_anchor.rows if recorded_anchor else 0,
         "expected_columns": expected_columns,
+        "min_anchor_share": min_anchor_share,
         **(extra_parameters or {}),
     }
     failures = [

@@ -89,16 +89,18 @@ def gate_entry(
     summary: MixtureSummary,
     mlflow_run_id: str,
     sources: Mapping[str, str],
+    mixture_digest: str = "",
 ) -> dict[str, Any]:
     """The ledger's ``gate_verdict`` body: recorded whether the gate passed or blocked, with what it applied
-    (``sources``: where each ``$PARAMETER`` value came from)."""
+    (``sources``: where each ``$PARAMETER`` value came from). ``mixture_digest`` is the mixture's records digest
+    (collapse_guard.records.anchor.ids_digest), by which ``record-model`` finds a mixture that passed."""
     return {
         "run": run_uuid,
         "generation": generation,
         "verdict": verdict.status,
         "failures": [str(f) for f in verdict.failures],
         "anchor_observed": anchor_observed.to_dict(),
-        "mixture": summary.to_dict(),
+        "mixture": {**summary.to_dict(), **({"digest": mixture_digest} if mixture_digest else {})},
         "mlflow_run_id": mlflow_run_id,
         "applied": applied(verdict.parameters, sources, verdict.suites),
     }

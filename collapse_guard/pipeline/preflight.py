@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from collapse_guard.config import Params
-from collapse_guard.errors import ServiceUnavailable, WorkspaceUnwritable
+from collapse_guard.errors import ConfigError, ServiceUnavailable, WorkspaceUnwritable
 
 TIMEOUT_SECONDS = 5.0  # one attempt at one service
 ATTEMPTS = 2  # bounded retry: a blip passes, an outage fails in ~ATTEMPTS x TIMEOUT_SECONDS
@@ -39,6 +39,14 @@ def check(params: Params, prefect_api_url: str | None = None) -> None:
 
     keys.check(params)
     bound_client_waits()
+    if params.training.work_pool and not prefect_api_url:
+        raise ConfigError(
+            f"training.work_pool {params.training.work_pool!r} trains through a deployment on that pool, whose workers "
+            "must reach the same Prefect server as this run: start a persistent one (`make server`) and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api here and on the workers (a temporary server lives only as "
+            "long as this process), or set training.work_pool: '' to train in the flow's process",
+            path=params.source_file,
+        )
     check_writable(params)
     check_mlflow(params.tracking_uri)
     if prefect_api_url:

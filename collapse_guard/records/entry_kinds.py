@@ -129,6 +129,28 @@ KINDS: dict[str, EntryKind] = {
                 "dvc_md5": "the DVC md5 of the generation's folder",
                 "mlflow_run_id": "the generation's MLflow run",
                 "forecast_settings": "the forecast: section the run used (the audit page forecasts with it)",
+                "trained": "'elsewhere' for a model trained outside the flow and recorded by record-model",
+                "model_sha256": "record-model: the sha256 of the model file recorded",
+                "gate": "record-model: the passed verdict it rests on (kind, ledger line, verdict)",
+                "registered_model": "record-model: the MLflow registered model it was registered in",
+                "version": "record-model: its registry version",
+                "recorded_by": "record-model: who recorded it (command or Python API)",
+            },
+        ),
+        EntryKind(
+            "mixture_checked",
+            "check (or Guard.check from Python)",
+            "the gate's suites ran on a mixture built outside the flow: passed or blocked (record-model needs a pass)",
+            {
+                "verdict": "passed or blocked",
+                "failures": "each failed check in the operator's words, with the file(s) it names",
+                "anchor_observed": ANCHOR + ", as the check read it (read-only)",
+                "mixture": "the mixture checked: its file(s), sha256, record-id digest, rows, real, synthetic, "
+                "real_fraction and the column mapping used",
+                "mlflow_run_id": "the check's MLflow run",
+                "gate_json": "the verdict's gate.json (GX's page is beside it)",
+                "by": "check (the command) or the Python API",
+                "applied": APPLIED,
             },
         ),
         EntryKind(

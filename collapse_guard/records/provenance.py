@@ -34,6 +34,11 @@ def register_label_columns(*names: str) -> None:
     _LABEL_COLUMNS.update(names)
 
 
+def label_columns() -> tuple[str, ...]:
+    """The label columns the imported modalities registered (never part of the payload)."""
+    return tuple(sorted(_LABEL_COLUMNS))
+
+
 def feature_columns(frame: pd.DataFrame) -> list[str]:
     """The payload: every column that is not provenance, a registered label, nor a derived ``_`` column."""
     return [

@@ -118,5 +118,11 @@ def workspace_relative(workspace: Path, path: Path) -> str:
 
 
 def synthetic_batches(params: Params, before: int) -> list[Path]:
-    """The curated synthetic batch of every generation from 1 to ``before`` - 1, oldest first."""
-    return [generation_paths(params, g).synthetic for g in range(1, before)]
+    """The curated synthetic batch of every generation from 1 to ``before`` - 1, oldest first. A generation
+    trained outside the flow (``record-model``) made no batch here: its mixture's synthetic data is the team's."""
+    elsewhere = {
+        e["body"]["generation"]
+        for e in ledger.read(params.ledger_path)
+        if e["kind"] == "generation_recorded" and e["body"].get("trained") == "elsewhere"
+    }
+    return [generation_paths(params, g).synthetic for g in range(1, before) if g not in elsewhere]

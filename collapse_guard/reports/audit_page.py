@@ -107,6 +107,7 @@ class GenerationView:
     gate_json: str = ""
     gate_report: str = ""  # Great Expectations' page of the gate's validation (gate.html)
     promotion_report: str = ""  # ... and of the promotion check (reports/verdicts/)
+    trained: str = ""  # "elsewhere": a model trained outside the flow, recorded by `record-model`
 
     @property
     def applied_lines(self) -> list[str]:
@@ -270,6 +271,7 @@ def _recorded(params: Params, entry: dict, keys: signing.Keys | None) -> Generat
         gate_json=_existing(params, paths.gate),
         gate_report=_existing(params, paths.gate_html),
         promotion_report=_existing(params, promotion_page(params, body["generation"])),
+        trained=body.get("trained", ""),
     )
 
 

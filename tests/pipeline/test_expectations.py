@@ -142,6 +142,16 @@ CASES: dict[tuple[str, int], tuple[Case, Callable | None, str]] = {
         None,
         "[mixture] the mixture's columns are not the anchor's (not expected: 'extra') (in generations/gen_001/mixture.parquet)",
     ),
+    ("mixture", 3): (
+        with_settings(held_out=np.arange(40) == 2),
+        None,
+        "[mixture] held-out anchor records in the mixture, which must never be trained on: 1 (records 14dcd7d83bda) (in data/anchor/real.parquet)",
+    ),
+    ("inclusion", 0): (
+        on_mixture(lambda m: m.drop(index=[3, 7]).reset_index(drop=True)),
+        None,
+        "[inclusion] anchor records missing from the mixture: 2 of 40 training records (records 8068633dd55f, 43f212a6959a) (in data/anchor/real.parquet)",
+    ),
     ("provenance", 0): (
         on_mixture(lambda m: m.drop(columns="record_id")),
         None,
@@ -429,6 +439,7 @@ def test_each_expectation_fails_on_its_corrupted_frame_with_its_sentence(suite: 
         modality="text" if text_flags else "tabular",
         extra_flags=text_flags or kind_flags(column_kinds(anchor_frame[feature_columns(anchor_frame)])),
         extra_parameters=TEXT_PARAMETERS if text_flags else None,
+        held_out=settings.get("held_out"),
     )
     description = next(e for s, i, e in suite_expectations() if (s, i) == (suite, index))["meta"]["description"]
     mine = [str(f) for f in verdict.failures if f.suite == suite and f.rule == description]
