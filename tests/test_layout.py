@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ),
     ("collapse_guard.records",),  # record-keeping: provenance, anchor, ledger, DVC, MLflow, workspace
     ("collapse_guard.generator", "collapse_guard.reports", "collapse_guard.modality"),  # seams (not the registry)
-    ("collapse_guard.tabular", "collapse_guard.text"),  # the modalities
+    ("collapse_guard.tabular", "collapse_guard.text", "collapse_guard.theory"),  # the modalities; the theory's models
     ("collapse_guard.modality.registry",),
     ("collapse_guard.pipeline",),  # the steps: curation, mixing, gate, one generation step, ingest
     ("collapse_guard.tasks",),
