@@ -13,6 +13,7 @@ from collapse_guard.errors import CollapseGuardError
 from collapse_guard.modality.base import Modality
 from collapse_guard.modality.registry import modality_for
 from collapse_guard.pipeline.outcome import GenerationOutcome, RunContext
+from collapse_guard.records.gate_floor import AppliedFloor, resolve, with_floor
 from collapse_guard.records.workspace import synthetic_batches
 from collapse_guard.tasks.alerts import alert_metric_floors
 from collapse_guard.tasks.bookkeeping import close_run, open_generation, open_run
@@ -31,7 +32,9 @@ from collapse_guard.tasks.trust import sign_generation, verify_inputs
 
 
 @flow(name="guarded-generation", flow_run_name="generation-{generation}", validate_parameters=False)
-def guarded_generation(params: Params, modality: Modality, run: RunContext, generation: int) -> GenerationOutcome:
+def guarded_generation(
+    params: Params, modality: Modality, run: RunContext, generation: int, floor: AppliedFloor
+) -> GenerationOutcome:
     state = read_state(params)
     verify_inputs(params, state)
     mlflow_run_id = open_generation(params.tracking_uri, run, generation)
@@ -46,7 +49,7 @@ def guarded_generation(params: Params, modality: Modality, run: RunContext, gene
     verdict = gate_mixture(
         ctx,
         mixture,
-        params.gate,
+        floor,
         params.resolve(params.paths.expectations_dir),
         params.ledger_path,
         params.tracking_uri,
@@ -66,7 +69,12 @@ def guarded_retraining(
     on_generation: Callable[[GenerationOutcome], None] | None = None,
 ) -> list[GenerationOutcome]:
     """Run ``generations`` guarded generations after the last recorded one (generation 0 first on a
-    fresh workspace: the model trained on real data only)."""
+    fresh workspace: the model trained on real data only).
+
+    The gate's floor is resolved first (``gate.min_real_fraction: auto`` refuses here, before anything is
+    written, when no certificate fits the anchor and model): every generation applies that one value."""
+    floor = resolve(params)
+    params = with_floor(params, floor)
     modality = modality_for(params)
     start = read_state(params).next_generation
     last = start + generations - (0 if start == 0 else 1)
@@ -74,7 +82,7 @@ def guarded_retraining(
     outcomes: list[GenerationOutcome] = []
     try:
         for generation in range(start, last + 1):
-            outcomes.append(guarded_generation(params, modality, run, generation))
+            outcomes.append(guarded_generation(params, modality, run, generation, floor))
             alert_metric_floors(params, outcomes[-1])
             forecast_collapse(params, outcomes[-1])
             promote_or_hold(params, modality, outcomes[-1])

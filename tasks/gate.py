@@ -3,11 +3,11 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from collapse_guard.config import GateParams
 from collapse_guard.errors import GateBlocked
 from collapse_guard.pipeline import binding, gate, payloads
 from collapse_guard.pipeline.handles import GenerationContext, MixtureHandle
 from collapse_guard.records import atomic, ledger, staging, tracking
+from collapse_guard.records.gate_floor import AppliedFloor
 from collapse_guard.records.provenance import RECORD_ID
 
 
@@ -15,18 +15,19 @@ from collapse_guard.records.provenance import RECORD_ID
 def gate_mixture(
     ctx: GenerationContext,
     mixture: MixtureHandle,
-    settings: GateParams,
+    floor: AppliedFloor,
     expectations_dir: Path,
     ledger_path: Path,
     tracking_uri: str,
 ) -> gate.GateVerdict:
-    """Validate the mixture and the anchor against the suites in expectations/; raise GateBlocked on failure."""
+    """Validate the mixture and the anchor against the suites in expectations/; raise GateBlocked on failure.
+    ``floor``: the real-fraction floor resolved when the run started, and where it came from."""
     modality = ctx.modality
     verdict = gate.evaluate(
         anchor=ctx.anchor.frame,
         mixture=mixture.frame,
         recorded_anchor=ctx.state.recorded_anchor,
-        min_real_fraction=settings.min_real_fraction,
+        min_real_fraction=floor.value,
         expectations_dir=expectations_dir,
         anchor_path=ctx.anchor_file,
         mixture_path=ctx.relative(mixture.path),
@@ -56,6 +57,7 @@ def gate_mixture(
         anchor_observed=ctx.anchor.record,
         summary=mixture.summary,
         mlflow_run_id=ctx.mlflow_run_id,
+        floor=floor,
     )
     if not verdict.passed:  # the blocked mixture and its gate.json, visible where the message and ledger say
         staging.publish(ctx.paths.dir, ctx.published.dir)

@@ -13,6 +13,7 @@ from collapse_guard.pipeline.gate import GateVerdict
 from collapse_guard.pipeline.mixing import MixtureSummary
 from collapse_guard.pipeline.outcome import GenerationOutcome
 from collapse_guard.records.anchor import AnchorRecord
+from collapse_guard.records.gate_floor import FROM_PARAMS, AppliedFloor
 
 
 def counts(summary: MixtureSummary, curation: CurationReport | None) -> dict[str, int]:
@@ -62,8 +63,10 @@ def gate_entry(
     anchor_observed: AnchorRecord,
     summary: MixtureSummary,
     mlflow_run_id: str,
+    floor: AppliedFloor,
 ) -> dict[str, Any]:
-    """The ledger's ``gate_verdict`` body: recorded whether the gate passed or blocked."""
+    """The ledger's ``gate_verdict`` body: recorded whether the gate passed or blocked. ``applied`` names the
+    real-fraction floor the gate enforced and where it came from (params.yaml, or a safe-zone certificate)."""
     return {
         "run": run_uuid,
         "generation": generation,
@@ -72,6 +75,10 @@ def gate_entry(
         "anchor_observed": anchor_observed.to_dict(),
         "mixture": summary.to_dict(),
         "mlflow_run_id": mlflow_run_id,
+        "applied": {
+            "parameters": {"min_real_fraction": floor.value},
+            "sources": {"min_real_fraction": floor.source or FROM_PARAMS},
+        },
     }
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from collapse_guard.config import Params
 from collapse_guard.errors import CollapseGuardError
-from collapse_guard.records import alerts, attestation, ledger, signing
+from collapse_guard.records import alerts, attestation, gate_floor, ledger, signing
 from collapse_guard.records.workspace import generation_paths, relative
 from collapse_guard.reports import forecast as forecast_mod
 
@@ -147,7 +147,7 @@ def gather(params: Params, problems: list[str], metric_labels: dict[str, str]) -
         workspace=str(params.workspace),
         written_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         verification=verification,
-        floor=params.gate.min_real_fraction,
+        floor=gate_floor.resolve(params, entries, strict=False).value,
         anchors=[
             AnchorVersion(
                 e["seq"], e["kind"], e["at"], **{k: e["body"]["anchor"][k] for k in ("rows", "digest", "dvc_md5")}

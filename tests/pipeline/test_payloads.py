@@ -9,6 +9,7 @@ from collapse_guard.pipeline import payloads
 from collapse_guard.pipeline.gate import GateFailure, GateVerdict
 from collapse_guard.pipeline.mixing import MixtureSummary
 from collapse_guard.records.anchor import AnchorRecord
+from collapse_guard.records.gate_floor import AppliedFloor
 
 SUMMARY = MixtureSummary(policy="accumulate", rows=120, real=90, synthetic=30, real_fraction=0.75)
 CURATION = CurationReport(generated=40, kept=30, dropped={"invalid": 4, "duplicate": 6})
@@ -36,10 +37,19 @@ def test_generation_metrics_put_the_collapse_metrics_last_so_they_win_a_name_cla
     assert "dropped_invalid" not in payloads.generation_metrics(SUMMARY, 100, None, {})
 
 
-def test_the_gate_entry_records_the_verdict_the_failures_and_the_observed_anchor():
+def test_the_gate_entry_records_the_verdict_the_failures_the_observed_anchor_and_the_floor_with_its_source():
+    floor = AppliedFloor(0.4, "safe-zone certificate (ledger line 7): r* 0.35 + gate.auto_margin 0.05")
     entry = payloads.gate_entry(
-        run_uuid="r", generation=3, verdict=BLOCKED, anchor_observed=ANCHOR, summary=SUMMARY, mlflow_run_id="m"
+        run_uuid="r",
+        generation=3,
+        verdict=BLOCKED,
+        anchor_observed=ANCHOR,
+        summary=SUMMARY,
+        mlflow_run_id="m",
+        floor=floor,
     )
+    assert entry["applied"]["parameters"]["min_real_fraction"] == 0.4
+    assert entry["applied"]["sources"]["min_real_fraction"] == floor.source
     assert entry["verdict"] == "blocked" and entry["generation"] == 3
     assert entry["failures"] == ["[mixture] the real fraction is low (in gen.parquet)"]
     assert entry["anchor_observed"] == {"rows": 100, "digest": "d" * 64, "dvc_md5": "m" * 32}

@@ -21,7 +21,6 @@ from scipy.special import digamma
 
 from collapse_guard.config import DecodingParams, load_params
 from collapse_guard.pipeline.setup import initialise
-from tests.conftest import write_params
 from collapse_guard.theory import (
     GaussianGenerator,
     LinearRegressionGenerator,
@@ -34,6 +33,7 @@ from collapse_guard.theory import (
     replace_error,
     unbiased_log_variance_drift,
 )
+from tests.conftest import write_params
 from tests.theory import run_chain
 
 THEORY = "collapse_guard.theory"
