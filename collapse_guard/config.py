@@ -149,7 +149,7 @@ class SafeZoneParams(_Strict):
 
     generations: int = Field(5, ge=1, le=1000)
     tolerance: float = Field(0.1, gt=0, le=10)  # relative: |metric_G / metric_0 - 1| at most this
-    confidence: float = Field(0.9, gt=0.5, lt=1)  # one-sided, per decision "safe" / "unsafe" at a tested fraction
+    confidence: float = Field(0.9, gt=0.5, lt=1)  # of each "safe" / "unsafe" decision at a tested fraction
     seeds: int = Field(4, ge=2, le=1000)  # most chains per tested fraction; the full sweep runs this many at each
     step: float = Field(0.05, gt=0, le=0.5)  # the fractions tried are multiples of this (the full sweep's grid)
     budget: float = Field(0.2, gt=0, le=1)  # at most this share of the full sweep's model fits

@@ -1,21 +1,24 @@
 """The safe real fraction: the smallest share of real records r* that keeps a model healthy, certified.
 
 Healthy means: after ``experiment.safe_zone.generations`` (G) generations of the ``fixed-ratio`` policy at real
-share r, on the workspace's own anchor and model, every headline collapse metric of the modality (tables: tail
-coverage and variance ratio) is within ``tolerance`` of its generation-0 value (relative). r* is the smallest
-multiple of ``step`` at which the mean deviation over seeds is within tolerance (more real data never hurts:
-the deviation is taken to fall as r rises).
+share r, on the workspace's own anchor, model, decoding and batch size, every headline collapse metric of the
+modality (tables: tail coverage and variance ratio) is expected within ``tolerance`` of its generation-0 value:
+|mean over seeds of (metric_G / metric_0 − 1)| ≤ tolerance for each metric. The change is signed before it is
+averaged, so the seed-to-seed noise of a metric averages out instead of reading as drift; what remains is the
+systematic drift collapse brings. r* is the smallest multiple of ``step`` from which on that holds (more real
+data is taken never to hurt).
 
 The full sweep answers that by running every multiple of ``step`` with ``seeds`` chains each (``sweep``). The
 search (``search``) answers it at a fraction of the cost: a bisection over the same grid, each tested fraction
-deciding "safe" or "unsafe" with sequential seeds, as soon as a one-sided ``confidence`` bound on the mean
-deviation clears the tolerance (the spread of the deviations is pooled over every fraction tested, so two seeds
-can decide a fraction far from r*), or by the mean once ``seeds`` chains ran (the sweep's own rule). It uses
-the same seeds as the sweep, so a fraction it tests with every seed gets the sweep's verdict. It stops at
-``budget`` × the sweep's model fits and reports the bracket it reached.
+deciding with sequential seeds, "safe" as soon as a two-sided ``confidence`` interval of every metric's mean
+change lies inside ±tolerance and "unsafe" as soon as one lies outside (the spread of each metric's change is
+pooled over every fraction tested, so two seeds can decide a fraction far from r*), or by the means once
+``seeds`` chains ran (the sweep's own rule). It uses the same seeds as the sweep, so a fraction it tests with
+every seed gets the sweep's verdict. It stops at ``budget`` × the sweep's model fits and reports the bracket
+it reached.
 
 The interval is [largest fraction found unsafe, smallest found safe], widened by one step on a side decided by
-the mean rather than at the confidence. Plain Python: the chains run through a ``Runner`` the caller gives
+the means rather than at the confidence. Plain Python: the chains run through a ``Runner`` the caller gives
 (collapse_guard.flows.safe_zone maps them over Prefect tasks).
 """
 
@@ -43,22 +46,16 @@ class ChainOutcome:
     fits: int
     realised_fraction: float = math.nan  # the real share of the last mixture (at least the target)
 
-    def deviations(self) -> dict[str, float]:
-        """|end / start − 1| per metric (|end − start| when the start is 0); a metric that is not a number at
-        either end is left out."""
+    def changes(self) -> dict[str, float]:
+        """end / start − 1 per metric (end − start when the start is 0); NaN when either end is not a number."""
         out = {}
         for metric, before in self.start.items():
             after = self.end.get(metric, math.nan)
             if not (math.isfinite(before) and math.isfinite(after)):
-                continue
-            out[metric] = abs(after / before - 1) if before != 0 else abs(after - before)
+                out[metric] = math.nan
+            else:
+                out[metric] = after / before - 1 if before != 0 else after - before
         return out
-
-    @property
-    def deviation(self) -> float:
-        """The worst headline metric's deviation (NaN when none could be measured)."""
-        values = list(self.deviations().values())
-        return max(values) if values else math.nan
 
 
 # (fraction, seeds) -> one outcome per seed, in the seeds' order
@@ -72,24 +69,37 @@ class Probe:
     fraction: float
     outcomes: list[ChainOutcome] = field(default_factory=list)
     verdict: str = ""  # "safe" or "unsafe"
-    decided_by: str = ""  # "confidence" (a bound cleared the tolerance) or "mean" (every seed ran, or the budget)
-    bound: tuple[float, float] = (math.nan, math.nan)  # the confidence bounds on the mean deviation at the decision
+    decided_by: str = ""  # "confidence" (an interval cleared the tolerance) or "mean" (every seed ran, or the budget)
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)  # per metric, at the decision
 
-    @property
-    def mean_deviation(self) -> float:
-        values = [o.deviation for o in self.outcomes if math.isfinite(o.deviation)]
+    def changes(self, metric: str) -> list[float]:
+        return [o.changes().get(metric, math.nan) for o in self.outcomes]
+
+    def mean_change(self, metric: str) -> float:
+        values = [v for v in self.changes(metric) if math.isfinite(v)]
         return float(np.mean(values)) if values else math.nan
 
+    def worst(self, metrics: Sequence[str]) -> float:
+        """The largest |mean change| over ``metrics`` (NaN when none could be measured)."""
+        values = [abs(self.mean_change(m)) for m in metrics if math.isfinite(self.mean_change(m))]
+        return max(values) if values else math.nan
+
     def to_dict(self) -> dict:
+        metrics = list(self.outcomes[0].start) if self.outcomes else []
         return {
             "fraction": self.fraction,
             "verdict": self.verdict,
             "decided_by": self.decided_by,
             "seeds": [o.seed for o in self.outcomes],
-            "mean_deviation": self.mean_deviation,
-            "bound": list(self.bound),
-            "deviations": [o.deviation for o in self.outcomes],
+            "mean_change": {m: self.mean_change(m) for m in metrics},
+            "bounds": {m: list(b) for m, b in self.bounds.items()},
+            "changes": {m: self.changes(m) for m in metrics},
         }
+
+
+def _by_means(probe: Probe, metrics: Sequence[str], tolerance: float) -> str:
+    worst = probe.worst(metrics)
+    return "safe" if math.isfinite(worst) and worst <= tolerance else "unsafe"
 
 
 @dataclass
@@ -145,32 +155,38 @@ def sweep_fits(settings: SafeZoneParams) -> int:
 
 
 class _PooledSpread:
-    """The within-fraction spread of the deviations, pooled over every fraction tested."""
+    """Each metric's within-fraction spread of the changes, pooled over every fraction tested."""
 
-    def __init__(self) -> None:
-        self.sum_squares, self.dof = 0.0, 0
+    def __init__(self, metrics: Sequence[str]) -> None:
+        self.sum_squares = dict.fromkeys(metrics, 0.0)
+        self.dof = dict.fromkeys(metrics, 0)
 
-    def add(self, values: Sequence[float]) -> None:
-        values = [v for v in values if math.isfinite(v)]
-        if len(values) > 1:
-            self.sum_squares += float(np.sum((np.asarray(values) - np.mean(values)) ** 2))
-            self.dof += len(values) - 1
+    def add(self, probe: Probe) -> None:
+        for metric in self.sum_squares:
+            values = [v for v in probe.changes(metric) if math.isfinite(v)]
+            if len(values) > 1:
+                self.sum_squares[metric] += float(np.sum((np.asarray(values) - np.mean(values)) ** 2))
+                self.dof[metric] += len(values) - 1
 
-    def bounds(self, values: Sequence[float], confidence: float, extra: Sequence[float] = ()) -> tuple[float, float]:
-        """One-sided ``confidence`` bounds on the mean of ``values`` (with ``extra``: the probe's own values not yet
-        pooled); (−inf, inf) while no spread can be estimated."""
+    def bounds(self, probe: Probe, confidence: float) -> dict[str, tuple[float, float]]:
+        """Per metric, a two-sided ``confidence`` interval of the probe's mean change, its own seeds pooled in
+        with the fractions already decided; (−inf, inf) while no spread can be estimated."""
         from scipy.stats import t
 
-        finite = [v for v in values if math.isfinite(v)]
-        probe = _PooledSpread()
-        probe.sum_squares, probe.dof = self.sum_squares, self.dof
-        probe.add(extra)
-        if probe.dof == 0 or not finite:
-            return -math.inf, math.inf
-        spread = math.sqrt(probe.sum_squares / probe.dof) / math.sqrt(len(finite))
-        margin = float(t.ppf(confidence, probe.dof)) * spread
-        mean = float(np.mean(finite))
-        return mean - margin, mean + margin
+        out = {}
+        mine = _PooledSpread(list(self.sum_squares))
+        mine.add(probe)
+        for metric in self.sum_squares:
+            values = [v for v in probe.changes(metric) if math.isfinite(v)]
+            dof = self.dof[metric] + mine.dof[metric]
+            if dof == 0 or not values:
+                out[metric] = (-math.inf, math.inf)
+                continue
+            spread = math.sqrt((self.sum_squares[metric] + mine.sum_squares[metric]) / dof / len(values))
+            margin = float(t.ppf(0.5 + confidence / 2, dof)) * spread
+            mean = float(np.mean(values))
+            out[metric] = (mean - margin, mean + margin)
+        return out
 
 
 def search(runner: Runner, settings: SafeZoneParams, metrics: tuple[str, ...], batch: int = 2) -> SafeZone:
@@ -179,7 +195,8 @@ def search(runner: Runner, settings: SafeZoneParams, metrics: tuple[str, ...], b
     seeds = seeds_of(settings)
     per_chain = settings.generations + 1
     budget = settings.budget * sweep_fits(settings)
-    spread = _PooledSpread()
+    tolerance = settings.tolerance
+    spread = _PooledSpread(metrics)
     probes: dict[int, Probe] = {}
     state = {"fits": 0, "stopped": False}
 
@@ -198,27 +215,27 @@ def search(runner: Runner, settings: SafeZoneParams, metrics: tuple[str, ...], b
             todo = seeds[len(probe.outcomes) : len(probe.outcomes) + wanted]
             probe.outcomes += runner(probe.fraction, todo)
             state["fits"] += len(todo) * per_chain
-            values = [o.deviation for o in probe.outcomes]
-            low, high = spread.bounds(values, settings.confidence, extra=values)
-            probe.bound = (low, high)
-            if high <= settings.tolerance:
+            probe.bounds = spread.bounds(probe, settings.confidence)
+            intervals = list(probe.bounds.values())
+            if all(-tolerance <= low and high <= tolerance for low, high in intervals):
                 probe.verdict, probe.decided_by = "safe", "confidence"
                 break
-            if low > settings.tolerance:
+            if any(low > tolerance or high < -tolerance for low, high in intervals):
                 probe.verdict, probe.decided_by = "unsafe", "confidence"
                 break
         if not probe.outcomes:
             return None
         if not probe.verdict:
-            mean = probe.mean_deviation
-            probe.verdict = "safe" if math.isfinite(mean) and mean <= settings.tolerance else "unsafe"
-            probe.decided_by = "mean"
-        spread.add([o.deviation for o in probe.outcomes])
+            probe.verdict, probe.decided_by = _by_means(probe, metrics, tolerance), "mean"
+        spread.add(probe)
         probes[index] = probe
         return probe
 
-    lo, hi = -1, len(fractions) - 1  # lo: largest index found unsafe (-1: none), hi: smallest safe (top: untested)
+    top = len(fractions) - 1
+    lo, hi = -1, top  # lo: largest index found unsafe (-1: none), hi: smallest found safe (top: not yet tested)
     while hi - lo > 1 and not state["stopped"]:
+        if hi == top and top not in probes and not affordable(4):
+            break  # the budget left is r = 1's: every fraction tried so far was unsafe
         mid = (lo + hi) // 2
         probe = decide(mid)
         if probe is None:
@@ -227,21 +244,19 @@ def search(runner: Runner, settings: SafeZoneParams, metrics: tuple[str, ...], b
             hi = mid
         else:
             lo = mid
-    if hi == len(fractions) - 1 and hi not in probes and not state["stopped"]:
-        decide(hi)  # r = 1 was assumed safe: test it before certifying it
+    if hi == top and top not in probes and affordable(1):
+        decide(top)  # r = 1 was assumed safe: test it before certifying it
     return _result(fractions, probes, lo, hi, state["fits"], settings, metrics, state["stopped"], "search")
 
 
 def sweep(runner: Runner, settings: SafeZoneParams, metrics: tuple[str, ...]) -> SafeZone:
-    """The full sweep: every fraction of the grid with every seed; r* is the smallest fraction from which on the
-    mean deviation stays within tolerance."""
+    """The full sweep: every fraction of the grid with every seed; r* is the smallest fraction from which on
+    every metric's mean change stays within tolerance."""
     fractions = grid(settings)
     probes = {}
     for index, fraction in enumerate(fractions):
         probe = Probe(fraction, runner(fraction, seeds_of(settings)))
-        mean = probe.mean_deviation
-        probe.verdict = "safe" if math.isfinite(mean) and mean <= settings.tolerance else "unsafe"
-        probe.decided_by = "mean"
+        probe.verdict, probe.decided_by = _by_means(probe, metrics, settings.tolerance), "mean"
         probes[index] = probe
     unsafe = [i for i, p in probes.items() if p.verdict == "unsafe"]
     lo = max(unsafe) if unsafe else -1
@@ -364,10 +379,40 @@ def probes_table(zone: SafeZone) -> list[dict]:
                     "seed": outcome.seed,
                     "verdict": probe.verdict,
                     "decided_by": probe.decided_by,
-                    "deviation": outcome.deviation,
                     "realised_fraction": outcome.realised_fraction,
                     **{f"{m}_start": v for m, v in outcome.start.items()},
                     **{f"{m}_end": v for m, v in outcome.end.items()},
                 }
             )
     return rows
+
+
+def describe(zone: SafeZone, summary: dict) -> list[str]:
+    """The result as the terminal shows it (``summary``: where the table, figure, MLflow run and ledger line are)."""
+    s = zone.settings
+    if zone.certified:
+        head = f"r* = {zone.r_star:.2f}   interval [{zone.low:.2f}, {zone.high:.2f}]"
+    else:
+        head = "no real fraction up to 1 kept the metrics within tolerance: nothing certified"
+    lines = [
+        head,
+        f"  every headline metric ({', '.join(zone.metrics)}) expected within {s.tolerance:.0%} of generation 0 after "
+        f"{s.generations} fixed-ratio generations; decisions at {s.confidence:.0%} confidence",
+        f"  {zone.fits} model fits = {zone.compute_share:.0%} of the full sweep's {zone.sweep_fits} "
+        f"({len(grid(s))} fractions × {s.seeds} seeds × {s.generations + 1} fits)"
+        + ("; stopped at the budget" if zone.stopped_by_budget else ""),
+    ]
+    for probe in zone.probes:
+        changes = ", ".join(f"{m} {100 * probe.mean_change(m):+.1f} %" for m in zone.metrics)
+        lines.append(
+            f"  r = {probe.fraction:.2f}: {probe.verdict:<6} by {probe.decided_by:<10} ({len(probe.outcomes)} seeds) "
+            f"mean change {changes}"
+        )
+    lines += [f"  figure: {summary['figure']}", f"  table:  {summary['tables']['chains']}"]
+    lines.append(f"  MLflow run: {summary['mlflow_run_id']}")
+    if summary.get("ledger_line"):
+        lines.append(
+            f"  ledger line {summary['ledger_line']}: safe_fraction_certified "
+            "(gate.min_real_fraction: auto uses it, plus gate.auto_margin)"
+        )
+    return lines
