@@ -1,7 +1,5 @@
 """The certified safe real fraction: an adaptive search over fixed-ratio chains → table, figure, MLflow, ledger."""
 
-from collections.abc import Callable
-
 from prefect import flow
 
 from collapse_guard.config import Params
@@ -14,7 +12,7 @@ from collapse_guard.tasks.safe_zone import certify, draw_safe_zone, log_safe_zon
 
 
 @flow(name="safe-zone", validate_parameters=False)
-def safe_zone_search(params: Params, on_chains: Callable[[float, int], None] | None = None) -> dict:
+def safe_zone_search(params: Params) -> dict:
     """Search r* on the workspace's anchor and model (``experiment.workers`` chains at a time), publish the
     table and figure, log to MLflow and, when a fraction was certified, append ``safe_fraction_certified``."""
     settings = safe_zone.search_params(params)
@@ -23,10 +21,7 @@ def safe_zone_search(params: Params, on_chains: Callable[[float, int], None] | N
 
     def runner(fraction: float, seeds: list[int]) -> list[safe_zone.ChainOutcome]:
         futures = [probe_chain.submit(settings, anchor, modality, fraction, seed) for seed in seeds]
-        outcomes = [future.result() for future in futures]
-        if on_chains:
-            on_chains(fraction, len(outcomes))
-        return outcomes
+        return [future.result() for future in futures]
 
     zone = safe_zone.search(runner, params.experiment.safe_zone, modality.headline, batch=params.experiment.workers)
     tables = save_safe_zone(params, zone)
