@@ -47,7 +47,7 @@ TABLE_SIZES = {
     "evaluation": {"sample_size": 1500},
 }
 SAFE_ZONE = {"generations": 5, "seeds": 4, "tolerance": 0.1}
-TEXT_SAFE_ZONE = {"generations": 3, "seeds": 3, "tolerance": 0.1}
+TEXT_SAFE_ZONE = {"generations": 3, "seeds": 3, "tolerance": 0.25}  # the tiny model moves ±25 % between seeds at r = 1
 
 
 def setting(name: str, folder: Path, full_size: bool):

@@ -282,7 +282,7 @@ class Regression(Setting):
         first = theory.replace_error(1, noise_var, d, t)
         if self.policy == "replace":
             closed, formula, theorem = theory.replace_error(n, noise_var, d, t), "E‖ŵₙ−w*‖² = nσ²d/(T−d−1)", "thm 1"
-            note = f"linear in n: the {n}-th model's error is {n} × the first's ({first:.4f})"
+            note = f"linear in n: model {n} has {n} × the error of the first ({first:.4f})"
         else:
             closed, formula, theorem = (
                 theory.accumulate_error_exact(n, noise_var, d, t),
