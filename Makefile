@@ -98,8 +98,8 @@ audit-page: setup  ## write the audit page and serve reports/ at http://127.0.0.
 	$(BIN)/collapse-guard audit report
 	$(BIN)/python -m http.server --bind 127.0.0.1 --directory reports 8000
 
-mlflow-ui: setup
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root mlartifacts
+mlflow-ui: setup  ## the MLflow UI of the default workspace at http://127.0.0.1:5000 (one worker: answers in seconds on 2 cores)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root mlartifacts --workers 1 --host 127.0.0.1 --port 5000
 
 clean:  ## remove what `make demo` made (not the venv)
 	rm -rf mlflow.db mlartifacts reports reports-text ledger generations generations-text .dvc-remote \

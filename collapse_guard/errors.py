@@ -13,6 +13,7 @@ class CollapseGuardError(Exception):
 
     def __init__(self, message: str, *, path: str | None = None) -> None:
         self.path = path
+        self.details: dict = {}  # what `--json` prints beside the error (e.g. the generations a run finished)
         super().__init__(f"{message} [{path}]" if path else message)
 
 
@@ -26,6 +27,14 @@ class DataError(CollapseGuardError):
     """A data file is unreadable, corrupt, or lacks the columns it must have."""
 
     exit_code = 3
+
+
+class AlreadyIngested(DataError):
+    """``ingest`` was given a file (or folder) whose bytes were already ingested: appending it again would
+    double its rows in an anchor that can never shrink. Nothing is written; ``--allow-same-file`` appends it again
+    on purpose, and the ledger records that."""
+
+    exit_code = 13
 
 
 class GateBlocked(CollapseGuardError):
@@ -104,4 +113,5 @@ EXIT_CODES: dict[int, str] = {
     WorkspaceBusy.exit_code: "workspace busy: another run holds it (the message names it)",
     ServiceUnavailable.exit_code: "an external service (MLflow, Prefect API, DVC remote, Dask) is down or timed out",
     WorkspaceUnwritable.exit_code: "a workspace folder or file cannot be written (read-only, permissions, disk full)",
+    AlreadyIngested.exit_code: "ingest refused: the same file was already ingested (--allow-same-file to repeat it)",
 }

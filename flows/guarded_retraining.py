@@ -16,15 +16,16 @@ from collapse_guard.pipeline.outcome import GenerationOutcome, RunContext
 from collapse_guard.records.gate_floor import AppliedFloor, resolve, with_floor
 from collapse_guard.records.workspace import synthetic_batches
 from collapse_guard.tasks.alerts import alert_metric_floors
+from collapse_guard.tasks.artifacts import publish_run_summary
 from collapse_guard.tasks.bookkeeping import close_run, open_generation, open_run
 from collapse_guard.tasks.cluster import DaskHashing, DaskMetrics
 from collapse_guard.tasks.evaluate import evaluate_model
 from collapse_guard.tasks.forecast import forecast_collapse
-from collapse_guard.tasks.gate import gate_mixture
+from collapse_guard.tasks.gate import gate_mixture, record_gate_verdict
 from collapse_guard.tasks.generate import generate_and_curate
 from collapse_guard.tasks.mix import mix
 from collapse_guard.tasks.prepare import prepare_generation, read_state
-from collapse_guard.tasks.promote import promote_or_hold
+from collapse_guard.tasks.promote import decide_promotion, record_promotion
 from collapse_guard.tasks.record import publish_generation, record_generation, version_outputs
 from collapse_guard.tasks.reports import write_reports
 from collapse_guard.tasks.train import train
@@ -46,14 +47,8 @@ def guarded_generation(
         else None
     )
     mixture = mix(ctx, params.mixing, synthetic_batches(params, generation), batch)
-    verdict = gate_mixture(
-        ctx,
-        mixture,
-        floor,
-        params.resolve(params.paths.expectations_dir),
-        params.ledger_path,
-        params.tracking_uri,
-    )
+    verdict = gate_mixture(ctx, mixture, floor, params.resolve(params.paths.expectations_dir))
+    record_gate_verdict(params, ctx, mixture, verdict, floor)  # a blocked mixture stops the generation here (exit 4)
     model = train(ctx, mixture, verdict, params.model)
     measured = evaluate_model(ctx, model, DaskMetrics.of(params.evaluation))  # on Dask only when big
     sign_generation(params, ctx, batch, mixture, model)
@@ -85,12 +80,14 @@ def guarded_retraining(
             outcomes.append(guarded_generation(params, modality, run, generation, floor))
             alert_metric_floors(params, outcomes[-1])
             forecast_collapse(params, outcomes[-1])
-            promote_or_hold(params, modality, outcomes[-1])
+            record_promotion(params, outcomes[-1], decide_promotion(params, modality, outcomes[-1]))
             if on_generation:
                 on_generation(outcomes[-1])
     except CollapseGuardError as error:
+        publish_run_summary("blocked", outcomes, str(error))
         close_run(params, run, "blocked", [o.generation for o in outcomes], str(error))
         raise
     write_reports(params.resolve(params.paths.reports_dir), outcomes)
+    publish_run_summary("completed", outcomes)
     close_run(params, run, "completed", [o.generation for o in outcomes])
     return outcomes

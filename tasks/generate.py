@@ -1,15 +1,13 @@
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from collapse_guard.config import DecodingParams
 from collapse_guard.generator import load_generator
 from collapse_guard.pipeline import step
 from collapse_guard.pipeline.handles import Batch, GenerationContext
 from collapse_guard.records import atomic
 from collapse_guard.tasks.cluster import DaskHashing
+from collapse_guard.tasks.steps import pipeline_step
 
 
-@task(name="generate-and-curate", cache_policy=NO_CACHE)
+@pipeline_step("generate-and-curate", says=lambda batch: batch.describe())
 def generate_and_curate(
     ctx: GenerationContext, n: int, decoding: DecodingParams, hashing: DaskHashing | None = None
 ) -> Batch:

@@ -1,14 +1,12 @@
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from collapse_guard.config import ModelParams
 from collapse_guard.pipeline import step
 from collapse_guard.pipeline.gate import GateVerdict
 from collapse_guard.pipeline.handles import GenerationContext, MixtureHandle, TrainedModel
 from collapse_guard.records.versioning import file_md5
+from collapse_guard.tasks.steps import pipeline_step
 
 
-@task(name="train", cache_policy=NO_CACHE)
+@pipeline_step("train", says=lambda model: model.describe())
 def train(ctx: GenerationContext, mixture: MixtureHandle, verdict: GateVerdict, model: ModelParams) -> TrainedModel:
     """Fit a fresh model on the mixture the gate passed (``verdict`` makes the order a data dependency)."""
     if not verdict.passed:  # the gate raises first; a blocked verdict must never reach training

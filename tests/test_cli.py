@@ -28,7 +28,15 @@ def test_help_explains_commands_and_exit_codes_without_importing_heavy_libraries
 
 
 def test_exit_codes_are_distinct():
-    assert len(set(EXIT_CODES)) == len(EXIT_CODES) == 11
+    from collapse_guard import errors
+
+    def subclasses(cls):
+        return [cls, *(sub for child in cls.__subclasses__() for sub in subclasses(child))]
+
+    own = {cls: cls.exit_code for cls in subclasses(errors.CollapseGuardError) if "exit_code" in vars(cls)}
+    assert len(set(own.values())) == len(own)  # no two error classes share a code of their own
+    assert set(own.values()) <= set(EXIT_CODES)  # and every code is documented
+    assert errors.AlreadyIngested.exit_code == 13 and issubclass(errors.AlreadyIngested, errors.DataError)
 
 
 def test_config_errors_exit_2_and_name_the_file(tmp_path):
@@ -40,7 +48,7 @@ def test_config_errors_exit_2_and_name_the_file(tmp_path):
 def test_an_ingest_tells_how_many_documents_it_has_screened():
     import pandas as pd
 
-    from collapse_guard.cli import _counted
+    from collapse_guard.cli.data import counted as _counted
     from collapse_guard.text.dedup import DedupSettings
     from collapse_guard.text.screening import hash_batches_here
 

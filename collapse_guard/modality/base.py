@@ -157,8 +157,16 @@ class Modality(abc.ABC):
         where the evaluation's independent parts run (``tasks.cluster.DaskMetrics``: on Dask when big)."""
 
     @abc.abstractmethod
-    def drift(self, samples: pd.DataFrame, reference: pd.DataFrame, html_path: Path) -> DriftSummary:
-        """The Evidently report of ``samples`` against real ``reference`` records, and its summary."""
+    def drift(
+        self,
+        samples: pd.DataFrame,
+        reference: pd.DataFrame,
+        html_path: Path,
+        recorded: Mapping[str, float] | None = None,
+    ) -> DriftSummary:
+        """The Evidently report of ``samples`` against real ``reference`` records, and its summary. ``recorded``:
+        the evaluation's metrics, shown in the report with their values (never recomputed another way); an
+        estimator of the report's own goes in ``DriftSummary.estimates`` under its own name."""
 
     def select(self, pool: pd.DataFrame, k: int, real: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         """Choose ``k`` synthetic records of ``pool`` for a fixed real share: uniformly, unless the kind has a
@@ -181,4 +189,8 @@ class Modality(abc.ABC):
 
     def gate_parameters(self) -> dict:
         """Values for the ``$PARAMETER`` placeholders of this kind's suites."""
+        return {}
+
+    def gate_parameter_sources(self) -> dict[str, str]:
+        """Where each of ``gate_parameters`` comes from (e.g. "params.yaml text.gate.x"), as the ledger records it."""
         return {}

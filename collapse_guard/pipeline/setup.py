@@ -45,6 +45,7 @@ def initialise(params: Params) -> list[str]:
                 "anchor": anchor_mod.describe(current, dvc_md5=md5).to_dict(),
                 "path": relative(params, anchor_path),
                 "origin": str(current["origin"].iloc[0]) if len(current) else "",
+                **_source_fields(params),
             },
         )
         created.append(f"ledger {relative(params, params.ledger_path)}")
@@ -55,6 +56,15 @@ def initialise(params: Params) -> list[str]:
         params.tracking_uri, params.tracking.experiment_name, params.resolve(params.tracking.mlflow_artifacts)
     )
     return created
+
+
+def _source_fields(params: Params) -> dict:
+    """The initial anchor's source file (name and SHA-256), so a later ``ingest`` of the same bytes is refused."""
+    source = params.data.source
+    if source == "embedded" or not params.resolve(source).exists():
+        return {}
+    path = params.resolve(source)
+    return {"source": path.name, "source_sha256": versioning.source_digest(path)}
 
 
 def _keep_recorded_anchor(params: Params, recorded: dict | None, adopting: bool) -> list[str]:

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from collapse_guard.errors import RemoteStalled, ServiceUnavailable
+from collapse_guard.errors import DataError, RemoteStalled, ServiceUnavailable
 from collapse_guard.records import atomic
 
 REMOTE_NAME = "local"
@@ -220,6 +220,22 @@ def file_digest(path: Path, algorithm: str) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def source_digest(path: Path) -> str:
+    """The SHA-256 that identifies a source of real data: of a file's bytes; of a folder, over each ``.txt``
+    document's name and the SHA-256 of its bytes, in name order (what a folder is read as, see
+    collapse_guard.text.corpus). The ledger records it per ingest, so the same bytes are recognised whatever the
+    file is called."""
+    path = Path(path)
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for file in sorted(path.glob("*.txt")):
+            digest.update(file.name.encode("utf-8") + b"\0" + bytes.fromhex(file_digest(file, "sha256")))
+        return digest.hexdigest()
+    if not path.is_file():
+        raise DataError("file or folder of real data not found", path=str(path))
+    return file_digest(path, "sha256")
 
 
 def file_md5(path: Path) -> str:

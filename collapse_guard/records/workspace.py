@@ -36,6 +36,11 @@ class GenerationPaths:
         return self.dir / "gate.json"
 
     @property
+    def gate_html(self) -> Path:
+        """Great Expectations' human-readable page of the gate's validation (collapse_guard/pipeline/data_docs.py)."""
+        return self.dir / "gate.html"
+
+    @property
     def metrics(self) -> Path:
         return self.dir / "metrics.json"
 
@@ -43,9 +48,20 @@ class GenerationPaths:
     def drift_html(self) -> Path:
         return self.dir / "drift.html"
 
+    @property
+    def drift_json(self) -> Path:
+        """The drift report as data (collapse_guard/reports/drift.py writes it beside the HTML)."""
+        return self.dir / "drift.json"
+
 
 def generation_paths(params: Params, generation: int) -> GenerationPaths:
     return GenerationPaths(params.resolve(params.paths.generations_dir) / f"gen_{generation:03d}")
+
+
+def promotion_page(params: Params, generation: int) -> Path:
+    """Great Expectations' page of a generation's promotion check. Not in the generation's folder: that folder is
+    signed before the check runs, and a file added to it would break its signature."""
+    return params.resolve(params.paths.reports_dir) / "verdicts" / f"promotion-gen_{generation:03d}.html"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ coverage and the variance ratio; drift by Evidently's per-column tests.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -151,8 +151,14 @@ class TabularModality(Modality):
         """``_kind_breach``: the first column whose value breaks the anchor's column kinds (types suite)."""
         return kind_flags(column_kinds(anchor.frame[feature_columns(anchor.frame)]))
 
-    def drift(self, samples: pd.DataFrame, reference: pd.DataFrame, html_path: Path) -> DriftSummary:
+    def drift(
+        self,
+        samples: pd.DataFrame,
+        reference: pd.DataFrame,
+        html_path: Path,
+        recorded: Mapping[str, float] | None = None,
+    ) -> DriftSummary:
         from collapse_guard.tabular.evidently_metrics import drift_report  # Evidently: slow to import
 
         capped = reference_rows(reference, self.params.evaluation.max_reference_rows)
-        return drift_report(samples, capped, html_path, self.params.evaluation)
+        return drift_report(samples, capped, html_path, self.params.evaluation, recorded)

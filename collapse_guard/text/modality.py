@@ -18,7 +18,7 @@ import logging
 import math
 import platform
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import closing
 from dataclasses import replace
 from functools import partial
@@ -323,29 +323,52 @@ class TextModality(Modality):
 
         return run
 
-    def drift(self, samples: pd.DataFrame, reference: pd.DataFrame, html_path: Path) -> DriftSummary:
-        """Drift of per-document descriptors (length, share of tail words, type-token ratio), and the tail
-        and spread metrics on the texts themselves, in one Evidently report."""
+    def drift(
+        self,
+        samples: pd.DataFrame,
+        reference: pd.DataFrame,
+        html_path: Path,
+        recorded: Mapping[str, float] | None = None,
+    ) -> DriftSummary:
+        """Drift of per-document descriptors (length, share of tail words, type-token ratio), the evaluation's
+        ``recorded`` metrics and the report's own rare-token estimate, in one Evidently report.
+
+        The descriptors are compared like for like (``comparable_descriptors``): a model writes documents within
+        its decoding bounds (``min_sample_tokens`` to ``sample_tokens``) while anchor paragraphs run to hundreds of
+        tokens, and a type-token ratio falls with length, so whole anchor documents against capped samples read as
+        drift in length and word repetition for any model."""
         from evidently import DataDefinition, Dataset
         from evidently.presets import DataDriftPreset
 
-        from collapse_guard.text.evidently_metrics import RareTokenRetention, VocabularySpread
+        from collapse_guard.text.evidently_metrics import DescriptorWindow, RareTokenMassRetentionAnchorHalves
 
-        tail, _ = tail_vocabulary(reference[TEXT].tolist(), self.params.text.tail_mass)
+        sample_texts = samples[TEXT].astype(str).tolist()
+        reference_texts = reference[TEXT].astype(str).tolist()
+        tail, _ = tail_vocabulary(reference_texts, self.params.text.tail_mass)
+        window, bounds = comparison_window(sample_texts, reference_texts)
         definition = DataDefinition(text_columns=[TEXT], numerical_columns=list(DESCRIPTORS))
 
-        def dataset(frame: pd.DataFrame) -> Dataset:
-            texts = frame[TEXT].astype(str).tolist()
-            table = pd.concat([frame[[TEXT]].reset_index(drop=True), descriptors(texts, tail)], axis=1)
+        def dataset(frame: pd.DataFrame, texts: list[str]) -> Dataset:
+            measured = comparable_descriptors(texts, tail, window, bounds)
+            table = pd.concat([frame[[TEXT]].reset_index(drop=True), measured], axis=1)
             return Dataset.from_pandas(table, data_definition=definition)
 
+        compares = (
+            f"{len(sample_texts)} model samples against {len(reference_texts)} anchor train documents: tail share and "
+            f"type-token ratio on each document's first {window} tokens, lengths within {bounds[0]}-{bounds[1]} "
+            "tokens; at generation 0 a difference is the model's own distance from real text"
+        )
         return run_report(
-            RareTokenRetention(tail_mass=self.params.text.tail_mass),
-            VocabularySpread(),
             DataDriftPreset(columns=list(DESCRIPTORS)),
-            dataset(samples),
-            dataset(reference),
+            dataset(samples, sample_texts),
+            dataset(reference, reference_texts),
             html_path,
+            recorded=recorded,
+            estimators=(
+                RareTokenMassRetentionAnchorHalves(tail_mass=self.params.text.tail_mass),
+                DescriptorWindow(window=window, low=bounds[0], high=bounds[1]),
+            ),
+            compares=compares,
         )
 
     def tracking_params(self) -> dict[str, str | float]:
@@ -372,18 +395,45 @@ class TextModality(Modality):
             "min_edit_robust_share": 1.0 - self.params.text.gate.max_edit_fragile_share,
         }
 
+    def gate_parameter_sources(self) -> dict[str, str]:
+        return {
+            "min_watermark_detected_share": "params.yaml text.gate.max_unwatermarked_share (1 minus it)",
+            "min_distinct_share": "params.yaml text.gate.max_near_duplicate_share (1 minus it)",
+            "min_edit_robust_share": "params.yaml text.gate.max_edit_fragile_share (1 minus it)",
+        }
+
 
 def _vocabulary_spread(texts: list[str], real_texts: list[str]) -> dict[str, float]:
     return {"effective_vocabulary_ratio": effective_vocabulary_ratio(texts, real_texts)}
 
 
 def descriptors(texts: list[str], tail: set[str]) -> pd.DataFrame:
-    """Per document: token count, share of the anchor's tail words, distinct / all tokens."""
+    """Per document: token count, share of the anchor's tail words, distinct / all tokens (whole documents)."""
+    return comparable_descriptors(texts, tail, window=None, bounds=None)
+
+
+def comparison_window(sample_texts: list[str], reference_texts: list[str]) -> tuple[int, tuple[int, int]]:
+    """The window every document's descriptors are measured on (the shortest document of either side, at least one
+    token) and the samples' length bounds (shortest and longest sample), which the reference's lengths are held
+    within: a model's lengths are bounded by its decoding settings, the anchor's are not."""
+    sample_lengths = [len(tokens_of([t])) for t in sample_texts] or [1]
+    reference_lengths = [len(tokens_of([t])) for t in reference_texts] or [1]
+    window = max(1, min(min(sample_lengths), min(reference_lengths)))
+    return window, (min(sample_lengths), max(sample_lengths))
+
+
+def comparable_descriptors(
+    texts: list[str], tail: set[str], window: int | None, bounds: tuple[int, int] | None
+) -> pd.DataFrame:
+    """Per document: its token count (held within ``bounds``), and the share of the anchor's tail words and the
+    distinct / all tokens ratio of its first ``window`` tokens (None: all of them)."""
     rows = []
     for text in texts:
         tokens = tokens_of([text])
-        count = max(len(tokens), 1)
-        rows.append((len(tokens), sum(t in tail for t in tokens) / count, len(set(tokens)) / count))
+        length = len(tokens) if bounds is None else min(max(len(tokens), bounds[0]), bounds[1])
+        head = tokens if window is None else tokens[:window]
+        count = max(len(head), 1)
+        rows.append((length, sum(t in tail for t in head) / count, len(set(head)) / count))
     return pd.DataFrame(np.array(rows, dtype=np.float64).reshape(-1, 3), columns=list(DESCRIPTORS))
 
 

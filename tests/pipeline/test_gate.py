@@ -60,7 +60,7 @@ def test_missing_provenance_is_blocked_and_the_file_named(clean):
     bad.loc[bad.index[-1], "model_id"] = None
     verdict = run_gate(real, bad)
     assert not verdict.passed
-    assert "names the model that made it" in messages(verdict) or "has a 'model_id'" in messages(verdict)
+    assert "records without a 'model_id': 1 of 400" in messages(verdict)
     assert "generations/gen_001/synthetic.parquet" in messages(verdict)
 
 
@@ -69,7 +69,7 @@ def test_a_shrunk_anchor_is_blocked(clean):
     recorded = anchor.describe(real)
     shrunk = real.drop(index=5).reset_index(drop=True)
     text = messages(run_gate(shrunk, mixture, recorded))
-    assert "at least as many rows as the pipeline last recorded" in text and "observed 299" in text
+    assert "the anchor has 299 rows, fewer than the 300 the pipeline last recorded: it shrank" in text
     assert "299 rows, fewer than the 300" in text
 
 
@@ -77,28 +77,43 @@ def test_real_fraction_below_the_floor_is_blocked(clean):
     real, mixture = clean
     verdict = run_gate(real, mixture, min_real_fraction=0.9)
     assert [f.check for f in verdict.failures] == ["expect_column_values_to_be_in_set"]
-    assert "real fraction is at or above gate.min_real_fraction" in messages(verdict)
-    assert "25.0%" in messages(verdict)
+    assert "real fraction 0.75 is below the floor 0.90 (gate.min_real_fraction)" in messages(verdict)
+
+
+def test_a_verdict_keeps_the_values_it_filled_and_the_digest_of_each_suite_it_ran(clean):
+    import hashlib
+    import json
+
+    real, mixture = clean
+    verdict = run_gate(real, mixture, min_real_fraction=0.9)
+    assert verdict.parameters["min_real_fraction"] == 0.9 and verdict.parameters["recorded_anchor_rows"] == 0
+    assert verdict.parameters["expected_columns"][-1] == FILE_COLUMN
+    by_name = {json.loads(p.read_text()).get("name", p.stem): p for p in SUITES.glob("*.json")}
+    assert set(verdict.suites) == set(verdict.results)
+    for name, digest in verdict.suites.items():
+        assert digest == hashlib.sha256(by_name[name].read_bytes()).hexdigest()
 
 
 def test_nan_in_features_is_blocked(clean):
     real, mixture = clean
     bad = mixture.copy()
     bad.loc[bad.index[-2], "x1"] = np.nan
-    assert "no feature holds NaN or infinity" in messages(run_gate(real, bad))
+    assert "records with NaN or infinity in a feature: 1 of 400" in messages(run_gate(real, bad))
 
 
 def test_a_schema_mismatch_is_blocked(clean):
     real, mixture = clean
     bad = mixture.assign(extra=1.0)
-    assert "match the anchor's schema" in messages(run_gate(real, bad))
+    assert "the mixture's columns are not the anchor's (not expected: 'extra')" in messages(run_gate(real, bad))
 
 
 def test_an_edited_value_breaks_its_record_id(clean):
     real, mixture = clean
     bad = mixture.copy()
     bad.loc[3, "x0"] += 1.0
-    assert "record_id is the hash of the record's payload" in messages(run_gate(real, bad))
+    assert "records edited since they were stamped (the record id no longer matches the values): 1" in messages(
+        run_gate(real, bad)
+    )
 
 
 def test_every_suite_file_is_valid_json_with_a_target_and_plain_descriptions():

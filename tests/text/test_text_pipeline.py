@@ -16,6 +16,7 @@ from collapse_guard.config import DecodingParams
 from collapse_guard.records.anchor import load as load_anchor
 from collapse_guard.text.watermark import WatermarkConfig, read_key_file
 from tests.conftest import TINY_TEXT, resign_as_insider, sha256_of, write_params
+from tests.metric_names import disagreements, recorded_numbers
 
 ANCHOR = Path("data/anchor/text.parquet")
 KEY_FILE = Path(".collapse-guard/watermark.key")
@@ -73,6 +74,17 @@ def test_two_text_generations_end_to_end(text_workspace: Path):
     shown = cli(text_workspace, "audit", "show")
     assert shown.exit_code == 0 and "generation 2" in shown.stdout and "rare-word ret" in shown.stdout
 
+    # one name, one number across the summary, MLflow, the ledger and the Evidently report's JSON
+    numbers = recorded_numbers(
+        text_workspace,
+        generations[1],
+        text_workspace / "ledger/text.jsonl",
+        text_workspace / "generations-text/gen_001/drift.json",
+    )
+    assert disagreements(numbers) == {}
+    assert set(numbers["ledger"]) - {"real_fraction", "anchor_rows"} <= set(numbers["evidently"])
+    assert {"rare_token_mass_retention", "rare_token_mass_retention_anchor_halves"} <= set(numbers["mlflow"])
+
     # synthetic text that lost its watermark label is blocked before training, and the anchor is untouched
     pool = text_workspace / "generations-text/gen_001/synthetic.parquet"
     synthetic.assign(watermark_key_id="").to_parquet(pool)
@@ -113,6 +125,9 @@ def test_ingest_appends_clean_crawl_text_and_quarantines_the_rest(text_workspace
     detection = json.loads(cli(text_workspace, "detect", str(crawl), "--json").stdout)["documents"]
     assert [d["detected"] for d in detection] == [False, True, False, False, False, False, False]
     assert detection[1]["z"] > 4 and detection[1]["p_value"] < 1e-4 and detection[1]["green"] <= detection[1]["scored"]
+    # every row shows the evidence of the test that decided it, clean ones too, and the corrected bound
+    assert all(d["scored"] > 0 and d["key_id"] and d["scheme"] and d["tests"] >= 1 for d in detection)
+    assert detection[1]["fpr_bound"] <= 1e-4 < min(d["fpr_bound"] for d in detection if not d["detected"])
     table = cli(text_workspace, "detect", str(crawl))  # what a person reads: one verdict per document
     assert table.exit_code == 0, table.output
     assert table.stdout.count("marked") - table.stdout.count("unmarked") >= 1 and "clean" in table.stdout
@@ -138,6 +153,22 @@ def test_ingest_appends_clean_crawl_text_and_quarantines_the_rest(text_workspace
     assert (text_workspace / ANCHOR.parent / "text.index.npz.dvc").exists()
     with np.load(index) as stored:
         assert json.loads(str(stored["meta"]))["rows"] == len(anchor_after) == len(stored["exact"])
+
+    # the same crawl again is refused before it is screened, and nothing is written
+    ledger_before = sha256_of(text_workspace / "ledger/text.jsonl")
+    again = cli(text_workspace, "ingest", str(crawl), "--json")
+    assert again.exit_code == 13 and json.loads(again.stdout)["error"]["type"] == "AlreadyIngested"
+    assert load_anchor(text_workspace / ANCHOR).equals(anchor_after)
+    assert sha256_of(text_workspace / "ledger/text.jsonl") == ledger_before
+    # a folder of .txt documents is one source: its names and bytes make its digest
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    for number, text in enumerate(corpus["text"].iloc[410:412]):
+        (folder / f"page{number}.txt").write_text(text)
+    assert cli(text_workspace, "ingest", str(folder)).exit_code == 0
+    assert cli(text_workspace, "ingest", str(folder)).exit_code == 13
+    (folder / "page1.txt").write_text(corpus["text"].iloc[413])  # one document changed: new bytes
+    assert cli(text_workspace, "ingest", str(folder)).exit_code == 0
 
 
 @pytest.mark.parametrize(
