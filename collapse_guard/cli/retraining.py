@@ -279,11 +279,14 @@ def _experiment_safe_zone(params, as_json: bool) -> None:
     from collapse_guard.pipeline.setup import initialise
     from collapse_guard.records.workspace import relative
 
-    with holding(params, "collapse-guard experiment --safe-zone"), explained(params):
-        with working("searching the safe real fraction", as_json):
-            initialise(params)
-            runner = ThreadPoolTaskRunner(max_workers=params.experiment.workers)
-            outcome = safe_zone_search.with_options(task_runner=runner)(params)
+    with (
+        holding(params, "collapse-guard experiment --safe-zone"),
+        explained(params),
+        working("searching the safe real fraction", as_json),
+    ):
+        initialise(params)
+        runner = ThreadPoolTaskRunner(max_workers=params.experiment.workers)
+        outcome = safe_zone_search.with_options(task_runner=runner)(params)
     summary = {
         **outcome["zone"].to_dict(),
         "tables": {k: relative(params, v) for k, v in outcome["tables"].items()},

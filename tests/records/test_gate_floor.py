@@ -29,8 +29,10 @@ def record_anchor(params, anchor=ANCHOR, kind="anchor_initialised"):
 
 
 def test_a_number_is_applied_as_it_is_and_names_params_yaml(tmp_path):
+    from collapse_guard.pipeline.gate import CORE_SOURCES
+
     floor = resolve(workspace_params(tmp_path, floor=0.3))
-    assert floor.value == 0.3 and floor.source == FROM_PARAMS == "params.yaml gate.min_real_fraction"
+    assert floor.value == 0.3 and floor.source == FROM_PARAMS == CORE_SOURCES["min_real_fraction"]
 
 
 def test_auto_is_the_certified_fraction_plus_the_margin_and_names_the_ledger_line(tmp_path):
