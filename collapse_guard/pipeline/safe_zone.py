@@ -85,16 +85,21 @@ class Probe:
         return max(values) if values else math.nan
 
     def to_dict(self) -> dict:
+        """Plain JSON (a number that is not finite, e.g. an interval not yet bounded, is null)."""
         metrics = list(self.outcomes[0].start) if self.outcomes else []
         return {
             "fraction": self.fraction,
             "verdict": self.verdict,
             "decided_by": self.decided_by,
             "seeds": [o.seed for o in self.outcomes],
-            "mean_change": {m: self.mean_change(m) for m in metrics},
-            "bounds": {m: list(b) for m, b in self.bounds.items()},
-            "changes": {m: self.changes(m) for m in metrics},
+            "mean_change": {m: _finite(self.mean_change(m)) for m in metrics},
+            "bounds": {m: [_finite(v) for v in b] for m, b in self.bounds.items()},
+            "changes": {m: [_finite(v) for v in self.changes(m)] for m in metrics},
         }
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def _by_means(probe: Probe, metrics: Sequence[str], tolerance: float) -> str:

@@ -3,6 +3,7 @@ whose answer is known."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -136,3 +137,6 @@ def test_changes_are_signed_relative_to_generation_0_and_unmeasurable_metrics_ar
     probe = safe_zone.Probe(0.5, [outcome, safe_zone.ChainOutcome(0.5, 1, {"a": 2.0}, {"a": 2.5}, 6)])
     assert probe.mean_change("a") == pytest.approx(0.0)  # a fall and a rise: noise, not drift
     assert probe.worst(["a", "c"]) == pytest.approx(0.0)
+    recorded = probe.to_dict()  # what the ledger keeps: strict JSON, no NaN
+    assert recorded["changes"]["c"] == [None, None] and recorded["mean_change"]["a"] == pytest.approx(0.0)
+    json.dumps(recorded, allow_nan=False)
