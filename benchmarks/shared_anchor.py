@@ -103,8 +103,11 @@ def main() -> None:
             real = anchor.train.iloc[:T][feature_columns(anchor.train)].reset_index(drop=True)
             models = run_chain(lambda: theory.LinearRegressionGenerator(NOISE), real, GENERATIONS, policy, T, seed)
             oracle.append([theory.excess_test_error(m, WEIGHTS) for m in models])
+        first = np.array(product)[:, 0]
         product, oracle = np.array(product)[:, -1], np.array(oracle)[:, -1]
         expected = formula(n, NOISE**2, D, T)
+        mean, se = mean_se(first)
+        print(f"   {policy:>10} first model (real fit): {mean:.4f} ± {se:.4f}  formula {C:.4f}  {mean / C - 1:+.1%}")
         for name, values in (("product", product), ("oracle", oracle)):
             mean, se = mean_se(values)
             relative = mean / expected - 1
