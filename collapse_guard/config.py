@@ -110,7 +110,10 @@ class MixingParams(_Strict):
 
 
 class GateParams(_Strict):
-    min_real_fraction: float = Field(0.25, ge=0, le=1)
+    # a number, or "auto": the last safe-zone certificate's r* (``experiment --safe-zone``) plus ``auto_margin``,
+    # resolved once when a run starts (collapse_guard/pipeline/gate_floor.py)
+    min_real_fraction: Annotated[float, Field(ge=0, le=1)] | Literal["auto"] = 0.25
+    auto_margin: float = Field(0.05, ge=0, le=1)
 
 
 class EvaluationParams(_Strict):
@@ -147,6 +150,25 @@ class SweepParams(_Strict):
     seeds: int = Field(1, ge=1, le=1000)
 
 
+class SafeZoneParams(_Strict):
+    """`collapse-guard experiment --safe-zone`: the smallest real fraction r* that keeps every headline metric
+    within ``tolerance`` of generation 0 after ``generations`` fixed-ratio generations (pipeline/safe_zone.py)."""
+
+    generations: int = Field(5, ge=1, le=1000)
+    tolerance: float = Field(0.1, gt=0, le=10)  # relative: |metric_G / metric_0 - 1| at most this
+    confidence: float = Field(0.9, gt=0.5, lt=1)  # of each "safe" / "unsafe" decision at a tested fraction
+    seeds: int = Field(4, ge=2, le=1000)  # most chains per tested fraction; the full sweep runs this many at each
+    step: float = Field(0.05, gt=0, le=0.5)  # the fractions tried are multiples of this (the full sweep's grid)
+    budget: float = Field(0.2, gt=0, le=1)  # at most this share of the full sweep's model fits
+
+    @field_validator("step")
+    @classmethod
+    def _divides_one(cls, value: float) -> float:
+        if abs(round(1 / value) * value - 1) > 1e-9:
+            raise ValueError("experiment.safe_zone.step must divide 1 (e.g. 0.05, 0.1, 0.025)")
+        return value
+
+
 class ExperimentParams(_Strict):
     """`collapse-guard experiment`: policies × generations × seeds, in memory (nothing is shipped)."""
 
@@ -161,6 +183,8 @@ class ExperimentParams(_Strict):
     workers: int = Field(2, ge=1, le=256)
     output_dir: str = "reports/experiment"
     sweep: SweepParams = SweepParams()
+    safe_zone: SafeZoneParams = SafeZoneParams()
+    theory_scale: float = Field(1.0, gt=0, le=100)  # --theory: chains run = this × the default (tests run 0.1)
 
 
 class ScheduleParams(_Strict):

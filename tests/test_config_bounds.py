@@ -26,6 +26,10 @@ GMM = "collapse_guard.tabular.gmm:GaussianMixtureGenerator"
         ({"run": {"seed": -1}}, "run.seed"),
         ({"experiment": {"sweep": {"real_fractions": [0.5, 1.5]}}}, "experiment.sweep.real_fractions.1"),
         ({"tabular": {"embedded": {"rows": 10**12}}}, "tabular.embedded.rows"),
+        ({"gate": {"auto_margin": 2}}, "gate.auto_margin"),
+        ({"experiment": {"safe_zone": {"confidence": 1.0}}}, "experiment.safe_zone.confidence"),
+        ({"experiment": {"safe_zone": {"seeds": 1}}}, "experiment.safe_zone.seeds"),
+        ({"experiment": {"theory_scale": 0}}, "experiment.theory_scale"),
     ],
 )
 def test_out_of_range_and_unknown_options_name_the_key_and_the_file(tmp_path, sections, fragment):

@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ),
     ("collapse_guard.records",),  # record-keeping: provenance, anchor, ledger, DVC, MLflow, workspace
     ("collapse_guard.generator", "collapse_guard.reports", "collapse_guard.modality"),  # seams (not the registry)
-    ("collapse_guard.tabular", "collapse_guard.text"),  # the modalities, each with its params section
+    ("collapse_guard.tabular", "collapse_guard.text", "collapse_guard.theory"),  # the modalities; the theory's models
     ("collapse_guard.modality.registry",),  # data.modality -> its params and implementation; loads params.yaml
     ("collapse_guard.pipeline", "collapse_guard.guard"),  # the steps, and the API for a pipeline built elsewhere
     ("collapse_guard.tasks",),

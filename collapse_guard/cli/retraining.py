@@ -18,6 +18,7 @@ from collapse_guard.cli.invocation import (
     explained,
     holding,
     load,
+    working,
 )
 from collapse_guard.cli.workspace import SAID_WHOLE
 from collapse_guard.errors import CollapseGuardError
@@ -210,12 +211,38 @@ def _print_summary(params, outcomes, forecasts) -> None:
 def experiment(
     params_file: ParamsOption = Path("params.yaml"),
     sweep: Annotated[bool, typer.Option(help="Also run the safe-zone sweep (anchor size × real fraction).")] = True,
+    theory: Annotated[
+        bool,
+        typer.Option(
+            "--theory",
+            help="Instead: reproduce the closed forms of collapse (collapse_guard/theory.py) with the product's own "
+            "chain and print each formula, measurement, relative error and seeds. Writes nothing.",
+        ),
+    ] = False,
+    safe_zone: Annotated[
+        bool,
+        typer.Option(
+            "--safe-zone",
+            help="Instead: certify the smallest real fraction r* that keeps every headline metric within "
+            "`experiment.safe_zone.tolerance` of generation 0 on this anchor and model (an adaptive search), log it "
+            "to MLflow and record it in the ledger: what `gate.min_real_fraction: auto` uses.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Study collapse: every policy in `experiment.policies` × seeds × generations, in memory (nothing is
     shipped, so `replace` is allowed), plus the safe-zone sweep. Writes a tidy results table (Parquet +
-    CSV), figures and the safe-zone table to `experiment.output_dir`, and logs every chain to MLflow."""
+    CSV), figures and the safe-zone table to `experiment.output_dir`, and logs every chain to MLflow.
+    `--theory` and `--safe-zone` run instead (docs/safe-real-fraction.md)."""
     params = load(params_file)
+    if theory and safe_zone:
+        raise typer.BadParameter("give --theory or --safe-zone, not both")
+    if theory:
+        _experiment_theory(params, as_json)
+        return
+    if safe_zone:
+        _experiment_safe_zone(params, as_json)
+        return
     from prefect.task_runners import ThreadPoolTaskRunner
     from rich.progress import Progress
 
@@ -241,6 +268,42 @@ def experiment(
         "mlflow_run_id": outcome["mlflow_run_id"],
     }
     emit(summary, as_json, lambda: _print_experiment(params, summary))
+
+
+def _experiment_theory(params, as_json: bool) -> None:
+    from collapse_guard.pipeline import theory_checks
+
+    with working("reproducing the closed forms", as_json):
+        report = theory_checks.reproduce(params, params.experiment.theory_scale, params.experiment.workers)
+    emit(report.to_dict(), as_json, "\n".join(theory_checks.describe(report)))
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def _experiment_safe_zone(params, as_json: bool) -> None:
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from collapse_guard.flows.safe_zone import safe_zone_search
+    from collapse_guard.pipeline.safe_zone import describe
+    from collapse_guard.pipeline.setup import initialise
+    from collapse_guard.records.workspace import relative
+
+    with (
+        holding(params, "collapse-guard experiment --safe-zone"),
+        explained(params),
+        working("searching the safe real fraction", as_json),
+    ):
+        initialise(params)
+        runner = ThreadPoolTaskRunner(max_workers=params.experiment.workers)
+        outcome = safe_zone_search.with_options(task_runner=runner)(params)
+    summary = {
+        **outcome["zone"].to_dict(),
+        "tables": {k: relative(params, v) for k, v in outcome["tables"].items()},
+        "figure": relative(params, outcome["figure"]),
+        "mlflow_run_id": outcome["mlflow_run_id"],
+        "ledger_line": outcome["ledger_line"],
+    }
+    emit(summary, as_json, "\n".join(describe(outcome["zone"], summary)))
 
 
 def _print_experiment(params, summary: dict) -> None:

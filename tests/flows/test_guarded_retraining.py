@@ -78,6 +78,12 @@ def test_two_generations_end_to_end(workspace: Path):
     assert not any((workspace / "generations/.staging").iterdir())
     ledger_text = (workspace / "ledger/ledger.jsonl").read_text()
     assert ".staging" not in ledger_text and '"generations/gen_002/model.pt"' in ledger_text
+    # every gate verdict names the floor it applied and where it came from
+    verdicts = [json.loads(line)["body"] for line in ledger_text.splitlines() if '"gate_verdict"' in line]
+    assert len(verdicts) == 3
+    for verdict in verdicts:
+        assert verdict["applied"]["parameters"]["min_real_fraction"] == 0.25
+        assert verdict["applied"]["sources"]["min_real_fraction"] == "params.yaml gate.min_real_fraction"
 
     # The ledger verifies and shows the lineage back to generation 0
     assert cli(workspace, "audit", "verify").exit_code == 0
