@@ -23,7 +23,22 @@ apply_offline_defaults(PREFECT_LOGGING_LEVEL="WARNING", PREFECT_SERVER_EPHEMERAL
 
 _EXIT_CODE_HELP = "Exit codes: " + "; ".join(f"{code} = {meaning}" for code, meaning in EXIT_CODES.items())
 
-app = typer.Typer(
+
+class _ConsoleScript(typer.Typer):
+    """The console script's app: few full garbage collections while the command works, none once it is done
+    (collapse_guard/process_heap.py). The CLI run inside another process (typer's CliRunner) is unaffected."""
+
+    def __call__(self, *args, **kwargs):
+        from collapse_guard import process_heap
+
+        process_heap.collect_old_objects_less_often()
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            process_heap.settle_heap_for_exit()
+
+
+app = _ConsoleScript(
     help=(
         "Guard generative models against collapse when they retrain on synthetic data: accumulate "
         "around a non-shrinking real anchor, label provenance, curate, and gate every mixture before "
@@ -189,42 +204,46 @@ def run(
         preflight.check(params, os.environ.get("PREFECT_API_URL"))
     except CollapseGuardError as error:
         _fail(error, as_json)
-    from rich.progress import Progress
+    from collapse_guard.flows.prefect_api import prefect_api
 
-    from collapse_guard.flows.guarded_retraining import guarded_retraining
-    from collapse_guard.pipeline.recovery import clean_after_crash
-    from collapse_guard.pipeline.setup import initialise
-    from collapse_guard.records import alerts
+    with prefect_api() as reporting:  # a temporary Prefect server, if one is needed, comes up from here on
+        from rich.progress import Progress
 
-    _hide_expected_tracebacks(params)
-    outcomes = []
-    with Progress(transient=True, disable=as_json or not sys.stderr.isatty()) as progress:
-        bar = progress.add_task("guarded generations", total=generations)
+        from collapse_guard.flows.guarded_retraining import guarded_retraining
+        from collapse_guard.pipeline.recovery import clean_after_crash
+        from collapse_guard.pipeline.setup import initialise
+        from collapse_guard.records import alerts
 
-        def advance(outcome) -> None:
-            outcomes.append(outcome)
-            progress.advance(bar)
+        _hide_expected_tracebacks(params)
+        outcomes = []
+        with Progress(transient=True, disable=as_json or not sys.stderr.isatty()) as progress:
+            bar = progress.add_task("guarded generations", total=generations)
 
-        try:
-            with (
-                alerts.on_failure(params.alerts, journal=alerts.journal_path(params.ledger_path)),
-                _holding(params, "collapse-guard run", as_json),
-                _named_causes(params),
-            ):
-                for cleaned in clean_after_crash(params):
-                    typer.echo(cleaned, err=True)
-                for done in initialise(params):
-                    if done.startswith(("restored", "migrated")):
-                        typer.echo(done, err=True)
-                guarded_retraining(params, generations, on_generation=advance)
-        except CollapseGuardError as error:
-            blocked = [error.outcome] if getattr(error, "outcome", None) else []
-            _fail(
-                error,
-                as_json,
-                {"status": "blocked", "generations": [o.to_dict() for o in outcomes] + blocked},
-            )
-    _summarise(params, outcomes, as_json)
+            def advance(outcome) -> None:
+                outcomes.append(outcome)
+                progress.advance(bar)
+
+            try:
+                with (
+                    alerts.on_failure(params.alerts, journal=alerts.journal_path(params.ledger_path)),
+                    _holding(params, "collapse-guard run", as_json),
+                    _named_causes(params),
+                ):
+                    for cleaned in clean_after_crash(params):
+                        typer.echo(cleaned, err=True)
+                    for done in initialise(params):
+                        if done.startswith(("restored", "migrated")):
+                            typer.echo(done, err=True)
+                    with reporting.flows():
+                        guarded_retraining(params, generations, on_generation=advance)
+            except CollapseGuardError as error:
+                blocked = [error.outcome] if getattr(error, "outcome", None) else []
+                _fail(
+                    error,
+                    as_json,
+                    {"status": "blocked", "generations": [o.to_dict() for o in outcomes] + blocked},
+                )
+        _summarise(params, outcomes, as_json)
 
 
 @app.command()

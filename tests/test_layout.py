@@ -18,6 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
     (  # foundation: errors, settings, atomic writes, the modality sections of params.yaml
         "collapse_guard.errors",
         "collapse_guard.offline",
+        "collapse_guard.process_heap",
         "collapse_guard.config",
         "collapse_guard.tabular.params",
         "collapse_guard.text.params",
