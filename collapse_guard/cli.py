@@ -352,7 +352,7 @@ def _summarise(params, outcomes, as_json: bool) -> None:
     for item in forecasts:
         console.print(f"Forecast:       {item.describe()}", highlight=False)
     console.print(f"MLflow UI:      mlflow ui --backend-store-uri {params.tracking.mlflow_tracking_uri}")
-    if outcomes:
+    if outcomes and outcomes[-1].drift_report:  # none with evaluation.drift_report: off
         console.print(f"Drift report:   {outcomes[-1].drift_report}")
     console.print(f"Audit trail:    collapse-guard audit show   (ledger: {params.paths.ledger})")
 

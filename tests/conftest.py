@@ -73,6 +73,28 @@ def write_params(workspace: Path, base: str = "params.yaml", tiny: dict | None =
     return path
 
 
+def copy_workspace(source: Path, target: Path) -> Path:
+    """``source`` copied whole to ``target``, with the absolute paths a workspace holds (its DVC remote, MLflow's
+    artifact locations and model sources) moved along: the copy is a workspace of its own, and a test that changes
+    it leaves ``source`` as it was. Lets the end-to-end tests of a module share one prepared workspace (made once,
+    module-scoped) instead of running the same generations again for each test."""
+    import shutil
+    import sqlite3
+
+    shutil.copytree(source, target, symlinks=True)
+    old, new = str(source), str(target)
+    for path in [target / ".dvc" / "config", *(target / "mlartifacts").rglob("MLmodel")]:
+        if path.is_file() and old in (text := path.read_text()):
+            path.write_text(text.replace(old, new))
+    if (target / "mlflow.db").is_file():
+        with sqlite3.connect(target / "mlflow.db") as db:
+            for (table,) in db.execute("select name from sqlite_master where type = 'table'").fetchall():
+                for _, column, kind, *_ in db.execute(f'pragma table_info("{table}")').fetchall():
+                    if "CHAR" in kind.upper() or "TEXT" in kind.upper():
+                        db.execute(f'update "{table}" set "{column}" = replace("{column}", ?, ?)', (old, new))
+    return target
+
+
 def sha256_of(path: Path) -> str:
     """A file's sha256; for a folder (the anchor dataset), over every file's name and bytes."""
     path = Path(path)

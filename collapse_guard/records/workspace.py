@@ -43,6 +43,15 @@ class GenerationPaths:
     def drift_html(self) -> Path:
         return self.dir / "drift.html"
 
+    @property
+    def drift_summary(self) -> Path:
+        """Evidently's metric values, written instead of the page with ``evaluation.drift_report: summary``."""
+        return self.drift_html.with_suffix(".json")
+
+    def drift_report(self) -> Path | None:
+        """The drift report this generation has (its page or its values), or None (``drift_report: off``)."""
+        return next((path for path in (self.drift_html, self.drift_summary) if path.exists()), None)
+
 
 def generation_paths(params: Params, generation: int) -> GenerationPaths:
     return GenerationPaths(params.resolve(params.paths.generations_dir) / f"gen_{generation:03d}")

@@ -57,14 +57,14 @@ def drift_report(
     samples: pd.DataFrame, reference: pd.DataFrame, html_path: Path, tail: EvaluationParams | None = None
 ) -> DriftSummary:
     """Tabular data: drift of every feature, plus tail coverage and variance ratio as Evidently metrics."""
-    from evidently.presets import DataDriftPreset
+    from collapse_guard.reports.evidently_drift import data_drift_preset
 
     tail = tail or EvaluationParams()
     tail_metric = TailCoverage(k=tail.knn_k, tail_quantile=tail.tail_quantile, rarity_mass=tail.rarity_mass)
     columns = drift_columns(list(reference.columns), tail.max_drift_columns)
     methods = {c: m for c, m in discrete_drift_methods(reference).items() if c in columns}
-    preset = DataDriftPreset(columns=columns, per_column_method=methods or None)
-    return run_report(tail_metric, VarianceRatio(), preset, samples, reference, html_path)
+    preset = data_drift_preset(tail.drift_report, columns=columns, per_column_method=methods or None)
+    return run_report(tail_metric, VarianceRatio(), preset, samples, reference, html_path, tail.drift_report)
 
 
 def drift_columns(columns: list[str], limit: int) -> list[str]:

@@ -327,8 +327,8 @@ class TextModality(Modality):
         """Drift of per-document descriptors (length, share of tail words, type-token ratio), and the tail
         and spread metrics on the texts themselves, in one Evidently report."""
         from evidently import DataDefinition, Dataset
-        from evidently.presets import DataDriftPreset
 
+        from collapse_guard.reports.evidently_drift import data_drift_preset
         from collapse_guard.text.evidently_metrics import RareTokenRetention, VocabularySpread
 
         tail, _ = tail_vocabulary(reference[TEXT].tolist(), self.params.text.tail_mass)
@@ -342,10 +342,11 @@ class TextModality(Modality):
         return run_report(
             RareTokenRetention(tail_mass=self.params.text.tail_mass),
             VocabularySpread(),
-            DataDriftPreset(columns=list(DESCRIPTORS)),
+            data_drift_preset(self.params.evaluation.drift_report, columns=list(DESCRIPTORS)),
             dataset(samples),
             dataset(reference),
             html_path,
+            self.params.evaluation.drift_report,
         )
 
     def tracking_params(self) -> dict[str, str | float]:
