@@ -14,7 +14,9 @@ Nothing heavy is imported at module level: the CLI imports this before the flows
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -26,20 +28,23 @@ from collections.abc import Iterator
 from collapse_guard.errors import ServiceUnavailable
 
 STARTUP_TIMEOUT_SETTING = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+PR_SET_PDEATHSIG = 1  # prctl's option number (linux/prctl.h)
 STOP_WAIT_SECONDS = 5.0  # then the server is killed (Prefect's own temporary server waits as long)
-# what Prefect's temporary server runs with: no UI, ephemeral mode (services it does not need stay off)
 PORT_TAKEN = 3  # uvicorn's exit code when it cannot bind its port (Prefect retries on it too)
+# what Prefect's temporary server runs with: no UI, ephemeral mode (services it does not need stay off)
 SERVER_ENVIRONMENT = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
 
 
 class TemporaryServer:
-    """Prefect's API app in a child process on a free local port, from ``start`` until ``stop``."""
+    """Prefect's API app in a child process on a free local port, from its creation until ``stop`` (or until
+    this process dies, even by SIGKILL, on Linux: a killed run leaves no server behind)."""
 
     def __init__(self, environment: dict[str, str]) -> None:
         self.environment = {**os.environ, **environment, **SERVER_ENVIRONMENT}
         self._launch()
 
     def _launch(self) -> None:
+        self.started = time.monotonic()
         self.port = _free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
         self.process = subprocess.Popen(
@@ -60,12 +65,13 @@ class TemporaryServer:
             ],
             env=self.environment,
             stdin=subprocess.DEVNULL,
+            preexec_fn=_stop_with_parent,
         )
 
     def wait_until_healthy(self, timeout: float) -> None:
-        """Return once the API answers its health check; ServiceUnavailable (exit 9) if it does not in time."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """Return once the API answers its health check; ServiceUnavailable (exit 9) if it has not within
+        ``timeout`` seconds of its start (the command's own start-up counts: it overlaps the server's)."""
+        while True:
             if self.process.poll() == PORT_TAKEN:  # another process took the free port first: take another
                 self._launch()
             elif self.process.poll() is not None:
@@ -76,6 +82,8 @@ class TemporaryServer:
                         return
             except (urllib.error.URLError, OSError):
                 pass
+            if time.monotonic() > self.started + timeout:
+                break
             time.sleep(0.1)
         raise _not_started(f"no answer within {timeout:g} s")
 
@@ -145,6 +153,12 @@ def _not_started(reason: str) -> ServiceUnavailable:
         "(`make server`) and set PREFECT_API_URL=http://127.0.0.1:4200/api, or give the temporary one longer "
         f"with {STARTUP_TIMEOUT_SETTING}"
     )
+
+
+def _stop_with_parent() -> None:
+    """In the child, before it runs the server: ask Linux to send it SIGTERM when its parent dies."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _free_port() -> int:

@@ -13,9 +13,12 @@ import yaml
 from hypothesis import settings
 
 from collapse_guard.offline import apply_offline_defaults
+from collapse_guard.process_heap import collect_old_objects_less_often
 from collapse_guard.tabular.default_data import FEATURES, RARE_MODES
 
 apply_offline_defaults()
+# as in the console script: a test process holds every library's objects, and each full collection walked them all
+collect_old_objects_less_often()
 os.environ.pop("MLFLOW_TRACKING_URI", None)  # tests use each workspace's own SQLite store
 
 # Property tests check answers, not speed: hypothesis' default 200 ms deadline per example failed a test whose
