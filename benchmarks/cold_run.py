@@ -213,9 +213,10 @@ def show(timeline: Timeline) -> None:
     print(f"  exit {exit_after:4.1f} s after the last line")
 
 
-def make_workspace(root: Path) -> None:
+def make_workspace(root: Path, drift_report: str) -> None:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["paths"]["expectations_dir"] = str(REPO / "expectations")
+    params["evaluation"]["drift_report"] = drift_report
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -260,6 +261,7 @@ def bare(cwd: Path, env: dict) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", choices=["temporary", "persistent", "both"], default="both")
+    parser.add_argument("--drift-report", choices=["html", "summary", "off"], default="html")
     parser.add_argument("--keep", action="store_true", help="keep the workspace (its path is printed)")
     args = parser.parse_args()
 
@@ -271,10 +273,11 @@ def main() -> None:
     database = home / "prefect.db"
     workspace = root / "ws"
     workspace.mkdir()
-    make_workspace(workspace)
+    make_workspace(workspace, args.drift_report)
     print(
         f"cold processes on {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
-        f"{dt.datetime.now():%Y-%m-%d %H:%M}; default params.yaml, OMP_NUM_THREADS=1"
+        f"{dt.datetime.now():%Y-%m-%d %H:%M}; default params.yaml (evaluation.drift_report: {args.drift_report}), "
+        "OMP_NUM_THREADS=1"
     )
     server = None
     try:
