@@ -13,6 +13,7 @@ boolean columns the suites assert on.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
@@ -133,12 +134,36 @@ def _placeholders(value: object) -> list[str]:
 
 @functools.cache
 def _known_expectation_types() -> frozenset[str]:
-    """Every expectation type GX has registered (snake case, as the suites spell them)."""
+    """Every expectation type GX registers when it is imported (snake case, as the suites spell them).
+
+    Every command checks its suites before it does anything else, and importing GX costs about 3 CPU seconds:
+    the list is kept in a file per GX version (``known_types_file``) and read from there, so GX is imported
+    where it validates (the gate, the door), not to check names. Without a readable or writable file, GX is asked.
+    """
+    from importlib import metadata
+
+    from collapse_guard.records import atomic
+
+    kept = known_types_file(metadata.version("great-expectations"))
+    try:
+        return frozenset(json.loads(kept.read_text(encoding="utf-8"))["types"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx  # noqa: F401  (registers the core expectations)
+    import great_expectations as gx  # registers the core expectations
     from great_expectations.expectations.registry import list_registered_expectation_implementations
 
-    return frozenset(list_registered_expectation_implementations())
+    known = frozenset(list_registered_expectation_implementations())
+    with contextlib.suppress(OSError):
+        atomic.write_json(kept, {"great_expectations": gx.__version__, "types": sorted(known)})
+    return known
+
+
+def known_types_file(version: str) -> Path:
+    """Where the expectation types of GX ``version`` are kept: the user's cache folder ($XDG_CACHE_HOME, or
+    ~/.cache), shared by every workspace, since it depends only on the installed GX."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "collapse-guard" / f"gx-{version}-expectation-types.json"
 
 
 def check_suites(expectations_dir: Path, modality: str, extra_parameters: Iterable[str] = ()) -> None:
