@@ -41,15 +41,16 @@ SCREEN_SIZES ?= 100000 1000000
 # The suite runs in TEST_WORKERS processes (pytest-xdist), a test file per worker at a time: each worker has its
 # own Prefect test server and tmp workspaces. 2 = the CI machine's cores; TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
-test: setup browser  ## lint, then the whole test suite
+test: setup browser  ## lint, then the whole test suite (and its 20 slowest tests)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=20
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check collapse_guard tasks flows
 
-bench: setup  ## overhead of one guarded generation against bare training and sampling
+bench: setup  ## overhead of one guarded generation against bare training and sampling; cold commands' timelines
 	$(BIN)/python benchmarks/guard_overhead.py
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/cold_run.py
 
 bench-metrics: setup  ## how each collapse metric's cost grows with the anchor (1x, 10x, 100x the default)
 	$(BIN)/python benchmarks/metric_scaling.py

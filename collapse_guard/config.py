@@ -22,6 +22,7 @@ from collapse_guard.errors import ConfigError, PolicyForbidden
 
 # The one list of mixing policies (collapse_guard.pipeline.mixing implements each). The modalities are listed
 # where they are implemented: collapse_guard.modality.registry (which checks ``data.modality`` at load).
+DriftReportMode = Literal["html", "summary", "off"]
 PolicyName = Literal["accumulate", "replace", "accumulate-subsample", "fixed-ratio", "adaptive-ratio"]
 POLICY_NAMES: tuple[str, ...] = get_args(PolicyName)
 
@@ -127,6 +128,10 @@ class EvaluationParams(_Strict):
     max_tail_rows: int = Field(20_000, ge=100, le=10_000_000)
     # a wider table's drift report covers a fixed sample of this many columns (Evidently draws one chart per column)
     max_drift_columns: int = Field(60, ge=1, le=100_000)
+    # what Evidently's drift report leaves in a generation's folder: its page (drift.html), its metric values only
+    # (drift.json: the preset's summary table and charts are not drawn), or no file. Evidently computes the drift
+    # numbers in every mode, and they are recorded (metrics.json, MLflow, the ledger) in every mode.
+    drift_report: DriftReportMode = "html"
     # column -> level to track per generation ("" = the column's rare levels): a slice the user names
     rare_slices: dict[str, str] = Field(default_factory=dict)
     # real rows (train and held-out split each) a tabular evaluation and its drift report compare against: a bigger

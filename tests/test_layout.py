@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
         "collapse_guard.errors",
         "collapse_guard.offline",
         "collapse_guard.step_log",
+        "collapse_guard.process_heap",
         "collapse_guard.config",
         "collapse_guard.records.atomic",
     ),

@@ -37,6 +37,14 @@ def run(
     from collapse_guard.pipeline import preflight
 
     preflight.check(params, os.environ.get("PREFECT_API_URL"))  # before the heavy imports: named within seconds
+    from collapse_guard.flows.prefect_api import prefect_api
+
+    with prefect_api() as reporting:  # a temporary Prefect server, if one is needed, comes up from here on
+        outcomes = _run_generations(params, generations, as_json, reporting)
+        summarise(params, outcomes, as_json)
+
+
+def _run_generations(params, generations: int, as_json: bool, reporting) -> list:
     from rich.progress import Progress
 
     from collapse_guard.cli.progress import followed
@@ -67,12 +75,13 @@ def run(
                 for done in initialise(params):
                     if done.startswith(SAID_WHOLE):
                         typer.echo(done, err=True)
-                guarded_retraining(params, generations, on_generation=advance)
+                with reporting.flows():
+                    guarded_retraining(params, generations, on_generation=advance)
         except CollapseGuardError as error:
             blocked = [error.outcome] if getattr(error, "outcome", None) else []
             error.details = {"status": "blocked", "generations": [o.to_dict() for o in outcomes] + blocked}
             raise
-    summarise(params, outcomes, as_json)
+    return outcomes
 
 
 @command
@@ -195,7 +204,7 @@ def _print_summary(params, outcomes, forecasts) -> None:
     for item in forecasts:
         console.print(f"Forecast:       {item.describe()}", highlight=False)
     console.print(f"MLflow UI:      {mlflow_ui_command(params)}", highlight=False, soft_wrap=True)
-    if outcomes:
+    if outcomes and outcomes[-1].drift_report:  # none with evaluation.drift_report: off
         console.print(f"Drift report:   {outcomes[-1].drift_report}")
     console.print(f"Audit trail:    collapse-guard audit show   (ledger: {params.paths.ledger})")
     console.print("Status:         collapse-guard status")
