@@ -54,7 +54,7 @@ def setting(name: str, folder: Path, full_size: bool):
     """(params, anchor split) of a data set, in a scratch workspace ``folder``."""
     if name == "text":
         tiny = {} if full_size else TINY_TEXT
-        write_params(folder, base="params-text.yaml", tiny=tiny, experiment={"safe_zone": TEXT_SAFE_ZONE})
+        write_params(folder, base="examples/text/params.yaml", tiny=tiny, experiment={"safe_zone": TEXT_SAFE_ZONE})
     else:
         data = {}
         if name == "fair":

@@ -91,7 +91,7 @@ def guarded_retraining(
         publish_run_summary("blocked", outcomes, str(error))
         close_run(params, run, "blocked", [o.generation for o in outcomes], str(error))
         raise
-    write_reports(params.resolve(params.paths.reports_dir), outcomes)
+    write_reports(params.resolve(params.paths.reports_dir), outcomes, params.ledger_path)
     publish_run_summary("completed", outcomes)
     close_run(params, run, "completed", [o.generation for o in outcomes])
     return outcomes

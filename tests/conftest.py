@@ -45,7 +45,8 @@ def merge(base: dict, extra: dict) -> dict:
     return out
 
 
-# The text workspace (params-text.yaml) shrunk the same way: a quarter of the corpus, a model trained in seconds.
+# The text workspace (examples/text/params.yaml) shrunk the same way: a quarter of the corpus, a model trained in
+# seconds.
 TINY_TEXT = {
     "text": {"embedded": {"max_documents": 160}, "metric_tokens": 3000},
     "model": {
