@@ -40,8 +40,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from collapse_guard.config import DecodingParams, ForecastParams, Params, load_params  # noqa: E402
-from collapse_guard.modality.registry import modality_for  # noqa: E402
+from collapse_guard.config import DecodingParams, ForecastParams, Params  # noqa: E402
+from collapse_guard.modality.registry import load_params, modality_for  # noqa: E402
 from collapse_guard.pipeline.experiment import ChainSpec, Switch, generations_until, simulate_under  # noqa: E402
 from collapse_guard.records.anchor import AnchorSplit, describe, split  # noqa: E402
 from collapse_guard.reports.forecast import for_history  # noqa: E402

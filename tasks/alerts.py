@@ -1,15 +1,13 @@
 """Alerts a recorded generation raises (collapse_guard/records/alerts.py sends them)."""
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from collapse_guard.config import Params
 from collapse_guard.pipeline.outcome import GenerationOutcome
 from collapse_guard.records import alerts
 from collapse_guard.records.workspace import generation_paths, relative
+from collapse_guard.tasks.steps import pipeline_step
 
 
-@task(name="alert-metric-floors", cache_policy=NO_CACHE)
+@pipeline_step("metric-floors", says=lambda n: f"{n} alert(s)" if n else "every metric above its floor")
 def alert_metric_floors(params: Params, outcome: GenerationOutcome) -> int:
     """A collapse metric under its floor (``alerts.metric_floors``) is reported, not blocked: the gate decides
     what is trained on, the floors decide who is told. Returns how many alerts went out."""

@@ -1,16 +1,19 @@
 """The collapse forecast after each recorded generation: logged to MLflow, alerted when a floor is near."""
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from collapse_guard.config import Params
 from collapse_guard.pipeline.outcome import GenerationOutcome
 from collapse_guard.records import alerts, ledger, tracking
 from collapse_guard.records.workspace import generation_paths, relative
 from collapse_guard.reports import forecast
+from collapse_guard.tasks.steps import pipeline_step
 
 
-@task(name="forecast-collapse", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+@pipeline_step(
+    "forecast",
+    says=lambda made: "; ".join(f.describe() for f in made) or "no floors to forecast",
+    retries=2,
+    retry_delay_seconds=2,
+)
 def forecast_collapse(params: Params, outcome: GenerationOutcome) -> list[forecast.Forecast]:
     """Fit each metric's trend over the recorded generations (the ledger's history, so the forecast spans runs),
     log it on the generation's MLflow run, and alert when a floor is within ``alerts.forecast_generations``."""

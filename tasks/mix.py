@@ -1,8 +1,5 @@
 from pathlib import Path
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from collapse_guard.config import MixingParams
 from collapse_guard.pipeline import step
 from collapse_guard.pipeline.handles import Batch, GenerationContext, MixtureHandle
@@ -10,9 +7,10 @@ from collapse_guard.pipeline.mixing import FILE_COLUMN, policy_named, summarise
 from collapse_guard.records import atomic
 from collapse_guard.records.anchor import ids_digest, read_records
 from collapse_guard.records.provenance import RECORD_ID
+from collapse_guard.tasks.steps import pipeline_step
 
 
-@task(name="mix", cache_policy=NO_CACHE)
+@pipeline_step("mix", says=lambda mixture: mixture.describe())
 def mix(ctx: GenerationContext, mixing: MixingParams, earlier: list[Path], batch: Batch | None) -> MixtureHandle:
     """The training mixture of the anchor's train split, the ``earlier`` generations' synthetic batches and
     this generation's ``batch``; every row says which file it came from, so the gate can name it."""

@@ -1,8 +1,6 @@
 from dataclasses import replace
 from pathlib import Path
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from prefect.states import State
 
 from collapse_guard.config import Params, TrackingParams
@@ -12,9 +10,10 @@ from collapse_guard.pipeline.handles import Batch, GenerationContext, Measured, 
 from collapse_guard.pipeline.outcome import GenerationOutcome
 from collapse_guard.records import ledger, staging, tracking, versioning
 from collapse_guard.records.workspace import GenerationPaths
+from collapse_guard.tasks.steps import pipeline_step
 
 
-@task(name="publish", cache_policy=NO_CACHE)
+@pipeline_step("publish", says=lambda paths: f"{paths.dir.name}/ in place")
 def publish_generation(ctx: GenerationContext) -> GenerationPaths:
     """The generation's staging folder becomes ``generations/gen_NNN/`` in one rename, just before it is
     versioned and recorded (collapse_guard/records/staging.py)."""
@@ -27,9 +26,9 @@ def not_a_stalled_push(task: object, task_run: object, state: State) -> bool:
     return not isinstance(state.result(raise_on_failure=False), RemoteStalled)
 
 
-@task(
-    name="version",
-    cache_policy=NO_CACHE,
+@pipeline_step(
+    "version",
+    says=lambda md5: ", ".join(f"{name} md5 {digest[:10]}" for name, digest in md5.items()) or "off",
     retries=2,
     retry_delay_seconds=2,
     retry_condition_fn=not_a_stalled_push,
@@ -46,7 +45,7 @@ def version_outputs(
     )
 
 
-@task(name="record", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+@pipeline_step("record", says=lambda outcome: f"recorded as {outcome.model_id}", retries=2, retry_delay_seconds=2)
 def record_generation(
     params: Params,
     ctx: GenerationContext,
@@ -76,7 +75,7 @@ def record_generation(
             parent_model_id=ctx.state.model_id,
             decoding=params.decoding.model_dump_json(),
         ),
-        artifacts=[published.drift_html, published.metrics],
+        artifacts=[published.drift_html, published.drift_json, published.metrics],  # those that exist
     )
     from collapse_guard.pipeline import served_model  # imports mlflow.pyfunc: only when a model is logged
 
@@ -97,6 +96,7 @@ def record_generation(
         metrics=measured.metrics,
         dvc_md5=md5.get(ctx.relative(published.dir), ""),
         mlflow_run_id=ctx.mlflow_run_id,
+        forecast_settings=params.forecast.model_dump(),
     )
     ledger.append(params.ledger_path, "generation_recorded", entry)
     return payloads.recorded_outcome(
@@ -107,5 +107,5 @@ def record_generation(
         measured.metrics,
         mlflow_run_id=ctx.mlflow_run_id,
         model_id=model.model_id,
-        drift_report=ctx.relative(published.drift_html),
+        drift_report=ctx.relative(report) if (report := published.drift_report()) else "",
     )

@@ -1,17 +1,15 @@
 """Verify what a generation is about to use, and sign what it recorded (collapse_guard.pipeline.trust)."""
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from collapse_guard.config import Params
 from collapse_guard.errors import AnchorIntegrityError
 from collapse_guard.pipeline import trust
 from collapse_guard.pipeline.handles import Batch, GenerationContext, MixtureHandle, TrainedModel
 from collapse_guard.records import attestation, ledger, tracking
 from collapse_guard.records.workspace import PipelineState, relative
+from collapse_guard.tasks.steps import pipeline_step
 
 
-@task(name="verify-inputs", cache_policy=NO_CACHE)
+@pipeline_step("verify-inputs", says=lambda n: f"anchor, ledger and {n} recorded generation folder(s) verified")
 def verify_inputs(params: Params, state: PipelineState) -> int:
     """Before anything is read: the ledger is as long as its witnesses saw, the anchor is its signed version,
     and every recorded generation folder verifies (exit 7, 5 and 3, each naming the file)."""
@@ -24,7 +22,7 @@ def verify_inputs(params: Params, state: PipelineState) -> int:
     return trust.verify_generations(params, state.last_generation)
 
 
-@task(name="sign", cache_policy=NO_CACHE)
+@pipeline_step("sign", says=lambda signed: "signed" if signed else "unsigned workspace: not signed")
 def sign_generation(
     params: Params, ctx: GenerationContext, batch: Batch | None, mixture: MixtureHandle, model: TrainedModel
 ) -> bool:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from collapse_guard.config import DecodingParams, Params
 from collapse_guard.generator import Generator
+from collapse_guard.modality.metric_catalog import MetricInfo
 from collapse_guard.records.anchor import AnchorSplit
 from collapse_guard.reports.drift import DriftSummary
 
@@ -108,14 +109,22 @@ class Modality(abc.ABC):
     headline: tuple[str, str]  # metric names: the early-collapse (tail) signal, then the spread signal
     headline_labels: tuple[str, str]  # how summaries title them
     figure_metrics: dict[str, str]  # metric -> title in the experiment's figure
+    metric_catalog: Mapping[str, MetricInfo]  # every metric this kind records: what it means (the docs' reference)
     door_checks_tables: bool = False  # real data arrives as a table the ``incoming`` suite validates (pipeline.door)
 
     def __init__(self, params: Params) -> None:
+        """An implementation keeps ``params`` as its own ``Params`` subclass, the one that adds its section (text:
+        ``ParamsWithText.of(params)``), so that section is typed in it and read nowhere else."""
         self.params = params
 
     def prepare_workspace(self) -> list[str]:
         """Create what this kind of data needs in a new workspace (e.g. a watermark key); what was made."""
         return []
+
+    def check_keys(self) -> None:
+        """Raise SigningKeyError unless every key this kind of data uses (e.g. a watermark key) is the one the
+        workspace recorded, readable by its owner only: run before a command writes anything."""
+        return None
 
     @abc.abstractmethod
     def initial_anchor(self) -> pd.DataFrame:
@@ -125,7 +134,8 @@ class Modality(abc.ABC):
     def incoming(self, path: Path, anchor: pd.DataFrame, hasher: Callable | None = None) -> Incoming:
         """Read new real data from ``path`` (all or nothing: a malformed file raises DataError naming it).
         ``hasher`` hashes the incoming batches of a kind that screens them by hashing (text: a
-        collapse_guard.text.screening.BatchHasher, e.g. on Dask); None: in this process."""
+        collapse_guard.text.screening.BatchHasher, on Dask from collapse_guard.tasks.record_hashing); None: in
+        this process."""
 
     def anchor_written(self, anchor: pd.DataFrame) -> list[Path]:
         """Files derived from the anchor (e.g. text's near-duplicate index), brought up to the anchor just
@@ -148,7 +158,8 @@ class Modality(abc.ABC):
     ) -> tuple[pd.DataFrame, CurationReport]:
         """Sample ``n`` records from ``model``, stamp their provenance and curate them against ``anchor``.
         ``hasher`` runs the per-record hashing of a kind whose curation hashes records (text: a
-        collapse_guard.text.screening.DocumentHasher, e.g. on Dask); a kind that hashes nothing ignores it."""
+        collapse_guard.text.screening.DocumentHasher, on Dask from collapse_guard.tasks.record_hashing); a kind
+        that hashes nothing ignores it."""
 
     @abc.abstractmethod
     def evaluator(self, anchor: AnchorSplit, runner: MetricRunner = run_here) -> Evaluator:
@@ -157,8 +168,16 @@ class Modality(abc.ABC):
         where the evaluation's independent parts run (``tasks.cluster.DaskMetrics``: on Dask when big)."""
 
     @abc.abstractmethod
-    def drift(self, samples: pd.DataFrame, reference: pd.DataFrame, html_path: Path) -> DriftSummary:
-        """The Evidently report of ``samples`` against real ``reference`` records, and its summary."""
+    def drift(
+        self,
+        samples: pd.DataFrame,
+        reference: pd.DataFrame,
+        html_path: Path,
+        recorded: Mapping[str, float] | None = None,
+    ) -> DriftSummary:
+        """The Evidently report of ``samples`` against real ``reference`` records, and its summary. ``recorded``:
+        the evaluation's metrics, shown in the report with their values (never recomputed another way); an
+        estimator of the report's own goes in ``DriftSummary.estimates`` under its own name."""
 
     def select(self, pool: pd.DataFrame, k: int, real: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         """Choose ``k`` synthetic records of ``pool`` for a fixed real share: uniformly, unless the kind has a
@@ -181,4 +200,8 @@ class Modality(abc.ABC):
 
     def gate_parameters(self) -> dict:
         """Values for the ``$PARAMETER`` placeholders of this kind's suites."""
+        return {}
+
+    def gate_parameter_sources(self) -> dict[str, str]:
+        """Where each of ``gate_parameters`` comes from (e.g. "params.yaml text.gate.x"), as the ledger records it."""
         return {}

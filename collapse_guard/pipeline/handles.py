@@ -58,6 +58,11 @@ class Batch:
     curation: CurationReport
     frame: pd.DataFrame = field(repr=False)
 
+    def describe(self) -> str:
+        report = self.curation
+        dropped = ", ".join(f"{n:,} {reason.replace('_', ' ')}" for reason, n in report.dropped.items() if n)
+        return f"{report.generated:,} generated, {report.kept:,} kept" + (f" (dropped {dropped})" if dropped else "")
+
 
 @dataclass(frozen=True)
 class MixtureHandle:
@@ -66,12 +71,22 @@ class MixtureHandle:
     digest: str  # sha256 over the record ids in file order (collapse_guard.records.anchor.ids_digest)
     frame: pd.DataFrame = field(repr=False)
 
+    def describe(self) -> str:
+        s = self.summary
+        return (
+            f"{s.rows:,} rows, {s.real:,} real + {s.synthetic:,} synthetic, real fraction {s.real_fraction:.2f} "
+            f"({s.policy})"
+        )
+
 
 @dataclass(frozen=True)
 class TrainedModel:
     path: Path
     model_id: str  # generation + content hash: genNNN-<md5[:12]>
     model: Generator = field(repr=False)
+
+    def describe(self) -> str:
+        return f"model {self.model_id}"
 
 
 @dataclass(frozen=True)
@@ -80,3 +95,8 @@ class Measured:
 
     metrics: dict[str, float]
     drift: DriftSummary
+    headline: tuple[str, ...] = ()  # the modality's headline metrics, which the step's log line reports
+
+    def describe(self) -> str:
+        shown = [*self.headline, "heldout_real_loss", "drift_share"]
+        return ", ".join(f"{name} {self.metrics[name]:.3f}" for name in shown if name in self.metrics)

@@ -12,7 +12,8 @@ oriented so that larger is worse:
 - ``loss_rise``: how much the held-out real loss rose.
 
 The tolerances are the suite's ``$PARAMETER`` values, and each failed expectation's ``meta.description``
-(with what was observed) is the refusal reason recorded in the ledger and MLflow.
+(with what was observed) is the refusal reason recorded in the ledger and MLflow. A decision keeps the
+tolerances and the suite digests it applied (none when there was no champion to compare with), for the ledger.
 """
 
 from __future__ import annotations
@@ -27,12 +28,18 @@ from collapse_guard.config import PromotionParams
 from collapse_guard.pipeline import gate
 
 HELD_OUT_LOSS = "heldout_real_loss"
+# Where each tolerance comes from, in the words the ledger records (``applied.sources``).
+SOURCES: dict[str, str] = {name: f"params.yaml promotion.{name}" for name in gate.PROMOTION_PARAMETERS}
 
 
 @dataclass(frozen=True)
 class Decision:
     promote: bool
     reasons: list[str] = field(default_factory=list)
+    parameters: dict[str, float] = field(default_factory=dict)  # the tolerances applied (empty: nothing compared)
+    suites: dict[str, str] = field(default_factory=dict)  # suite name -> SHA-256 of the file that was run
+    champion_before: str | None = None  # the registry version that was champion when this was decided
+    results: dict = field(default_factory=dict, repr=False)  # the promotion suite's GX results (none: no champion)
 
     @property
     def role(self) -> str:
@@ -41,6 +48,9 @@ class Decision:
     @property
     def summary(self) -> str:
         return "; ".join(self.reasons)
+
+    def describe(self) -> str:
+        return "promoted to champion" if self.promote else "kept as a candidate (worse than the champion)"
 
 
 def margins(candidate: dict[str, float], champion: dict[str, float], *, tail: str, spread: str) -> pd.DataFrame:
@@ -80,19 +90,22 @@ def decide(
     """Compare the candidate's metrics with the champion's (None: there is no champion yet, promote)."""
     if champion is None:
         return Decision(True, ["no champion yet"])
-    failures = gate.check_frame(
+    verdict = gate.validate_frame(
         margins(candidate, champion, tail=tail, spread=spread),
         applies_to="promotion",
         expectations_dir=expectations_dir,
         parameters=tolerances(settings),
         default_file=model_file,
         modality=modality,
+        words={"tail": tail.replace("_", " "), "spread": spread.replace("_", " ")},
     )
+    applied = {"parameters": verdict.parameters, "suites": verdict.suites, "results": verdict.results}
+    failures = verdict.failures
     if failures:
         compared = (
             f"candidate {tail} {candidate.get(tail, math.nan):.3f}, {spread} {candidate[spread]:.3f}, "
             f"{HELD_OUT_LOSS} {candidate[HELD_OUT_LOSS]:.3f} against the champion's "
             f"{champion.get(tail, math.nan):.3f}, {champion[spread]:.3f}, {champion[HELD_OUT_LOSS]:.3f}"
         )
-        return Decision(False, [str(failure) for failure in failures] + [compared])
-    return Decision(True, [f"within tolerances of the champion ({tail}, {spread}, {HELD_OUT_LOSS})"])
+        return Decision(False, [str(failure) for failure in failures] + [compared], **applied)
+    return Decision(True, [f"within tolerances of the champion ({tail}, {spread}, {HELD_OUT_LOSS})"], **applied)

@@ -89,7 +89,10 @@ def kept(journal: Path) -> list[dict]:
 def send(settings: AlertsParams, alert: Alert, journal: Path | None = None) -> bool:
     """Notify every configured URL; True when all of them took it (or there are none). With ``journal``, the
     alert is kept there too (``journal_path``)."""
-    log.warning("%s: %s", alert.title, alert.cause)
+    # the cause is said by the error that ends the command, kept in the journal and sent: here, only that it went
+    where = [f"kept in {Path(journal).name}"] if journal is not None else []
+    where += [f"sent to {len(settings.urls)} URL(s)"] if settings.urls else ["no alerts.urls: logged only"]
+    log.warning("alert: %s (%s)", alert.title, ", ".join(where))
     if journal is not None:
         keep(journal, alert)
     if not settings.urls:

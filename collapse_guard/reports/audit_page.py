@@ -6,6 +6,10 @@ signature, the alerts' journal) into a typed ``AuditView``; ``render`` turns a v
 file (a Jinja2 template shipped with the package, figures as inline SVG drawn by matplotlib, the lineage as
 hand-written SVG): no script, no CDN, nothing fetched, so it opens offline and from a file share.
 
+Every threshold the page draws is the one the ledger says was applied (collapse_guard/reports/verdicts.py): the
+gate's floor of each generation from its ``gate_verdict`` entry, the forecast's floors from the last recorded
+generation; never today's params.yaml.
+
 Whether the audit trail verifies is decided by the caller (the ledger's chain, and the signed workspace's checks
 that live in collapse_guard.pipeline.trust, a layer above this one) and handed in as a list of problems.
 """
@@ -26,8 +30,9 @@ import numpy as np
 from collapse_guard.config import Params
 from collapse_guard.errors import CollapseGuardError
 from collapse_guard.records import alerts, attestation, ledger, signing
-from collapse_guard.records.workspace import generation_paths, relative
+from collapse_guard.records.workspace import generation_paths, promotion_page, relative
 from collapse_guard.reports import forecast as forecast_mod
+from collapse_guard.reports import verdicts
 
 TEMPLATE = "audit.html.j2"
 PROMOTION_KINDS = ("model_promoted", "promotion_refused", "champion_moved")
@@ -89,6 +94,9 @@ class GenerationView:
     generated: int = 0
     gate: str = ""  # passed | blocked | (not recorded)
     gate_failures: list[str] = field(default_factory=list)
+    floor: float | None = None  # the real-fraction floor its gate applied (None: not recorded)
+    floor_source: str = ""
+    applied: dict[str, Any] = field(default_factory=dict)  # the gate entry's ``applied`` as recorded
     signature: str = "unsigned"  # verified | missing | broken | unsigned
     signature_detail: str = ""
     promotion: str = ""  # champion | candidate | ""
@@ -97,6 +105,14 @@ class GenerationView:
     metrics: dict[str, float] = field(default_factory=dict)
     drift_html: str = ""  # workspace-relative paths, "" when absent
     gate_json: str = ""
+    gate_report: str = ""  # Great Expectations' page of the gate's validation (gate.html)
+    promotion_report: str = ""  # ... and of the promotion check (reports/verdicts/)
+    trained: str = ""  # "elsewhere": a model trained outside the flow, recorded by `record-model`
+
+    @property
+    def applied_lines(self) -> list[str]:
+        """What its gate applied, one line per threshold and suite (empty: the entry recorded none)."""
+        return verdicts.describe_applied(self.applied) if self.applied else []
 
 
 @dataclass
@@ -104,13 +120,13 @@ class AuditView:
     workspace: str
     written_at: str
     verification: Verification
-    floor: float  # the gate's min_real_fraction
     anchors: list[AnchorVersion]
     generations: list[GenerationView]
     promotions: list[dict[str, Any]]
     alerts: list[dict[str, Any]]
     champion: int | None
     forecasts: list[forecast_mod.Forecast]
+    forecast_note: str  # where the forecast's floors come from, or why there is none
     metric_labels: dict[str, str]  # metric -> title, the modality's figure metrics
     ledger_kinds: list[tuple[int, str, str]]  # (line, kind, at) for the ledger table
 
@@ -123,18 +139,23 @@ class AuditView:
             "champion": self.champion,
             "generations": [asdict(g) for g in self.generations],
             "forecast": [f.to_dict() for f in self.forecasts],
+            "forecast_note": self.forecast_note,
             "alerts": self.alerts,
         }
 
 
 # -- gather -------------------------------------------------------------------------------------------------
-def gather(params: Params, problems: list[str], metric_labels: dict[str, str]) -> AuditView:
-    """Read the workspace into a view; ``problems`` are what the verification found (empty: intact)."""
+def gather(
+    params: Params, problems: list[str], metric_labels: dict[str, str], keys: signing.Keys | None = None
+) -> AuditView:
+    """Read the workspace into a view; ``problems`` are what the verification found (empty: intact). ``keys``: the
+    workspace's keys with the retired ones its key chain names (collapse_guard.pipeline.trust.workspace_keys), so
+    what a key signed before a rotation still shows as verified; default: the current key alone."""
     try:
         entries = ledger.read(params.ledger_path)
     except CollapseGuardError as exc:  # a line that is not JSON: show what can be shown, say why
         entries, problems = [], [*problems, str(exc)]
-    keys = signing.Keys(params.workspace)
+    keys = keys or signing.Keys(params.workspace)
     signed = keys.public.is_file()
     verification = Verification(not problems, list(problems), len(entries), signed)
     generations = _generations(params, entries, keys if signed else None)
@@ -142,12 +163,11 @@ def gather(params: Params, problems: list[str], metric_labels: dict[str, str]) -
     champion = _champion(promotions)
     for view in generations:
         view.promotion = _role(view.generation, promotions, champion)
-    history = forecast_mod.recorded_history(entries)
+    forecasts, forecast_note = _forecasts(entries)
     return AuditView(
         workspace=str(params.workspace),
         written_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         verification=verification,
-        floor=params.gate.min_real_fraction,
         anchors=[
             AnchorVersion(
                 e["seq"], e["kind"], e["at"], **{k: e["body"]["anchor"][k] for k in ("rows", "digest", "dvc_md5")}
@@ -160,15 +180,27 @@ def gather(params: Params, problems: list[str], metric_labels: dict[str, str]) -
         promotions=promotions,
         alerts=alerts.kept(alerts.journal_path(params.ledger_path)),
         champion=champion,
-        forecasts=forecast_mod.for_history(history, params.forecast),
+        forecasts=forecasts,
+        forecast_note=forecast_note,
         metric_labels=metric_labels,
         ledger_kinds=[(e.get("seq", i), e.get("kind", "?"), e.get("at", "")) for i, e in enumerate(entries, start=1)],
     )
 
 
+def _forecasts(entries: list[dict]) -> tuple[list[forecast_mod.Forecast], str]:
+    """The forecast after the last recorded generation, with the settings that generation's run recorded."""
+    settings = verdicts.forecast_settings(entries)
+    if settings is None:
+        recorded = any(e.get("kind") == "generation_recorded" for e in entries)
+        return [], "forecast floors not recorded for the last generation" if recorded else ""
+    last = max(g for g, _ in forecast_mod.recorded_history(entries))
+    made = forecast_mod.for_history(forecast_mod.recorded_history(entries), settings)
+    return made, f"floors as recorded with generation {last}"
+
+
 def _generations(params: Params, entries: list[dict], keys: signing.Keys | None) -> list[GenerationView]:
     """Recorded generations and generations the gate blocked, by generation (the last record of each wins)."""
-    gates = {e["body"]["generation"]: e for e in entries if e["kind"] == "gate_verdict"}
+    gates = verdicts.gate_entries(entries)
     views: dict[int, GenerationView] = {}
     for entry in entries:
         if entry["kind"] == "generation_recorded":
@@ -176,11 +208,14 @@ def _generations(params: Params, entries: list[dict], keys: signing.Keys | None)
         elif entry["kind"] == "gate_verdict" and entry["body"].get("verdict") != "passed":
             body = entry["body"]
             mixture = body.get("mixture", {})
+            observed = body.get("anchor_observed") or {}
             views[body["generation"]] = GenerationView(
                 generation=body["generation"],
                 status="blocked",
                 seq=entry["seq"],
                 at=entry["at"],
+                anchor_rows=observed.get("rows", 0),
+                anchor_digest=observed.get("digest", ""),
                 policy=mixture.get("policy", ""),
                 mixture_rows=mixture.get("rows", 0),
                 real=mixture.get("real", 0),
@@ -191,12 +226,16 @@ def _generations(params: Params, entries: list[dict], keys: signing.Keys | None)
                 gate_failures=list(body.get("failures", [])),
                 mlflow_run_id=body.get("mlflow_run_id", ""),
                 gate_json=_existing(params, generation_paths(params, body["generation"]).gate),
+                gate_report=_existing(params, generation_paths(params, body["generation"]).gate_html),
             )
     for generation, view in views.items():
         gate = gates.get(generation)
         if view.status == "recorded":
             view.gate = gate["body"].get("verdict", "") if gate else "(not recorded)"
             view.gate_failures = list(gate["body"].get("failures", [])) if gate else []
+        floor = verdicts.applied_floor(gate["body"] if gate else None)
+        view.floor, view.floor_source = floor.value, floor.source
+        view.applied = dict((gate["body"].get("applied") if gate else None) or {})
     return [views[g] for g in sorted(views)]
 
 
@@ -230,6 +269,9 @@ def _recorded(params: Params, entry: dict, keys: signing.Keys | None) -> Generat
         metrics=body.get("metrics") or {},
         drift_html=_existing(params, paths.drift_html),
         gate_json=_existing(params, paths.gate),
+        gate_report=_existing(params, paths.gate_html),
+        promotion_report=_existing(params, promotion_page(params, body["generation"])),
+        trained=body.get("trained", ""),
     )
 
 
@@ -261,7 +303,9 @@ def _signature(params: Params, folder: Path, keys: signing.Keys | None) -> tuple
 def _promotion(entry: dict) -> dict[str, Any]:
     body = entry["body"]
     why = "; ".join(body.get("reasons") or [body.get("reason", "")])
-    return {"seq": entry["seq"], "at": entry["at"], "kind": entry["kind"], "why": why, **body}
+    applied = body.get("applied")
+    shown = "; ".join(verdicts.describe_applied(applied)) if applied and applied.get("parameters") else ""
+    return {"seq": entry["seq"], "at": entry["at"], "kind": entry["kind"], "why": why, "applied_text": shown, **body}
 
 
 def _champion(promotions: list[dict]) -> int | None:
@@ -349,13 +393,20 @@ def composition_svg(view: AuditView) -> str:
     bars.legend(fontsize=7, ncol=2)
     real = [g.real_fraction for g in view.generations]
     fraction.plot(generations, real, marker="o", color="#2b6cb0", label="real fraction")
-    fraction.axhline(view.floor, color="#c53030", linestyle="--", label=f"gate floor {view.floor:g}")
+    floors = [(g.generation, g.floor) for g in view.generations if g.floor is not None]
+    if floors:
+        values = {f for _, f in floors}
+        label = f"gate floor {floors[0][1]:g}" if len(values) == 1 else "gate floor applied"
+        xs, ys = zip(*floors, strict=True)
+        fraction.plot(xs, ys, color="#c53030", linestyle="--", marker="_", ms=14, drawstyle="steps-mid", label=label)
     for g in view.generations:
+        if g.floor is None:
+            fraction.annotate(verdicts.NOT_RECORDED, (g.generation, 0.02), color="#718096", fontsize=7, rotation=90)
         if g.status == "blocked":
             fraction.annotate("blocked", (g.generation, g.real_fraction), color="#c53030", fontsize=8)
     fraction.set_ylim(-0.02, 1.02)
     fraction.set_xlabel("generation")
-    fraction.set_title("real fraction vs the gate's floor")
+    fraction.set_title("real fraction vs the floor each gate applied")
     fraction.legend(fontsize=7)
     for ax in (bars, fraction):
         ax.set_xticks(generations)
@@ -442,17 +493,19 @@ def lineage_svg(view: AuditView, link) -> str:
         signature_colour = {"verified": "#c6f6d5", "broken": "#fed7d7", "missing": "#fed7d7"}.get(
             g.signature, "#edf2f7"
         )
-        anchor = [f"anchor: {g.anchor_rows or '?'} rows", f"digest {g.anchor_digest[:16] or '?'}"]
+        seen = "anchor observed" if g.status == "blocked" else "anchor"
+        anchor = [f"{seen}: {g.anchor_rows or '?'} rows", f"digest {g.anchor_digest[:16] or '?'}"]
+        floor = "floor ?" if g.floor is None else f"floor {g.floor:g}"
         mixture = [
             f"mixture gen {g.generation}: {g.mixture_rows} rows ({g.policy})",
-            f"real {g.real_fraction:.2f} · gate {g.gate} · digest {g.mixture_digest[:10] or '-'}",
+            f"real {g.real_fraction:.2f} ({floor}) · gate {g.gate} · digest {g.mixture_digest[:10] or '-'}",
         ]
         model = [
             f"model {g.model_id or '(not trained)'}",
             f"signature {g.signature} · {g.promotion or 'not promoted'}",
         ]
         parts.append(_node(columns["anchor"], y, box_width, anchor, "#ebf8ff", ""))
-        parts.append(_node(columns["mixture"], y, box_width, mixture, gate_colour, link(g.gate_json)))
+        parts.append(_node(columns["mixture"], y, box_width, mixture, gate_colour, link(g.gate_report or g.gate_json)))
         if g.status == "recorded":
             colour = "#fefcbf" if g.promotion == "champion" else signature_colour
             parts.append(_node(columns["model"], y, box_width, model, colour, link(g.drift_html)))

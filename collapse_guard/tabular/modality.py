@@ -9,13 +9,13 @@ Evidently's per-column tests.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from collapse_guard.config import DecodingParams
+from collapse_guard.config import DecodingParams, Params
 from collapse_guard.generator import Generator
 from collapse_guard.modality.base import (
     CurationReport,
@@ -26,6 +26,7 @@ from collapse_guard.modality.base import (
     Modality,
     run_here,
 )
+from collapse_guard.modality.metric_catalog import COMMON
 from collapse_guard.records.anchor import AnchorSplit, as_real_records, read_records
 from collapse_guard.records.provenance import feature_columns, numeric_columns, stamp_real
 from collapse_guard.records.versioning import file_origin
@@ -35,9 +36,11 @@ from collapse_guard.tabular.column_kinds import column_kinds, kind_flags
 from collapse_guard.tabular.curation import curate, select_diverse
 from collapse_guard.tabular.default_data import sample_default
 from collapse_guard.tabular.evaluation import HEADLINE, anchor_regions, anchor_tail, evaluate, reference_rows
+from collapse_guard.tabular.metric_catalog import TABULAR_METRICS
 from collapse_guard.tabular.metrics.modes import ModeMap, anchor_modes
 from collapse_guard.tabular.metrics.regions import RareRegions
 from collapse_guard.tabular.metrics.tails import TailRegion
+from collapse_guard.tabular.params import ParamsWithTabular
 
 FIGURE_METRICS = {
     "rare_region_retention": "rare-region retention (1 = real)",
@@ -70,10 +73,12 @@ class TabularModality(Modality):
     headline = HEADLINE
     headline_labels = ("rare-region ret", "var ratio")
     figure_metrics = FIGURE_METRICS
+    metric_catalog = {**COMMON, **TABULAR_METRICS}
     door_checks_tables = True
+    params: ParamsWithTabular
 
-    def __init__(self, params) -> None:
-        super().__init__(params)
+    def __init__(self, params: Params) -> None:
+        super().__init__(ParamsWithTabular.of(params))  # params loaded for another modality: tabular's defaults
         self._tails: dict[str, TailRegion] = {}  # anchor digest -> its tail region (quadratic to build)
         self._modes: dict[str, ModeMap | None] = {}  # anchor digest -> its clustered modes
         self._regions: dict[str, RareRegions | None] = {}  # anchor digest -> its rare regions
@@ -175,8 +180,14 @@ class TabularModality(Modality):
         """``_kind_breach``: the first column whose value breaks the anchor's column kinds (types suite)."""
         return kind_flags(column_kinds(anchor.frame[feature_columns(anchor.frame)]))
 
-    def drift(self, samples: pd.DataFrame, reference: pd.DataFrame, html_path: Path) -> DriftSummary:
+    def drift(
+        self,
+        samples: pd.DataFrame,
+        reference: pd.DataFrame,
+        html_path: Path,
+        recorded: Mapping[str, float] | None = None,
+    ) -> DriftSummary:
         from collapse_guard.tabular.evidently_metrics import drift_report  # Evidently: slow to import
 
         capped = reference_rows(reference, self.params.evaluation.max_reference_rows)
-        return drift_report(samples, capped, html_path, self.params.evaluation)
+        return drift_report(samples, capped, html_path, self.params.evaluation, recorded)

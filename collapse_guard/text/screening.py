@@ -35,14 +35,14 @@ from collapse_guard.text.dedup import (
 from collapse_guard.text.labels import DECODING, WATERMARK_KEY_ID
 from collapse_guard.text.watermark import (
     DEFAULT_SCHEME,
+    TokenBatch,
     WatermarkKey,
-    detect,
     p_values,
     scheme_of,
     text_token_ids,
-    texts_token_ids,
+    z_scores,
 )
-from collapse_guard.text.winmax import CLEAN, MARKED, scan
+from collapse_guard.text.winmax import CLEAN, MARKED, scan, verdicts
 
 WATERMARKED = "watermarked"
 
@@ -53,12 +53,22 @@ class WatermarkScreen:
 
     ``schemes`` names, per key id, the seeding schemes that key was used with (default: ``lefthash-h1``);
     ``tokenizations`` how a text becomes watermark ids (default: the built-in word tokenizer; a Hugging Face
-    model's text needs its own tokenizer, collapse_guard.text.hf.HFTokenization); every (key, scheme,
-    tokenization) is tried. ``external`` detectors (name -> callable taking the texts and returning one bool
-    per text, e.g. a wrapped SynthID-Text detector) recognise other vendors' watermarks: a text one of them
-    flags is marked, its ``key_id`` ``external:<name>``. A text is marked when the WinMax scan's
-    per-document false-positive bound is at most ``fpr`` (collapse_guard.text.winmax). ``z_threshold`` and
-    ``window`` are kept for old callers; the verdict no longer depends on them.
+    model's text needs its own tokenizer, collapse_guard.text.hf.HFTokenization); every (tokenization, key,
+    scheme) is one test: the WinMax scan, whose per-document false-positive bound is exact for that test
+    (collapse_guard.text.winmax).
+
+    The guarantee, per document: P(marked | the text carries none of these watermarks) <= ``fpr``, however
+    many keys, schemes and tokenizations are screened. A document's bound (``fpr_bound``) is the smallest of
+    its tests' bounds times the number of tests (Bonferroni), capped at 1; it is ``marked`` when that is at
+    most ``fpr``, ``uncertain`` up to ``uncertain_fpr``, ``clean`` above. (Holm's step-down procedure would
+    reject exactly the same documents: it starts by comparing the smallest bound with fpr / tests, and the
+    verdict needs only that first step.) The union bound holds whatever the dependence between the tests
+    (one text under several keys is one text), so it needs no assumption about them.
+
+    ``external`` detectors (name -> callable taking the texts and returning one bool per text, e.g. a wrapped
+    SynthID-Text detector) recognise other vendors' watermarks: a text one of them flags is marked, its
+    ``key_id`` ``external:<name>``, with no green counts; their false positives are the vendor's and come on
+    top of ``fpr``. ``z_threshold`` and ``window`` are kept for old callers; no verdict depends on them.
     """
 
     keys: Mapping[str, WatermarkKey]  # key_id -> key
@@ -72,63 +82,118 @@ class WatermarkScreen:
     external: Mapping[str, Callable[[list[str]], Sequence[bool]]] = field(default_factory=dict)
 
     def pairs(self) -> list[tuple[str, str]]:
-        """Every (key id, scheme) to try."""
-        return [(key_id, s) for key_id in self.keys for s in self.schemes.get(key_id, (DEFAULT_SCHEME,))]
+        """Every (key id, scheme) to try, each scheme once per key (``selfhash`` and ``selfhash-h4`` are one)."""
+        return [
+            (key_id, scheme)
+            for key_id in self.keys
+            for scheme in dict.fromkeys(scheme_of(s).name for s in self.schemes.get(key_id, (DEFAULT_SCHEME,)))
+        ]
 
     def _tokenizations(self) -> Mapping[str, Callable[[str], np.ndarray]]:
-        return self.tokenizations or {"words": text_token_ids}
+        return self.tokenizations or {WORDS: text_token_ids}
+
+    def tests(self) -> int:
+        """How many tests a document goes through: tokenizations × (key, scheme) pairs (the correction's m)."""
+        return len(self._tokenizations()) * len(self.pairs()) if self.keys else 0
 
     def scores(self, texts: Sequence[str]) -> pd.DataFrame:
-        """Per text, the evidence of the (key, scheme) that best explains it: ``green``, ``scored``, ``z``
-        and ``p_value`` of the whole text; the best window's ``window_z``, ``window_p`` (its exact p-value
-        times the windows compared: the false-positive bound) and token span ``span_start``..``span_end``;
-        ``key_id``, ``scheme``, ``verdict`` (marked / uncertain / clean) and ``detected`` (= marked)."""
+        """One row per text (``SCORE_COLUMNS``): the evidence of the test that decided it, the one with the
+        smallest false-positive bound (ties: the one that scored more units, then the first): ``green``,
+        ``scored``, ``z`` and ``p_value`` of the whole text; the best window's ``window_z``, ``window_p``
+        (its exact p-value times the windows compared: the test's own bound) and token span
+        ``span_start``..``span_end``; ``key_id``, ``scheme`` and ``tokenization`` of that test; ``tests``, the
+        number of tests run, and ``fpr_bound`` = min(1, tests × the smallest ``window_p``), the document's
+        false-positive bound; ``verdict`` (marked / uncertain / clean, from ``fpr_bound``) and ``detected``
+        (= marked)."""
         texts = list(texts)
-        tables = [_empty_scores(len(texts))]
-        for tokenize in self._tokenizations().values():
-            ids = texts_token_ids(texts) if tokenize is text_token_ids else [tokenize(t) for t in texts]
-            tables += [self._scores_of(ids, key_id, scheme) for key_id, scheme in self.pairs()]
-        tables += [_external_scores(name, detector, texts) for name, detector in self.external.items()]
-        strength = np.stack([t["window_p"].to_numpy() for t in tables])  # the smallest bound wins
-        best = np.argmin(strength - 1e-12 * np.stack([t["z"].to_numpy() for t in tables]), axis=0)
-        rows = np.arange(len(texts))
-        picked = {c: np.stack([t[c].to_numpy() for t in tables])[best, rows] for c in tables[0].columns}
-        return pd.DataFrame(picked).astype(_empty_scores(0).dtypes.to_dict())
-
-    def _scores_of(self, ids: list[np.ndarray], key_id: str, scheme: str) -> pd.DataFrame:
-        key = self.keys[key_id]
-        whole = detect(ids, key, self.gamma, scheme=scheme)
-        best = scan(ids, key, self.gamma, scheme, self.fpr, self.uncertain_fpr)
-        return pd.DataFrame(
-            {
-                "green": whole.green,
-                "scored": whole.scored,
-                "z": whole.z,
-                "p_value": whole.p_value,
-                "window_z": best.z,
-                "window_p": best.adjusted_p,
-                "span_start": best.start,
-                "span_end": best.end,
-                "key_id": key_id,
-                "scheme": scheme,
-                "verdict": best.verdict,
-                "detected": best.marked,
-            }
+        tested: list[dict[str, np.ndarray]] = []
+        if self.keys:
+            for name, tokenize in self._tokenizations().items():
+                batch = (
+                    TokenBatch.of_texts(texts)
+                    if tokenize is text_token_ids
+                    else TokenBatch.of([tokenize(t) for t in texts])
+                )
+                tested += [self._scores_of(batch, key_id, scheme, name) for key_id, scheme in self.pairs()]
+        bound = (
+            np.minimum(1.0, len(tested) * np.min([t["window_p"] for t in tested], axis=0))
+            if tested
+            else np.ones(len(texts))
         )
+        table = _pick(tested, len(texts)) if tested else _empty_scores(len(texts))
+        table["tests"] = len(tested)
+        table["fpr_bound"] = bound
+        table["verdict"] = verdicts(bound, self.fpr, self.uncertain_fpr)
+        for name, detector in self.external.items():
+            flagged = _external_flags(name, detector, texts)
+            table.loc[flagged, EXTERNAL_OVERRIDES] = [0, 0, 0.0, 1.0, 0.0, 0.0, 0, 0, f"external:{name}", "", ""]
+            table.loc[flagged, ["fpr_bound", "verdict"]] = [0.0, MARKED]
+        table["detected"] = table["verdict"].to_numpy() == MARKED
+        return table[list(SCORE_COLUMNS)].astype(_empty_scores(0).dtypes.to_dict())
+
+    def _scores_of(self, batch: TokenBatch, key_id: str, scheme: str, tokenization: str) -> dict[str, np.ndarray]:
+        """One test: the whole-text test and the WinMax scan of every text under one key, scheme and tokenization
+        (one compiled pass), with ``order``, the uncapped bound that ranks tests (2 × min(whole p, p × windows))."""
+        best = scan(batch, self.keys[key_id], self.gamma, scheme, self.fpr, self.uncertain_fpr)
+        rows = len(batch)
+        return {
+            "green": best.whole_green,
+            "scored": best.whole_scored,
+            "z": z_scores(best.whole_green, best.whole_scored, self.gamma),
+            "p_value": best.whole_p,
+            "window_z": best.z,
+            "window_p": best.adjusted_p,
+            "span_start": best.start,
+            "span_end": best.end,
+            "key_id": np.full(rows, key_id, dtype=object),
+            "scheme": np.full(rows, scheme, dtype=object),
+            "tokenization": np.full(rows, tokenization, dtype=object),
+            "order": 2 * np.minimum(best.whole_p, best.p_value * np.maximum(best.windows, 1)),
+        }
 
 
-def _external_scores(name: str, detector: Callable[[list[str]], Sequence[bool]], texts: list[str]) -> pd.DataFrame:
-    """Another vendor's detector as screening evidence: flagged texts are marked (``window_p`` 0 ranks them
-    first), the rest clean; there are no green counts to report."""
+WORDS = "words"  # the built-in word tokenizer's name in the ``tokenization`` column
+SCORE_COLUMNS = (
+    "green",
+    "scored",
+    "z",
+    "p_value",
+    "window_z",
+    "window_p",
+    "span_start",
+    "span_end",
+    "key_id",
+    "scheme",
+    "tokenization",
+    "tests",
+    "fpr_bound",
+    "verdict",
+    "detected",
+)
+EXTERNAL_OVERRIDES = list(SCORE_COLUMNS[:11])  # an external flag has no counts of ours: they are reset
+
+
+def _pick(tested: list[dict[str, np.ndarray]], rows: int) -> pd.DataFrame:
+    """Per document, the evidence of the test with the smallest uncapped bound (``order``); among tests that
+    tie (commonly at no evidence at all), the one that scored the most units, then the first."""
+    order = np.stack([t["order"] for t in tested])
+    scored = np.stack([t["scored"] for t in tested])
+    tied = order == order.min(axis=0)
+    decided = np.argmax(np.where(tied, scored, -1), axis=0)
+    at = np.arange(rows)
+    return pd.DataFrame({c: np.stack([t[c] for t in tested])[decided, at] for c in SCORE_COLUMNS[:11]})
+
+
+def _external_flags(name: str, detector: Callable[[list[str]], Sequence[bool]], texts: list[str]) -> np.ndarray:
+    """Another vendor's detector's verdicts, one bool per text (a wrong count is a ConfigError naming it)."""
     flagged = np.asarray(detector(texts), dtype=bool).reshape(-1)
     if len(flagged) != len(texts):
         raise ConfigError(f"watermark detector {name!r} gave {len(flagged)} verdicts for {len(texts)} texts")
-    table = _empty_scores(len(texts))
-    table.loc[flagged, ["window_p", "key_id", "verdict", "detected"]] = [0.0, f"external:{name}", MARKED, True]
-    return table
+    return flagged
 
 
 def _empty_scores(rows: int) -> pd.DataFrame:
+    """Rows of no evidence: what a text gets when no test ran (no keys), in ``SCORE_COLUMNS``' dtypes."""
     return pd.DataFrame(
         {
             "green": np.zeros(rows, np.int64),
@@ -141,6 +206,9 @@ def _empty_scores(rows: int) -> pd.DataFrame:
             "span_end": np.zeros(rows, np.int64),
             "key_id": np.full(rows, "", dtype=object),
             "scheme": np.full(rows, "", dtype=object),
+            "tokenization": np.full(rows, "", dtype=object),
+            "tests": np.zeros(rows, np.int64),
+            "fpr_bound": np.ones(rows),
             "verdict": np.full(rows, CLEAN, dtype=object),
             "detected": np.zeros(rows, dtype=bool),
         }
@@ -149,7 +217,7 @@ def _empty_scores(rows: int) -> pd.DataFrame:
 
 # (texts, settings, screen) -> every text's hashes and watermark scores (``hash_documents`` with all score
 # columns), rows in text order. The per-document part of curation, free to run elsewhere: in this process by
-# default, or in batches on a Dask cluster (collapse_guard.tasks.cluster.DaskHashing).
+# default, or in batches on a Dask cluster (collapse_guard.tasks.text_screening.DaskHashing).
 DocumentHasher = Callable[[list[str], DedupSettings, "WatermarkScreen | None"], tuple[DocumentHashes, pd.DataFrame]]
 
 
@@ -208,14 +276,15 @@ def _hash_all(
 
 def _with_detectability(decoding: pd.Series, scores: pd.DataFrame, screen: WatermarkScreen) -> list[str]:
     """Each record's ``decoding`` JSON plus ``detectability``: units scored, the false-positive bound of its
-    verdict (``fpr_bound``, the WinMax ``window_p``) and whether it would survive 25 % edits at its length.
+    verdict (``fpr_bound``, corrected for the tests the screen ran) and whether it would survive 25 % edits
+    at its length.
     A provenance column, so the record's id (a hash of its payload) does not change."""
     import json
 
     survives = _survive(scores, screen)
     out = []
     for text_decoding, scored, bound, robust in zip(
-        decoding.astype(str), scores["scored"], scores["window_p"], survives, strict=True
+        decoding.astype(str), scores["scored"], scores["fpr_bound"], survives, strict=True
     ):
         try:
             settings = json.loads(text_decoding) if text_decoding else {}
@@ -374,8 +443,8 @@ def hash_batches_here(
     batches: Iterable[pd.DataFrame], settings: DedupSettings, screen: WatermarkScreen | None
 ) -> Iterator[tuple[pd.DataFrame, Hashed]]:
     """A ``BatchHasher`` in this process: each batch of a crawl (a frame with a ``text`` column) with its
-    ``hash_documents`` (watermark marks only), in order. collapse_guard.tasks.cluster.DaskHashing.stream hashes
-    big crawls on Dask instead, with the same results."""
+    ``hash_documents`` (watermark marks only), in order. collapse_guard.tasks.text_screening.DaskHashing.stream
+    hashes big crawls on Dask instead, with the same results."""
     for batch in batches:
         yield batch, hash_documents(batch[TEXT], settings, screen)
 

@@ -19,14 +19,18 @@ Repeated (previous, token) pairs within a document are scored once by default: r
 and counting each repeat again breaks the independence the z-test assumes, inflating false positives
 (Fernandez et al. 2023, "Three Bricks to Consolidate Watermarks for Large Language Models").
 
-Schemes (``Scheme``, named in params and in every record's provenance): ``lefthash-h1`` (the default, the
-scheme above, kept for compatibility with text already marked) seeds the green list with the previous token
-only; ``selfhash-hN`` (N = 2..8, Kirchenbauer et al. 2024, "On the Reliability of Watermarks for Large Language
-Models") seeds it with the minimum keyed hash over the N previous tokens *and the candidate itself*: an edit
-changes the seed only when it changes that minimum, so a longer context costs little robustness (at 25 %
-random substitution about 52 % of h = 4 units survive intact, against 56 % for h = 1), while the green list
-can no longer be read off bigram statistics of the marked text. (The reference scheme also "anchors" the min-hash
-to one context token; we do not, which keeps an edit of that token from breaking the seed.)
+Schemes (``Scheme``, named in params and in every record's provenance; parsed by
+collapse_guard.text.params.scheme_of, so a wrong name is refused when params are loaded): ``lefthash-h1`` (the
+default, the scheme above, kept for compatibility with text already marked) seeds the green list with the
+previous token only; ``selfhash-hN`` (N = 2..8, Kirchenbauer et al. 2024, "On the Reliability of Watermarks for
+Large Language Models"; plain ``selfhash`` means ``selfhash-h4``, the width that paper recommends) seeds it with
+the minimum keyed hash over the N previous tokens *and the candidate itself*: an edit changes the seed only
+when it changes that minimum, so a longer context costs little robustness (at 25 % random substitution about
+52 % of h = 4 units survive intact, against 56 % for h = 1), while the green list can no longer be read off
+bigram statistics of the marked text. (The reference scheme also "anchors" the min-hash to one context token;
+we do not, which keeps an edit of that token from breaking the seed.)
+
+Detection runs as one compiled pass over the tokens (collapse_guard.text.detection_kernel).
 
 The key is read from ``COLLAPSE_GUARD_WATERMARK_KEY`` or a key file, never from params.yaml, and is never
 logged: ``key_id`` (a short hash) is what provenance and logs record.
@@ -35,7 +39,6 @@ logged: ``key_id`` (a short hash) is what provenance and logs record.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import secrets
 from collections.abc import Sequence
@@ -46,35 +49,17 @@ import numpy as np
 
 from collapse_guard.errors import ConfigError
 from collapse_guard.records import atomic
-from collapse_guard.text.hashing import GOLDEN_GAMMA, MASK_64, splitmix64, splitmix64_int
+from collapse_guard.text.hashing import GOLDEN_GAMMA, splitmix64, splitmix64_int
+from collapse_guard.text.params import (  # noqa: F401 (the scheme grammar, re-exported where schemes are used)
+    DEFAULT_SCHEME,
+    MAX_CONTEXT,
+    SELFHASH_DEFAULT_CONTEXT,
+    Scheme,
+    scheme_of,
+)
 from collapse_guard.text.tokenizer import batch_token_ids, token_ids, words
 
 KEY_ENV = "COLLAPSE_GUARD_WATERMARK_KEY"
-DEFAULT_SCHEME = "lefthash-h1"
-MAX_CONTEXT = 8
-
-
-@dataclass(frozen=True)
-class Scheme:
-    """How the green list is seeded: ``context`` previous tokens (h), and whether the candidate token takes
-    part in the min-hash (``self_salt``). ``lefthash-h1`` is the original scheme, bit for bit."""
-
-    name: str
-    context: int
-    self_salt: bool
-
-
-def scheme_of(name: str | Scheme | None) -> Scheme:
-    """Parse ``lefthash-h1`` or ``selfhash-hN`` (2 <= N <= 8); None means the default. ConfigError otherwise."""
-    if isinstance(name, Scheme):
-        return name
-    name = DEFAULT_SCHEME if name is None or name == "" else str(name)
-    if name == DEFAULT_SCHEME:
-        return Scheme(name, 1, False)
-    prefix, _, width = name.partition("-h")
-    if prefix == "selfhash" and width.isdigit() and 2 <= int(width) <= MAX_CONTEXT:
-        return Scheme(name, int(width), True)
-    raise ConfigError(f"unknown watermark scheme {name!r} (expected {DEFAULT_SCHEME} or selfhash-hN, 2 <= N <= 8)")
 
 
 @dataclass(frozen=True, repr=False)
@@ -110,7 +95,7 @@ class WatermarkConfig:
     scheme: str = DEFAULT_SCHEME
 
     def __post_init__(self) -> None:
-        scheme_of(self.scheme)
+        object.__setattr__(self, "scheme", scheme_of(self.scheme).name)  # canonical: "selfhash" -> "selfhash-h4"
         if not 0.0 < self.gamma < 1.0:
             raise ConfigError(f"watermark gamma must be in (0, 1), got {self.gamma}")
         if self.delta < 0.0:
@@ -145,13 +130,17 @@ def load_key(key_file: Path | None = None) -> WatermarkKey:
 
 
 def read_key_file(key_file: Path) -> WatermarkKey:
-    """The key stored in ``key_file`` (surrounding whitespace stripped), ignoring the environment."""
+    """The key stored in ``key_file`` (surrounding whitespace stripped), ignoring the environment. A key file
+    readable by others is refused (SigningKeyError; ``COLLAPSE_GUARD_KEY_PERMISSIONS=warn`` only warns)."""
+    from collapse_guard.records.signing import check_key_file_mode
+
     try:
         secret = Path(key_file).read_bytes().strip()
     except OSError as exc:
         raise ConfigError(f"cannot read the watermark key file ({exc.strerror})", path=str(key_file)) from exc
     if not secret:
         raise ConfigError("the watermark key file is empty", path=str(key_file))
+    check_key_file_mode(Path(key_file), "watermark key")
     return WatermarkKey(secret)
 
 
@@ -168,6 +157,39 @@ def create_key_file(key_file: Path) -> WatermarkKey:
 
 
 # -- token ids ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TokenBatch:
+    """Documents of token ids as the detector reads them: every id in one uint64 array, and each document's
+    token count (int64). One array instead of a list of arrays: a batch tokenised at once never has to be
+    split into documents and joined again."""
+
+    ids: np.ndarray
+    lengths: np.ndarray
+
+    @classmethod
+    def of(cls, documents: TokenBatch | Sequence[np.ndarray]) -> TokenBatch:
+        """A batch of arrays of token ids (a TokenBatch is returned as it is)."""
+        if isinstance(documents, TokenBatch):
+            return documents
+        lengths = np.fromiter((len(d) for d in documents), dtype=np.int64, count=len(documents))
+        if not len(documents):
+            return cls(np.zeros(0, np.uint64), lengths)
+        return cls(np.concatenate([np.asarray(d, dtype=np.uint64) for d in documents]), lengths)
+
+    @classmethod
+    def of_texts(cls, texts: Sequence[str]) -> TokenBatch:
+        """Raw texts, tokenised as the built-in tokenizer does (``batch_token_ids``)."""
+        ids, lengths = batch_token_ids(list(texts))
+        return cls(np.ascontiguousarray(ids, dtype=np.uint64), np.asarray(lengths, dtype=np.int64))
+
+    @property
+    def ends(self) -> np.ndarray:
+        return np.cumsum(self.lengths)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+
 def text_token_ids(text: str) -> np.ndarray:
     """The watermark's view of a text: its word-level tokens' ids (see collapse_guard.text.tokenizer)."""
     return token_ids(words(text))
@@ -232,25 +254,6 @@ def green_mask_context(
     return _pair_hash(seeds ^ _domain(scheme), ids[None, :]) < _threshold(gamma)
 
 
-def position_hashes(tokens: np.ndarray, key: KeyLike, scheme: str | Scheme) -> np.ndarray:
-    """Detection side: the keyed (seed, token) hash of every position t >= h of one token stream (its green
-    bit is ``hash < threshold``; equal hashes are the same context-token unit, scored once). Length
-    ``len(tokens) - h``; position t of the stream is entry t - h. A few vectorised passes, one per context
-    token (h <= 8), no per-token loop."""
-    scheme, key = scheme_of(scheme), as_key(key)
-    tokens = np.asarray(tokens, dtype=np.uint64)
-    h = scheme.context
-    if len(tokens) <= h:
-        return np.zeros(0, dtype=np.uint64)
-    hashed = token_hashes(tokens, key)
-    if not scheme.self_salt:
-        return _pair_hash(hashed[h - 1 : -1], tokens[h:])
-    seeds = hashed[h:].copy()  # the candidate itself
-    for back in range(1, h + 1):
-        np.minimum(seeds, hashed[h - back : len(tokens) - back], out=seeds)
-    return _pair_hash(seeds ^ _domain(scheme), tokens[h:])
-
-
 def bias_logits(
     logits: np.ndarray,
     prev_id: int | np.ndarray,
@@ -294,66 +297,48 @@ def z_scores(green: np.ndarray, scored: np.ndarray, gamma: float) -> np.ndarray:
 
 
 def p_values(green: np.ndarray, scored: np.ndarray, gamma: float) -> np.ndarray:
-    """Exact one-sided binomial tail P(X ≥ g) for X ~ Bin(T, γ); 1 where nothing was scored."""
+    """Exact one-sided binomial tail P(X ≥ g) for X ~ Bin(T, γ); 1 where nothing was scored.
+
+    Computed once per distinct (g, T) of the batch: the tail costs ~300 ns (an incomplete beta function),
+    as much as detecting ~40 tokens, and a batch of short documents repeats few (g, T) pairs many times.
+    """
     from scipy.stats import binom
 
-    green = np.asarray(green, dtype=np.int64)
-    return np.where(np.asarray(scored) > 0, binom.sf(green - 1, scored, gamma), 1.0)
+    green = np.asarray(green, dtype=np.int64).reshape(-1)
+    scored = np.asarray(scored, dtype=np.int64).reshape(-1)
+    if len(green) < 64 or green.min(initial=0) < 0 or scored.max(initial=0) >= 1 << 31:
+        return np.where(scored > 0, binom.sf(green - 1, scored, gamma), 1.0)
+    pairs, inverse = np.unique((scored << 32) | green, return_inverse=True)
+    distinct_green, distinct_scored = pairs & 0xFFFFFFFF, pairs >> 32
+    tail = np.where(distinct_scored > 0, binom.sf(distinct_green - 1, distinct_scored, gamma), 1.0)
+    return tail[inverse.reshape(-1)]
 
 
 def detect(
-    documents: Sequence[np.ndarray],
+    documents: TokenBatch | Sequence[np.ndarray],
     key: KeyLike,
     gamma: float,
     ignore_repeated_pairs: bool = True,
     scheme: str | Scheme = DEFAULT_SCHEME,
 ) -> Detection:
-    """Score a batch of documents (arrays of token ids) in one pass: concatenate, hash every (context,
-    token) unit at once, drop the units whose context reaches into the document before, then sum per
-    document. A document's first h tokens (h = the scheme's context) are not scored."""
-    key, h = as_key(key), scheme_of(scheme).context
-    lengths = np.fromiter((len(d) for d in documents), dtype=np.int64, count=len(documents))
-    if lengths.sum() == 0:
-        zeros = np.zeros(len(documents), dtype=np.int64)
-        return Detection(zeros, zeros, np.zeros(len(documents)), np.ones(len(documents)))
-    tokens = np.concatenate([np.asarray(d, dtype=np.uint64) for d in documents])
-    owner = np.repeat(np.arange(len(documents)), lengths)
-    offset = np.arange(len(tokens)) - (np.cumsum(lengths) - lengths)[owner]
-    inside = offset[h:] >= h  # unit t uses tokens t - h .. t: all in t's own document
-    pair_hash, pair_owner = position_hashes(tokens, key, scheme)[inside], owner[h:][inside]
-    is_green = pair_hash < _threshold(gamma)
-    if ignore_repeated_pairs:
-        green, scored = _count_distinct_pairs(pair_hash, is_green, pair_owner, len(documents))
-    else:
-        green = np.bincount(pair_owner, weights=is_green, minlength=len(documents)).astype(np.int64)
-        scored = np.bincount(pair_owner, minlength=len(documents)).astype(np.int64)
-    return Detection(green, scored, z_scores(green, scored, gamma), p_values(green, scored, gamma))
+    """Score a batch of documents (arrays of token ids, or a ``TokenBatch``) in one compiled pass: each
+    (context, token) unit wholly inside its document is hashed, counted once per document (unless
+    ``ignore_repeated_pairs`` is False) and green when its hash is below γ·2^64. A document's first h tokens
+    (h = the scheme's context) are not scored."""
+    from collapse_guard.text.detection_kernel import count_units
 
-
-def _count_distinct_pairs(
-    pair_hash: np.ndarray, is_green: np.ndarray, owner: np.ndarray, documents: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Green and scored counts per document over *distinct* (previous, token) pairs, with one plain sort.
-
-    Each pair becomes one uint64: its document in the top bits, its keyed hash below, its green bit last
-    (equal pairs have equal green bits, so they still collide). Pairs whose hashes agree in the kept bits
-    (chance ~ length² / 2^(63 − document bits) per document) would be counted once: negligible.
-    """
-    owner_bits = max(1, (documents - 1).bit_length())
-    hash_shift = np.uint64(owner_bits + 1)
-    packed = (
-        (owner.astype(np.uint64) << np.uint64(64 - owner_bits))
-        | ((pair_hash >> hash_shift) << np.uint64(1))
-        | is_green.astype(np.uint64)
+    batch, scheme, key = TokenBatch.of(documents), scheme_of(scheme), as_key(key)
+    green, scored = count_units(
+        batch.ids,
+        batch.ends,
+        np.uint64(key.seed),
+        scheme.context,
+        scheme.self_salt,
+        _domain(scheme),
+        _threshold(gamma),
+        ignore_repeated_pairs,
     )
-    packed.sort()
-    first_of_run = np.ones(len(packed), dtype=bool)
-    first_of_run[1:] = packed[1:] != packed[:-1]
-    distinct = packed[first_of_run]
-    distinct_owner = (distinct >> np.uint64(64 - owner_bits)).astype(np.int64)
-    green = np.bincount(distinct_owner, weights=(distinct & np.uint64(1)).astype(bool), minlength=documents)
-    scored = np.bincount(distinct_owner, minlength=documents)
-    return green.astype(np.int64), scored.astype(np.int64)
+    return Detection(green, scored, z_scores(green, scored, gamma), p_values(green, scored, gamma))
 
 
 def _first_occurrences(pair_hash: np.ndarray) -> np.ndarray:
@@ -372,7 +357,7 @@ def detect_texts(
     scheme: str | Scheme = DEFAULT_SCHEME,
 ) -> Detection:
     """``detect`` on raw texts, tokenised as the built-in tokenizer does."""
-    return detect(texts_token_ids(texts), key, gamma, ignore_repeated_pairs, scheme)
+    return detect(TokenBatch.of_texts(texts), key, gamma, ignore_repeated_pairs, scheme)
 
 
 @dataclass(frozen=True)
@@ -414,39 +399,3 @@ def detect_windowed(
 def _window_sums(flags: np.ndarray, width: int) -> np.ndarray:
     running = np.concatenate([[0], np.cumsum(flags, dtype=np.int64)])
     return running[width:] - running[:-width]
-
-
-# -- reference implementation ---------------------------------------------------------------------------------
-def detect_reference(
-    documents: Sequence[Sequence[int]],
-    key: KeyLike,
-    gamma: float,
-    ignore_repeated_pairs: bool = True,
-    scheme: str | Scheme = DEFAULT_SCHEME,
-) -> list[tuple[int, int, float]]:
-    """The same test written token by token in plain Python: (green, scored, z) per document.
-
-    Deliberately straightforward; only for cross-checking ``detect`` and for the speed benchmark.
-    """
-    seed, scheme = as_key(key).seed, scheme_of(scheme)
-    threshold, h = int(_threshold(gamma)), scheme.context
-    results = []
-    for document in documents:
-        green = scored = 0
-        seen = set()
-        for t in range(h, len(document)):
-            token = int(document[t])
-            window = document[t - h : t + 1] if scheme.self_salt else document[t - 1 : t]
-            context = min(splitmix64_int(int(x) ^ seed) for x in window)
-            if scheme.self_salt:
-                context ^= int(_domain(scheme))
-            if ignore_repeated_pairs:
-                if (context, token) in seen:
-                    continue
-                seen.add((context, token))
-            value = splitmix64_int((context * int(GOLDEN_GAMMA) + token) & MASK_64)
-            scored += 1
-            green += value < threshold
-        z = (green - gamma * scored) / math.sqrt(scored * gamma * (1 - gamma)) if scored else 0.0
-        results.append((green, scored, z))
-    return results

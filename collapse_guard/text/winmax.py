@@ -36,10 +36,11 @@ from collapse_guard.text.watermark import (
     DEFAULT_SCHEME,
     KeyLike,
     Scheme,
+    TokenBatch,
+    _domain,
     _threshold,
     as_key,
     p_values,
-    position_hashes,
     scheme_of,
     z_scores,
 )
@@ -54,7 +55,9 @@ STARTS_PER_WINDOW = 4
 class ScanResult:
     """Per document, the best window: green and scored counts, z, exact p-value, p × windows compared
     (``adjusted_p``, the per-document false-positive bound), its token span [start, end) including the h
-    context tokens of its first unit, and the verdict (``marked``/``uncertain``/``clean``)."""
+    context tokens of its first unit, and the verdict (``marked``/``uncertain``/``clean``); and the whole
+    document's test, which the scan runs in the same pass (``whole_green``, ``whole_scored``, ``whole_p``:
+    ``watermark.detect``'s counts and p-value)."""
 
     green: np.ndarray
     scored: np.ndarray
@@ -65,6 +68,9 @@ class ScanResult:
     start: np.ndarray
     end: np.ndarray
     verdict: np.ndarray
+    whole_green: np.ndarray
+    whole_scored: np.ndarray
+    whole_p: np.ndarray
 
     @property
     def marked(self) -> np.ndarray:
@@ -82,7 +88,7 @@ def window_sizes(longest: int, min_window: int = MIN_WINDOW, ratio: float = RATI
 
 
 def scan(
-    documents: Sequence[np.ndarray],
+    documents: TokenBatch | Sequence[np.ndarray],
     key: KeyLike,
     gamma: float,
     scheme: str | Scheme = DEFAULT_SCHEME,
@@ -91,111 +97,27 @@ def scan(
     min_window: int = MIN_WINDOW,
     ratio: float = RATIO,
 ) -> ScanResult:
-    """Scan a batch of token-id documents under one key and scheme (see the module docstring)."""
-    scheme, key = scheme_of(scheme), as_key(key)
-    units, lengths = _units(documents, key, scheme)
-    scored, green = _scored_and_green(units, lengths, gamma)
-    cum_green = np.concatenate([[0], np.cumsum(green, dtype=np.int64)])
-    cum_scored = np.concatenate([[0], np.cumsum(scored, dtype=np.int64)])
-    starts_of = np.cumsum(lengths) - lengths
-    # the whole document is always a window
-    best_rank = _rank(
-        cum_green[starts_of + lengths] - cum_green[starts_of],
-        cum_scored[starts_of + lengths] - cum_scored[starts_of],
-        gamma,
+    """Scan a batch of token-id documents (arrays, or a ``TokenBatch``) under one key and scheme (see the
+    module docstring)."""
+    from collapse_guard.text.detection_kernel import scan_units
+
+    batch, scheme, key = TokenBatch.of(documents), scheme_of(scheme), as_key(key)
+    sizes = window_sizes(int(np.maximum(batch.lengths - scheme.context, 0).max(initial=0)), min_window, ratio)
+    whole_green, whole_scored, start, size, green, scored, windows = scan_units(
+        batch.ids,
+        batch.ends,
+        np.uint64(key.seed),
+        scheme.context,
+        scheme.self_salt,
+        _domain(scheme),
+        _threshold(gamma),
+        float(gamma),
+        sizes,
+        np.maximum(1, sizes // STARTS_PER_WINDOW),
     )
-    best_start, best_size = np.zeros(len(lengths), np.int64), lengths.copy()
-    windows = (lengths > 0).astype(np.int64)
-    for size in window_sizes(int(lengths.max(initial=0)), min_window, ratio):
-        docs, counts, local, rank = _windows_of_size(int(size), lengths, starts_of, cum_green, cum_scored, gamma)
-        if not len(docs):
-            continue
-        block_best, where = _best_per_document(rank, counts, local)
-        improved = block_best > best_rank[docs]
-        chosen = docs[improved]
-        best_rank[chosen], best_start[chosen], best_size[chosen] = block_best[improved], where[improved], size
-        windows[docs] += counts
-    return _result(
-        cum_green, cum_scored, starts_of, lengths, best_start, best_size, windows, gamma, scheme, fpr, uncertain_fpr
-    )
-
-
-def _windows_of_size(size, lengths, starts_of, cum_green, cum_scored, gamma):
-    """Every window of ``size`` units (starts every ``size // STARTS_PER_WINDOW``) of every document longer
-    than ``size``: (those documents, windows per document, each window's start within its document, rank)."""
-    docs = np.flatnonzero(lengths > size)
-    stride = max(1, size // STARTS_PER_WINDOW)
-    counts = (lengths[docs] - size) // stride + 1
-    local = (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)) * stride
-    starts = np.repeat(starts_of[docs], counts) + local
-    ends = starts + size
-    return docs, counts, local, _rank(cum_green[ends] - cum_green[starts], cum_scored[ends] - cum_scored[starts], gamma)
-
-
-def _best_per_document(rank: np.ndarray, counts: np.ndarray, local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per document (its windows are contiguous, ``counts`` of them): the best rank and where its first
-    best window starts."""
-    block_best = np.maximum.reduceat(rank, np.cumsum(counts) - counts)
-    first = np.flatnonzero(rank == np.repeat(block_best, counts))
-    owner = np.repeat(np.arange(len(counts)), counts)[first]
-    _, pick = np.unique(owner, return_index=True)  # every document has a window at its best
-    return block_best, local[first[pick]]
-
-
-def _units(documents: Sequence[np.ndarray], key, scheme: Scheme) -> tuple[np.ndarray, np.ndarray]:
-    """Every document's (context, token) unit hashes, concatenated, and the number of units per document."""
-    h = scheme.context
-    lengths = np.fromiter((len(d) for d in documents), dtype=np.int64, count=len(documents))
-    if lengths.sum() == 0:
-        return np.zeros(0, np.uint64), np.zeros(len(documents), np.int64)
-    tokens = np.concatenate([np.asarray(d, dtype=np.uint64) for d in documents])
-    owner = np.repeat(np.arange(len(documents)), lengths)
-    offset = np.arange(len(tokens)) - (np.cumsum(lengths) - lengths)[owner]
-    inside = offset[h:] >= h
-    return position_hashes(tokens, key, scheme)[inside], np.maximum(lengths - h, 0)
-
-
-def _scored_and_green(units: np.ndarray, lengths: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
-    """Score each unit's first occurrence in its document only (repeats carry no new evidence)."""
-    owner = np.repeat(np.arange(len(lengths)), lengths).astype(np.uint64)
-    bits = max(1, (len(lengths) - 1).bit_length())
-    packed = (owner << np.uint64(64 - bits)) | (units >> np.uint64(bits)) if bits < 64 else units
-    _, first = np.unique(packed, return_index=True)  # a stable sort: the first occurrence of each unit
-    scored = np.zeros(len(units), dtype=bool)
-    scored[first] = True
-    return scored, scored & (units < _threshold(gamma))
-
-
-def _rank(green: np.ndarray, scored: np.ndarray, gamma: float) -> np.ndarray:
-    """Signed root of the binomial log-likelihood ratio, one-sided (0 when the green share is at most γ):
-    orders windows of different sizes as their exact tail p-values do, far better than z for small ones."""
-    green, scored = green.astype(np.float64), scored.astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(scored > 0, green / np.maximum(scored, 1), 0.0)
-        above = share > gamma
-        kl = _xlogy(share, share / gamma) + _xlogy(1 - share, (1 - share) / (1 - gamma))
-    return np.where(above, np.sqrt(np.maximum(2 * scored * kl, 0.0)), 0.0)
-
-
-def _xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(x > 0, x * np.log(np.where(x > 0, y, 1.0)), 0.0)
-
-
-def _result(
-    cum_green, cum_scored, starts_of, lengths, best_start, best_size, windows, gamma, scheme, fpr, uncertain_fpr
-):
-    first = starts_of + best_start
-    green = cum_green[first + best_size] - cum_green[first]
-    scored = cum_scored[first + best_size] - cum_scored[first]
     p = p_values(green, scored, gamma)
-    whole_p = p_values(
-        cum_green[starts_of + lengths] - cum_green[starts_of],
-        cum_scored[starts_of + lengths] - cum_scored[starts_of],
-        gamma,
-    )
+    whole_p = p_values(whole_green, whole_scored, gamma)
     adjusted = np.minimum(1.0, 2 * np.minimum(whole_p, p * np.maximum(windows, 1)))
-    verdict = np.where(adjusted <= fpr, MARKED, np.where(adjusted <= uncertain_fpr, UNCERTAIN, CLEAN)).astype(object)
     return ScanResult(
         green=green,
         scored=scored,
@@ -203,7 +125,16 @@ def _result(
         p_value=p,
         adjusted_p=adjusted,
         windows=windows,
-        start=best_start,
-        end=best_start + best_size + scheme.context,
-        verdict=verdict,
+        start=start,
+        end=start + size + scheme.context,
+        verdict=verdicts(adjusted, fpr, uncertain_fpr),
+        whole_green=whole_green,
+        whole_scored=whole_scored,
+        whole_p=whole_p,
     )
+
+
+def verdicts(bound: np.ndarray, fpr: float, uncertain_fpr: float) -> np.ndarray:
+    """``marked`` where the false-positive bound is at most ``fpr``, ``uncertain`` up to ``uncertain_fpr``,
+    ``clean`` above (object array)."""
+    return np.where(bound <= fpr, MARKED, np.where(bound <= uncertain_fpr, UNCERTAIN, CLEAN)).astype(object)

@@ -16,7 +16,10 @@ from typer.testing import CliRunner
 
 from collapse_guard.cli import app
 from collapse_guard.errors import GateBlocked, LedgerTampered, PolicyForbidden
-from tests.conftest import resign_as_insider, sha256_of, write_params
+from collapse_guard.records.ledger import read as read_ledger
+from tests.conftest import copy_workspace, resign_as_insider, sha256_of, write_params
+from tests.ledger_kinds import assert_documented
+from tests.metric_names import disagreements, recorded_numbers, uncatalogued
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
 ANCHOR = Path("data/anchor/real.parquet")  # a folder: the anchor dataset (parts and their manifest)
@@ -32,12 +35,21 @@ def run_json(workspace: Path, generations: int = 1):
     return result, json.loads(result.stdout)
 
 
-@pytest.fixture
-def ran_once(workspace: Path) -> Path:
-    """A workspace with generations 0 and 1 recorded."""
+@pytest.fixture(scope="module")
+def recorded_once(tmp_path_factory, prefect_server) -> Path:
+    """Generations 0 and 1 recorded, once for the module; tests get copies of it (``ran_once``)."""
+    workspace = tmp_path_factory.mktemp("recorded") / "ws"
+    workspace.mkdir()
+    write_params(workspace)
     result, _ = run_json(workspace, 1)
     assert result.exit_code == 0, result.output
     return workspace
+
+
+@pytest.fixture
+def ran_once(recorded_once: Path, tmp_path: Path) -> Path:
+    """A workspace of its own with generations 0 and 1 recorded."""
+    return copy_workspace(recorded_once, tmp_path / "ws")
 
 
 def test_two_generations_end_to_end(workspace: Path):
@@ -75,12 +87,36 @@ def test_two_generations_end_to_end(workspace: Path):
     assert not any((workspace / "generations/.staging").iterdir())
     ledger_text = (workspace / "ledger/ledger.jsonl").read_text()
     assert ".staging" not in ledger_text and '"generations/gen_002/model.pt"' in ledger_text
+    # every gate verdict names the floor it applied and where it came from
+    verdicts = [json.loads(line)["body"] for line in ledger_text.splitlines() if '"gate_verdict"' in line]
+    assert len(verdicts) == 3
+    for verdict in verdicts:
+        assert verdict["applied"]["parameters"]["min_real_fraction"] == 0.25
+        assert verdict["applied"]["sources"]["min_real_fraction"] == "params.yaml gate.min_real_fraction"
 
     # The ledger verifies and shows the lineage back to generation 0
     assert cli(workspace, "audit", "verify").exit_code == 0
     shown = json.loads(cli(workspace, "audit", "show", "--json").stdout)
     assert [e["generation"] for e in shown["lineage"]] == [2, 1, 0]
     assert shown["lineage"][0]["anchor"]["dvc_md5"]
+    kinds = assert_documented(workspace / "ledger/ledger.jsonl")  # the ledger reference covers what a run writes
+    assert {"anchor_initialised", "run_started", "gate_verdict", "generation_recorded", "run_finished"} <= kinds
+
+    # One name, one number: generation 2's metrics agree across the summary, MLflow, the ledger and the Evidently
+    # report's JSON; the report's own tail estimate has a name of its own, recorded everywhere too
+    numbers = recorded_numbers(
+        workspace, generations[2], workspace / "ledger/ledger.jsonl", workspace / "generations/gen_002/drift.json"
+    )
+    assert disagreements(numbers) == {}
+    from collapse_guard.tabular.modality import TabularModality
+
+    assert uncatalogued(numbers, TabularModality.metric_catalog) == set()  # every metric is in the docs' reference
+    evaluated = set(numbers["ledger"])
+    assert evaluated <= set(numbers["summary"]) and evaluated <= set(numbers["mlflow"])
+    assert evaluated - {"real_fraction", "anchor_rows"} <= set(numbers["evidently"])
+    assert {"tail_coverage", "variance_ratio", "drift_share", "tail_coverage_anchor_halves"} <= evaluated
+    gate = [e for e in read_ledger(workspace / "ledger/ledger.jsonl") if e["kind"] == "gate_verdict"][-1]["body"]
+    assert gate["applied"]["parameters"]["min_real_fraction"] == 0.25 and set(gate["applied"]["suites"]) >= {"mixture"}
 
 
 def test_a_second_run_continues_from_the_last_generation(ran_once: Path):
@@ -104,6 +140,7 @@ def _assert_blocked(workspace: Path, fragment: str, code: int = GateBlocked.exit
     text = json.dumps(payload)
     assert fragment in text, text
     assert file in text
+    assert result.stderr.count(fragment) == 1, result.stderr  # the terminal says it once (not the gate, alert, error)
     blocked = payload["generations"][-1]
     assert blocked["status"] == "blocked" and not blocked["gate"]["passed"]
     folder = workspace / f"generations/gen_{blocked['generation']:03d}"
@@ -136,32 +173,69 @@ def _latest_prefect_run_state(name: str) -> str:
 def test_missing_provenance_blocks(ran_once: Path):
     pool = ran_once / "generations/gen_001/synthetic.parquet"
     _tamper(pool, lambda f: f.__setitem__("model_id", f["model_id"].where(f.index != 3, None)))
-    _assert_blocked(ran_once, "every record has a 'model_id'", file="generations/gen_001/synthetic.parquet")
+    _assert_blocked(ran_once, "records without a 'model_id': 1 of", file="generations/gen_001/synthetic.parquet")
 
 
 def test_a_shrunk_anchor_blocks(ran_once: Path):
     _tamper(ran_once / FIRST_PART, lambda f: f.drop(index=f.index[10], inplace=True))
-    payload = _assert_blocked(ran_once, "at least as many rows as the pipeline last recorded", file=str(ANCHOR))
+    payload = _assert_blocked(ran_once, "fewer than the 600 the pipeline last recorded: it shrank", file=str(ANCHOR))
     assert "fewer than the 600" in json.dumps(payload)
 
 
-def test_real_fraction_below_the_floor_blocks(workspace: Path):
+def test_real_fraction_below_the_floor_blocks_and_the_trail_keeps_the_floor_applied(workspace: Path):
     write_params(workspace, gate={"min_real_fraction": 0.95})
     assert cli(workspace, "init").exit_code == 0
-    payload = _assert_blocked(workspace, "real fraction is at or above gate.min_real_fraction")
+    payload = _assert_blocked(workspace, "is below the floor 0.95 (gate.min_real_fraction)")
     assert [g["generation"] for g in payload["generations"]] == [0, 1]  # gen 0 (all real) passed
+    blocked = payload["generations"][-1]
+    sentence = f"real fraction {blocked['real_fraction']:.2f} is below the floor 0.95 (gate.min_real_fraction)"
+    assert [failure.split(" (in ")[0] for failure in blocked["gate"]["failures"]] == [f"[mixture] {sentence}"]
+    blocked_fraction = payload["generations"][1]["real_fraction"]
+    assert blocked_fraction < 0.95
+
+    # params.yaml back to 0.25: the page and `audit show` still show the 0.95 that blocked generation 1
+    write_params(workspace)
+    report = cli(workspace, "audit", "report", "--json")
+    assert report.exit_code == 0, report.output
+    view = json.loads(report.stdout)
+    shown_blocked = next(g for g in view["generations"] if g["generation"] == 1)
+    assert shown_blocked["status"] == "blocked" and shown_blocked["floor"] == 0.95
+    assert shown_blocked["anchor_rows"] == 600 and len(shown_blocked["anchor_digest"]) == 64  # the anchor it observed
+    page = (workspace / "reports/audit.html").read_text()
+    assert f'<td class="num blocked">{blocked_fraction:.3f}</td>' in page and ">0.95</td>" in page
+    assert "gate floor 0.25" not in page and "anchor: ? rows" not in page
+    shown = cli(workspace, "audit", "show", "-g", "1")
+    assert shown.exit_code == 0, shown.output
+    assert "generation 1  gate blocked" in shown.output
+    assert f"real fraction {blocked_fraction:.3f} against the floor 0.95 (params.yaml gate.min_real_fraction)" in (
+        shown.output
+    )
+    assert f"failed: [mixture] {sentence}" in shown.output
+    assert "anchor observed: 600 rows" in shown.output and "applied: suite mixture: sha256" in shown.output
+
+    # `status`: the champion (generation 0), the last run blocked and by what, the alert it raised, what comes next
+    said = cli(workspace, "status", "--json")
+    assert said.exit_code == 0, said.output
+    status = json.loads(said.stdout)
+    assert status["verified"] and status["champion"]["generation"] == 0 and status["next_generation"] == 1
+    assert status["last_run"]["outcome"] == "blocked"
+    assert status["last_run"]["blocked_by"] == [{"generation": 1, "failures": blocked["gate"]["failures"]}]
+    assert [(a["event"], a["generation"]) for a in status["open_alerts"]] == [("gate blocked", 1)]
+    assert status["anchor"]["rows"] == 600 and status["schedule"]["cron"]
+    text = cli(workspace, "status").output
+    assert "generation 1 blocked: [mixture] " + sentence in text and "champion    generation 0" in text
 
 
 def test_nan_in_features_blocks(ran_once: Path):
     _tamper(
         ran_once / "generations/gen_001/synthetic.parquet", lambda f: f.__setitem__("x0", f["x0"].where(f.index != 0))
     )
-    _assert_blocked(ran_once, "no feature holds NaN or infinity", file="generations/gen_001/synthetic.parquet")
+    _assert_blocked(ran_once, "records with NaN or infinity in a feature", file="generations/gen_001/synthetic.parquet")
 
 
 def test_a_schema_mismatch_blocks(ran_once: Path):
     _tamper(ran_once / "generations/gen_001/synthetic.parquet", lambda f: f.__setitem__("x2", 0.0))
-    _assert_blocked(ran_once, "match the anchor's schema")
+    _assert_blocked(ran_once, "the mixture's columns are not the anchor's (not expected: 'x2')")
 
 
 def test_replace_is_refused_in_production_before_anything_runs(ran_once: Path):

@@ -11,11 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 from collapse_guard.cli import app
-from collapse_guard.config import load_params
+from collapse_guard.modality.registry import load_params
 from collapse_guard.pipeline.promotion import decide
 from collapse_guard.records import ledger
 from collapse_guard.records.tracking import client
 from tests.conftest import write_params
+from tests.ledger_kinds import assert_documented
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
 
@@ -67,12 +68,29 @@ def test_models_are_registered_and_champion_follows_the_check_and_the_hand(works
     inputs = generation_run.inputs.dataset_inputs
     assert inputs[0].dataset.digest == recorded[2]["dvc_md5"][:36] and inputs[0].dataset.name == "mixture-gen002"
 
-    moved = json.loads(cli(params_file, "promote", "-g", "1", "--reason", "canary", "--json").stdout)
-    assert moved["version"] == str(versions[1].version)
+    # by hand: two promotions, then each rollback goes one champion further back through the ledger's history
+    first, second = [g for g in (0, 1, 2) if g != champion_generation]
+    moved = json.loads(cli(params_file, "promote", "-g", str(first), "--reason", "canary", "--json").stdout)
+    assert moved["version"] == str(versions[first].version) and moved["generation_before"] == champion_generation
     assert str(mlflow.get_model_version_by_alias("collapse-guard", "champion").version) == moved["version"]
+    cli(params_file, "promote", "-g", str(second))
+    said = cli(params_file, "rollback")
+    assert said.exit_code == 0 and said.stdout.startswith(
+        f"rollback: the champion of collapse-guard is now version {versions[first].version} (generation {first}); "
+        f"it was version {versions[second].version} (generation {second})"
+    )
     back = json.loads(cli(params_file, "rollback", "--json").stdout)
-    assert back["version"] != moved["version"] and back["champion_before"] == moved["version"]
-    assert str(mlflow.get_model_version_by_alias("collapse-guard", "champion").version) == back["version"]
+    assert back["generation"] == champion_generation and back["generation_before"] == first
+    alias = mlflow.get_model_version_by_alias("collapse-guard", "champion")
+    assert alias.tags["generation"] == str(champion_generation)
     moves = [e["body"] for e in ledger.read(params.ledger_path) if e["kind"] == "champion_moved"]
-    assert [m["by"] for m in moves] == ["promote", "rollback"] and moves[0]["reason"] == "canary"
-    assert cli(params_file, "promote", "-g", "9").exit_code == 3
+    assert [m["by"] for m in moves] == ["promote", "promote", "rollback", "rollback"] and moves[0]["reason"] == "canary"
+    # what makes no sense is refused with a named cause, and nothing is recorded
+    lines = len(ledger.read(params.ledger_path))
+    assert cli(params_file, "promote", "-g", "9").exit_code == 3  # never recorded
+    refused = cli(params_file, "promote", "-g", str(champion_generation), "--json")
+    assert refused.exit_code == 2 and "is already the champion" in json.loads(refused.stdout)["error"]["message"]
+    refused = cli(params_file, "rollback", "--to", str(second), "--json")  # rolled back past: no longer earlier
+    assert refused.exit_code == 2 and "earlier champion" in json.loads(refused.stdout)["error"]["message"]
+    assert len(ledger.read(params.ledger_path)) == lines
+    assert "champion_moved" in assert_documented(params.ledger_path)

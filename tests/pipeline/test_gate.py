@@ -31,7 +31,7 @@ def clean():
     return real.drop(columns=FILE_COLUMN), Accumulate().mix(real, [pool], MixContext(np.random.default_rng(0))).frame
 
 
-def run_gate(anchor_frame, mixture, recorded=None, min_real_fraction=0.5):
+def run_gate(anchor_frame, mixture, recorded=None, min_real_fraction=0.5, **inclusion):
     return gate.evaluate(
         anchor=anchor_frame,
         mixture=mixture,
@@ -40,6 +40,7 @@ def run_gate(anchor_frame, mixture, recorded=None, min_real_fraction=0.5):
         expectations_dir=SUITES,
         anchor_path="data/anchor/real.parquet",
         extra_flags=kind_flags(column_kinds(anchor_frame[feature_columns(anchor_frame)])),
+        **inclusion,
     )
 
 
@@ -51,7 +52,7 @@ def test_a_clean_mixture_passes(clean):
     real, mixture = clean
     verdict = run_gate(real, mixture, anchor.describe(real))
     assert verdict.passed, messages(verdict)
-    assert set(verdict.results) == {"anchor", "mixture", "provenance", "types"}
+    assert set(verdict.results) == {"anchor", "inclusion", "mixture", "provenance", "types"}
 
 
 def test_missing_provenance_is_blocked_and_the_file_named(clean):
@@ -60,7 +61,7 @@ def test_missing_provenance_is_blocked_and_the_file_named(clean):
     bad.loc[bad.index[-1], "model_id"] = None
     verdict = run_gate(real, bad)
     assert not verdict.passed
-    assert "names the model that made it" in messages(verdict) or "has a 'model_id'" in messages(verdict)
+    assert "records without a 'model_id': 1 of 400" in messages(verdict)
     assert "generations/gen_001/synthetic.parquet" in messages(verdict)
 
 
@@ -69,7 +70,7 @@ def test_a_shrunk_anchor_is_blocked(clean):
     recorded = anchor.describe(real)
     shrunk = real.drop(index=5).reset_index(drop=True)
     text = messages(run_gate(shrunk, mixture, recorded))
-    assert "at least as many rows as the pipeline last recorded" in text and "observed 299" in text
+    assert "the anchor has 299 rows, fewer than the 300 the pipeline last recorded: it shrank" in text
     assert "299 rows, fewer than the 300" in text
 
 
@@ -77,28 +78,56 @@ def test_real_fraction_below_the_floor_is_blocked(clean):
     real, mixture = clean
     verdict = run_gate(real, mixture, min_real_fraction=0.9)
     assert [f.check for f in verdict.failures] == ["expect_column_values_to_be_in_set"]
-    assert "real fraction is at or above gate.min_real_fraction" in messages(verdict)
-    assert "25.0%" in messages(verdict)
+    assert "real fraction 0.75 is below the floor 0.90 (gate.min_real_fraction)" in messages(verdict)
+
+
+def test_a_verdict_keeps_the_values_it_filled_and_the_digest_of_each_suite_it_ran(clean):
+    import hashlib
+    import json
+
+    real, mixture = clean
+    verdict = run_gate(real, mixture, min_real_fraction=0.9)
+    assert verdict.parameters["min_real_fraction"] == 0.9 and verdict.parameters["recorded_anchor_rows"] == 0
+    assert verdict.parameters["expected_columns"][-1] == FILE_COLUMN
+    by_name = {json.loads(p.read_text()).get("name", p.stem): p for p in SUITES.glob("*.json")}
+    assert set(verdict.suites) == set(verdict.results)
+    for name, digest in verdict.suites.items():
+        assert digest == hashlib.sha256(by_name[name].read_bytes()).hexdigest()
+
+
+def test_a_mixture_must_keep_the_anchors_training_split_unless_the_policy_samples_it(clean):
+    real, mixture = clean
+    held_out = anchor.holdout_mask(real, 0.2)
+    train_only = mixture[~mixture["record_id"].isin(real["record_id"][held_out])].reset_index(drop=True)
+    assert run_gate(real, train_only, held_out=held_out).passed  # held-out records are neither missing nor wanted
+    thinned = train_only.drop(index=[0, 1, 2]).reset_index(drop=True)
+    text = messages(run_gate(real, thinned, held_out=held_out))
+    assert f"anchor records missing from the mixture: 3 of {int((~held_out).sum())} training records" in text
+    assert run_gate(real, thinned, held_out=held_out, min_anchor_share=0.0).passed  # accumulate-subsample's floor
+    leaked = messages(run_gate(real, mixture, held_out=held_out))
+    assert f"held-out anchor records in the mixture, which must never be trained on: {int(held_out.sum())}" in leaked
 
 
 def test_nan_in_features_is_blocked(clean):
     real, mixture = clean
     bad = mixture.copy()
     bad.loc[bad.index[-2], "x1"] = np.nan
-    assert "no feature holds NaN or infinity" in messages(run_gate(real, bad))
+    assert "records with NaN or infinity in a feature: 1 of 400" in messages(run_gate(real, bad))
 
 
 def test_a_schema_mismatch_is_blocked(clean):
     real, mixture = clean
     bad = mixture.assign(extra=1.0)
-    assert "match the anchor's schema" in messages(run_gate(real, bad))
+    assert "the mixture's columns are not the anchor's (not expected: 'extra')" in messages(run_gate(real, bad))
 
 
 def test_an_edited_value_breaks_its_record_id(clean):
     real, mixture = clean
     bad = mixture.copy()
     bad.loc[3, "x0"] += 1.0
-    assert "record_id is the hash of the record's payload" in messages(run_gate(real, bad))
+    assert "records edited since they were stamped (the record id no longer matches the values): 1" in messages(
+        run_gate(real, bad)
+    )
 
 
 def test_every_suite_file_is_valid_json_with_a_target_and_plain_descriptions():

@@ -34,23 +34,24 @@ def test_each_signal_can_refuse_and_the_reason_is_its_expectations_sentence():
     worse_tail = check({**CHAMPION, "tail_coverage": 0.7}, CHAMPION)
     worse_loss = check({**CHAMPION, "heldout_real_loss": 2.2}, CHAMPION)
     assert not worse_tail.promote and not worse_loss.promote
-    assert worse_tail.reasons[0].startswith(
-        "[promotion] the tail signal falls at most promotion.tail_drop below the champion's: observed 0.2 against "
-        "max_value=0.1"
+    assert worse_tail.reasons[0] == (
+        "[promotion] the candidate's tail coverage fell 0.2000 below the champion's, more than promotion.tail_drop 0.1 "
+        f"(in {MODEL_FILE})"
     )
     assert worse_tail.reasons[0].endswith(f"(in {MODEL_FILE})")
     assert "tail_coverage 0.700" in worse_tail.reasons[-1] and "champion's 0.900" in worse_tail.reasons[-1]
-    assert worse_loss.reasons[0].startswith("[promotion] the held-out real loss rises at most promotion.loss_rise")
+    assert worse_loss.reasons[0].startswith("[promotion] the candidate's held-out real loss rose 0.2000 nats above")
     assert check({**CHAMPION, "tail_coverage": 0.85, "heldout_real_loss": 2.05}, CHAMPION).promote
 
 
 def test_all_failing_signals_are_reported_together():
     decision = check({"tail_coverage": 0.5, "variance_ratio": 0.5, "heldout_real_loss": 3.0}, CHAMPION)
-    assert [r.split(":")[0] for r in decision.reasons[:3]] == [
-        "[promotion] the tail signal falls at most promotion.tail_drop below the champion's",
-        "[promotion] the spread signal (variance ratio) strays at most promotion.spread_drift further from 1 than "
-        "the champion's",
-        "[promotion] the held-out real loss rises at most promotion.loss_rise above the champion's",
+    assert [r.split(" (in ")[0] for r in decision.reasons[:3]] == [
+        "[promotion] the candidate's tail coverage fell 0.4000 below the champion's, more than promotion.tail_drop 0.1",
+        "[promotion] the candidate's variance ratio strayed 0.5000 further from 1 than the champion's, more than "
+        "promotion.spread_drift 0.15",
+        "[promotion] the candidate's held-out real loss rose 1.0000 nats above the champion's, more than "
+        "promotion.loss_rise 0.1",
     ]
 
 
@@ -80,3 +81,13 @@ def test_a_model_at_least_as_good_on_every_signal_is_promoted_by_the_suite(gain,
         "heldout_real_loss": 2.0 - gain,
     }
     assert check(better, {**CHAMPION, "variance_ratio": 1.3}).promote
+
+
+def test_a_decision_keeps_the_tolerances_and_the_suite_file_it_applied():
+    import hashlib
+
+    decision = check({**CHAMPION, "tail_coverage": 0.7}, CHAMPION)
+    assert decision.parameters == {"tail_drop": 0.1, "spread_drift": 0.15, "loss_rise": 0.1}
+    suite_file = REPO / "expectations" / "promotion.json"
+    assert decision.suites == {"promotion": hashlib.sha256(suite_file.read_bytes()).hexdigest()}
+    assert check(CHAMPION, None).parameters == {}  # no champion: nothing was compared, nothing applied

@@ -49,3 +49,41 @@ def test_text_metrics_on_a_model_s_samples(tiny_lm, split):
     metrics = text_metrics(samples, train["text"].tolist(), held_out["text"].tolist(), budget=2000)
     assert set(metrics) >= {"rare_token_mass_retention", "distinct_1", "distinct_2", "distinct_3", "unigram_entropy"}
     assert 0 < metrics["distinct_1"] <= metrics["distinct_2"] <= metrics["distinct_3"] <= 1
+
+
+def test_real_text_cut_as_a_model_writes_it_does_not_drift_from_the_anchor(split, tmp_path):
+    """A model that wrote exactly like the held-out real documents, within a 60-token cap, must not read as
+    drifted: whole anchor paragraphs (up to hundreds of tokens) against capped documents did, in length and in
+    type-token ratio (which falls with length), whatever the model. Descriptors are compared like for like."""
+    import json
+
+    import pandas as pd
+
+    from collapse_guard.modality.registry import load_params
+    from collapse_guard.reports.drift import report_json_path, report_values
+    from collapse_guard.text.evidently_metrics import ANCHOR_HALVES
+    from collapse_guard.text.metrics import tokens_of
+    from collapse_guard.text.modality import DESCRIPTORS, TextModality, comparison_window, descriptors
+    from tests.conftest import write_params
+
+    train, held_out = split
+    capped = pd.DataFrame({"text": [" ".join(tokens_of([t])[:60]) for t in held_out["text"]]})
+    write_params(tmp_path, "examples/text/params.yaml", {})
+    modality = TextModality(load_params(tmp_path / "params.yaml"))
+    recorded = {"rare_token_mass_retention": 0.93, "effective_vocabulary_ratio": 1.01}
+    summary = modality.drift(capped, train[["text"]], tmp_path / "drift.html", recorded)
+    assert summary.drift_share == 0.0, summary.column_scores
+    window, _ = comparison_window(capped["text"].tolist(), train["text"].tolist())
+    assert 20 <= window <= 60 and f"first {window} tokens" in summary.compares
+    assert "model's own distance from real text" in summary.compares
+
+    from scipy.stats import ks_2samp
+
+    tail, _ = tail_vocabulary(train["text"].tolist())
+    whole = descriptors(train["text"].tolist(), tail), descriptors(capped["text"].tolist(), tail)
+    old = {c: ks_2samp(whole[0][c], whole[1][c]).pvalue for c in DESCRIPTORS}
+    assert old["tokens"] < 0.05 and old["type_token_ratio"] < 0.05  # what whole documents against capped ones read
+
+    values = report_values(json.loads(report_json_path(tmp_path / "drift.html").read_text()))
+    assert {k: values[k] for k in recorded} == recorded  # the evaluation's numbers, under their names
+    assert values[ANCHOR_HALVES] == summary.estimates[ANCHOR_HALVES] and values["drift_share"] == 0.0

@@ -8,9 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collapse_guard.errors import ConfigError
+from collapse_guard.modality.registry import load_params
 from collapse_guard.text import watermark as wm
 from collapse_guard.text import winmax
+from tests.conftest import TINY_TEXT, write_params
 from tests.text.conftest import TEST_KEY
+from tests.text.detection_oracle import detect_reference
 
 GAMMA = 0.25
 SCHEMES = ["lefthash-h1", "selfhash-h2", "selfhash-h4"]
@@ -31,11 +34,28 @@ def _marked_stream(length: int, scheme: str, rng: np.random.Generator, vocabular
 def test_scheme_names_parse_and_unknown_ones_are_config_errors():
     assert wm.scheme_of(None) == wm.Scheme("lefthash-h1", 1, False)
     assert wm.scheme_of("selfhash-h4") == wm.Scheme("selfhash-h4", 4, True)
-    for bad in ("selfhash-h1", "selfhash-h9", "lefthash-h2", "minhash"):
+    assert wm.scheme_of("selfhash") == wm.Scheme(f"selfhash-h{wm.SELFHASH_DEFAULT_CONTEXT}", 4, True)
+    assert wm.WatermarkConfig(TEST_KEY, scheme="selfhash").scheme == "selfhash-h4"  # recorded with its width
+    for bad in ("selfhash-h1", "selfhash-h9", "selfhash-h04", "lefthash-h2", "minhash", "selfhash-"):
         with pytest.raises(ConfigError, match="unknown watermark scheme"):
             wm.scheme_of(bad)
     with pytest.raises(ConfigError):
         wm.WatermarkConfig(TEST_KEY, scheme="nope")
+
+
+def test_a_scheme_name_is_checked_when_params_are_loaded_overrides_included(tmp_path):
+    path = write_params(tmp_path, "examples/text/params.yaml", TINY_TEXT)
+    with pytest.raises(ConfigError) as caught:
+        load_params(path, {"text.watermark.scheme": "bogus"})
+    assert caught.value.exit_code == 2
+    assert "text.watermark.scheme" in str(caught.value) and "'bogus'" in str(caught.value)
+    assert str(path) in str(caught.value)
+    assert load_params(path, {"text.watermark.scheme": "selfhash"}).text.watermark.scheme == "selfhash-h4"
+    in_the_file = write_params(
+        tmp_path, "examples/text/params.yaml", TINY_TEXT, text={"watermark": {"scheme": "selfhash-h9"}}
+    )
+    with pytest.raises(ConfigError, match="text.watermark.scheme"):
+        load_params(in_the_file)
 
 
 def test_lefthash_generation_side_is_the_original_green_list():
@@ -49,7 +69,7 @@ def test_lefthash_generation_side_is_the_original_green_list():
 @given(st.lists(streams, max_size=8), st.sampled_from(SCHEMES), st.booleans())
 def test_detect_equals_the_reference_for_every_scheme(documents, scheme, ignore_repeats):
     fast = wm.detect(documents, TEST_KEY, GAMMA, ignore_repeats, scheme)
-    slow = wm.detect_reference([d.tolist() for d in documents], TEST_KEY, GAMMA, ignore_repeats, scheme)
+    slow = detect_reference([d.tolist() for d in documents], TEST_KEY, GAMMA, ignore_repeats, scheme)
     assert fast.green.tolist() == [g for g, _, _ in slow]
     assert fast.scored.tolist() == [s for _, s, _ in slow]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ from collapse_guard.records.provenance import stamp_real, stamp_synthetic
 from collapse_guard.text.dedup import AnchorIndex
 from collapse_guard.text.labels import DECODING, WATERMARK_KEY_ID
 from collapse_guard.text.screening import WATERMARKED, WatermarkScreen, curate_text, mixture_flags, triage_crawl
-from collapse_guard.text.watermark import as_key
+from collapse_guard.text.watermark import as_key, text_token_ids
 from tests.conftest import REPO
 from tests.text.conftest import TEST_KEY
 
@@ -111,8 +112,8 @@ def test_gate_flags_and_the_text_suite_block_unlabelled_synthetic_text(anchor, i
     )
     assert not verdict.passed
     texts = [str(f) for f in verdict.failures]
-    assert any("[text]" in t and "names the watermark key" in t and "generations/gen_001/x" in t for t in texts)
-    assert any("[text]" in t and "unlabelled leakage" in t for t in texts)
+    assert any("[text]" in t and "name no watermark key" in t and "generations/gen_001/x" in t for t in texts)
+    assert any("[text]" in t and "of the synthetic texts carry no detectable watermark" in t for t in texts)
 
 
 def test_the_tabular_gate_does_not_load_the_text_suite():
@@ -150,3 +151,64 @@ def test_survival_of_edits_grows_with_length_and_green_share():
     assert detectable_length(0.25, 0.25, "lefthash-h1", 1e-4) == 0  # no mark: never detectable
     ok = survives_edits(np.array([45, 90, 180]), np.array([50, 100, 200]), 0.25, "lefthash-h1", 1e-4)
     assert ok.tolist() == sorted(ok.tolist())  # monotone in length at a fixed green share
+
+
+def _clopper_pearson_upper(hits: int, trials: int, confidence: float = 0.95) -> float:
+    """One-sided upper confidence bound on a binomial rate."""
+    from scipy.stats import beta
+
+    return 1.0 if hits == trials else float(beta.ppf(confidence, hits + 1, trials - hits))
+
+
+def test_unmarked_text_under_four_keys_and_two_schemes_keeps_the_false_positive_rate():
+    """Eight tests per document (4 keys × 2 schemes) on text that carries none of their watermarks (words drawn
+    uniformly from a million: the null model exactly). Marked at most ``fpr`` of the time, with the 95 %
+    Clopper-Pearson upper bound below ``fpr`` too; without the correction (any test's own bound <= fpr),
+    several times more."""
+    keys = {key.key_id: key for key in (as_key(f"fpr test key {i}") for i in range(4))}
+    fpr = 0.05
+    screen = WatermarkScreen(
+        keys, 0.25, schemes={k: ("lefthash-h1", "selfhash-h4") for k in keys}, fpr=fpr, uncertain_fpr=0.2
+    )
+    rng = np.random.default_rng(24)
+    texts = [" ".join(f"w{word}" for word in rng.integers(0, 10**6, 120)) for _ in range(3000)]
+    scores = screen.scores(texts)
+    marked = int(scores["detected"].sum())
+    rate, upper = marked / len(texts), _clopper_pearson_upper(marked, len(texts))
+    uncorrected = float((scores["window_p"] <= fpr).mean())
+    message = (
+        f"{marked}/{len(texts)} marked: rate {rate:.4f}, 95% upper bound {upper:.4f}, nominal {fpr}; "
+        f"uncorrected {uncorrected:.4f}"
+    )
+    assert (scores["tests"] == 8).all(), message
+    assert rate <= fpr and upper <= fpr, message
+    assert uncorrected > 2 * fpr, message  # the eight tests uncorrected would break the promise
+    assert set(scores["scheme"]) == {"lefthash-h1", "selfhash-h4"} and set(scores["key_id"]) == set(keys)
+
+
+def test_every_row_carries_the_evidence_of_the_test_that_decided_it(split, marked):
+    """Real paragraphs and marked samples under 2 keys × 2 schemes: each row names the key, scheme and
+    tokenization of its smallest bound, with that test's own counts; no text with units reports none."""
+    _, held_out = split
+    texts = [*held_out["text"].tolist(), *marked, "one", ""]
+    schemes = {TEST_KEY.key_id: ("lefthash-h1", "selfhash"), OTHER_KEY.key_id: ("lefthash-h1", "selfhash-h4")}
+    screen = replace(SCREEN, schemes=schemes)
+    scores = screen.scores(texts)
+    assert (scores["tests"] == 4).all()  # "selfhash" and "selfhash-h4" are one scheme
+    has_units = np.array([len(text_token_ids(t)) >= 2 for t in texts])
+    assert (scores["scored"][has_units] > 0).all() and (scores["key_id"][has_units] != "").all()
+    assert (scores["scheme"][has_units] != "").all() and (scores["tokenization"][has_units] == "words").all()
+    single = {
+        (key_id, scheme): replace(screen, keys={key_id: screen.keys[key_id]}, schemes={key_id: (scheme,)}).scores(texts)
+        for key_id, scheme in screen.pairs()
+    }
+    for row in np.flatnonzero(has_units):
+        decided = single[(scores["key_id"].iloc[row], scores["scheme"].iloc[row])].iloc[row]
+        assert scores["window_p"].iloc[row] == min(s["window_p"].iloc[row] for s in single.values())
+        for column in ("green", "scored", "z", "p_value", "window_z", "window_p", "span_start", "span_end"):
+            assert scores[column].iloc[row] == decided[column], column
+    np.testing.assert_allclose(scores["fpr_bound"], np.minimum(1, 4 * scores["window_p"]))
+    assert scores["detected"].iloc[len(held_out) : len(held_out) + len(marked)].mean() >= 0.9
+    assert (scores["key_id"][scores["detected"]] == TEST_KEY.key_id).all()
+    assert not scores["detected"].iloc[: len(held_out)].any()
+    assert scores[["scored", "key_id"]].iloc[-1].tolist() == [0, TEST_KEY.key_id]  # "" has no units to score

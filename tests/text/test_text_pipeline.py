@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from collapse_guard.cli import app
 from collapse_guard.config import DecodingParams
 from collapse_guard.records.anchor import load as load_anchor
 from collapse_guard.text.watermark import WatermarkConfig, read_key_file
-from tests.conftest import TINY_TEXT, resign_as_insider, sha256_of, write_params
+from tests.conftest import REPO, TINY_TEXT, resign_as_insider, sha256_of, write_params
+from tests.dvc_views import assert_dvc_shows_metrics_and_plots
+from tests.metric_names import disagreements, recorded_numbers, uncatalogued
 
 ANCHOR = Path("data/anchor/text.parquet")
 KEY_FILE = Path(".collapse-guard/watermark.key")
@@ -30,7 +33,7 @@ def text_workspace(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.delenv("COLLAPSE_GUARD_WATERMARK_KEY", raising=False)
     workspace = tmp_path / "text-ws"
     workspace.mkdir()
-    write_params(workspace, "params-text.yaml", TINY_TEXT)
+    write_params(workspace, "examples/text/params.yaml", TINY_TEXT)
     return workspace
 
 
@@ -70,8 +73,24 @@ def test_two_text_generations_end_to_end(text_workspace: Path):
     assert secret not in (text_workspace / "ledger/text.jsonl").read_text()
     assert f"/{KEY_FILE}" in (text_workspace / ".gitignore").read_text().splitlines()
     assert cli(text_workspace, "audit", "verify").exit_code == 0
+    shutil.copyfile(REPO / "examples/text/dvc.yaml", text_workspace / "dvc.yaml")  # the text workspace's own
+    assert_dvc_shows_metrics_and_plots(text_workspace, "rare_token_mass_retention")
     shown = cli(text_workspace, "audit", "show")
     assert shown.exit_code == 0 and "generation 2" in shown.stdout and "rare-word ret" in shown.stdout
+
+    # one name, one number across the summary, MLflow, the ledger and the Evidently report's JSON
+    numbers = recorded_numbers(
+        text_workspace,
+        generations[1],
+        text_workspace / "ledger/text.jsonl",
+        text_workspace / "generations-text/gen_001/drift.json",
+    )
+    assert disagreements(numbers) == {}
+    from collapse_guard.text.modality import TextModality
+
+    assert uncatalogued(numbers, TextModality.metric_catalog) == set()  # every metric is in the docs' reference
+    assert set(numbers["ledger"]) - {"real_fraction", "anchor_rows"} <= set(numbers["evidently"])
+    assert {"rare_token_mass_retention", "rare_token_mass_retention_anchor_halves"} <= set(numbers["mlflow"])
 
     # synthetic text that lost its watermark label is blocked before training, and the anchor is untouched
     pool = text_workspace / "generations-text/gen_001/synthetic.parquet"
@@ -84,8 +103,7 @@ def test_two_text_generations_end_to_end(text_workspace: Path):
     assert error["type"] == "GateBlocked"
     failures = json.loads(blocked.stdout)["generations"][-1]["gate"]["failures"]
     assert any(
-        "[text]" in f and "names the watermark key" in f and str(pool.relative_to(text_workspace)) in f
-        for f in failures
+        "[text]" in f and "name no watermark key" in f and str(pool.relative_to(text_workspace)) in f for f in failures
     )
     assert sha256_of(text_workspace / ANCHOR) == anchor_before
     assert not (text_workspace / "generations-text/gen_003/model.pt").exists()
@@ -113,6 +131,9 @@ def test_ingest_appends_clean_crawl_text_and_quarantines_the_rest(text_workspace
     detection = json.loads(cli(text_workspace, "detect", str(crawl), "--json").stdout)["documents"]
     assert [d["detected"] for d in detection] == [False, True, False, False, False, False, False]
     assert detection[1]["z"] > 4 and detection[1]["p_value"] < 1e-4 and detection[1]["green"] <= detection[1]["scored"]
+    # every row shows the evidence of the test that decided it, clean ones too, and the corrected bound
+    assert all(d["scored"] > 0 and d["key_id"] and d["scheme"] and d["tests"] >= 1 for d in detection)
+    assert detection[1]["fpr_bound"] <= 1e-4 < min(d["fpr_bound"] for d in detection if not d["detected"])
     table = cli(text_workspace, "detect", str(crawl))  # what a person reads: one verdict per document
     assert table.exit_code == 0, table.output
     assert table.stdout.count("marked") - table.stdout.count("unmarked") >= 1 and "clean" in table.stdout
@@ -138,6 +159,22 @@ def test_ingest_appends_clean_crawl_text_and_quarantines_the_rest(text_workspace
     assert (text_workspace / ANCHOR.parent / "text.index.npz.dvc").exists()
     with np.load(index) as stored:
         assert json.loads(str(stored["meta"]))["rows"] == len(anchor_after) == len(stored["exact"])
+
+    # the same crawl again is refused before it is screened, and nothing is written
+    ledger_before = sha256_of(text_workspace / "ledger/text.jsonl")
+    again = cli(text_workspace, "ingest", str(crawl), "--json")
+    assert again.exit_code == 13 and json.loads(again.stdout)["error"]["type"] == "AlreadyIngested"
+    assert load_anchor(text_workspace / ANCHOR).equals(anchor_after)
+    assert sha256_of(text_workspace / "ledger/text.jsonl") == ledger_before
+    # a folder of .txt documents is one source: its names and bytes make its digest
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    for number, text in enumerate(corpus["text"].iloc[410:412]):
+        (folder / f"page{number}.txt").write_text(text)
+    assert cli(text_workspace, "ingest", str(folder)).exit_code == 0
+    assert cli(text_workspace, "ingest", str(folder)).exit_code == 13
+    (folder / "page1.txt").write_text(corpus["text"].iloc[413])  # one document changed: new bytes
+    assert cli(text_workspace, "ingest", str(folder)).exit_code == 0
 
 
 @pytest.mark.parametrize(
