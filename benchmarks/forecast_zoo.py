@@ -20,7 +20,8 @@ generation" is scored the same way on every setting. The forecast's settings (``
 reported on held-out seeds, with Wilson 95 % intervals.
 
 Run from the repository root (each chain is appended to --chains as it ends; chains there are not run again):
-`OMP_NUM_THREADS=1 nice python benchmarks/forecast_zoo.py --tune-seeds 0-3 --test-seeds 4-11 --chains reports/zoo.csv`.
+`OMP_NUM_THREADS=1 nice python benchmarks/forecast_zoo.py --tune-seeds 0-3 --test-seeds 4-11 --chains reports/zoo.csv`
+(docs/benchmarks/forecast-zoo.md has the figures of a shrunk run).
 """
 
 from __future__ import annotations
