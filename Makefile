@@ -28,28 +28,32 @@ demo: setup  ## initialise the workspace and run three guarded generations on th
 	$(BIN)/collapse-guard audit verify
 	$(BIN)/collapse-guard audit report
 
+# the text workspace: its own folder (and DVC project)
+TEXT_PARAMS := examples/text/params.yaml
 demo-text: setup  ## the same on text: the Python manual's prose, a GRU language model, watermark and dedup
-	$(BIN)/collapse-guard init --params params-text.yaml
-	$(BIN)/collapse-guard run --generations 3 --params params-text.yaml
-	$(BIN)/collapse-guard audit verify --params params-text.yaml
+	$(BIN)/collapse-guard init --params $(TEXT_PARAMS)
+	$(BIN)/collapse-guard run --generations 3 --params $(TEXT_PARAMS)
+	$(BIN)/collapse-guard audit verify --params $(TEXT_PARAMS)
+	$(BIN)/collapse-guard audit report --params $(TEXT_PARAMS)
 
 experiment-text: setup  ## replace vs accumulate on text: the rare words go first (about 10 minutes)
-	$(BIN)/collapse-guard experiment --params params-text.yaml
+	$(BIN)/collapse-guard experiment --params $(TEXT_PARAMS)
 
 SCREEN_SIZES ?= 100000 1000000
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist), a test file per worker at a time: each worker has its
 # own Prefect test server and tmp workspaces. 2 = the CI machine's cores; TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
-test: setup browser  ## lint, then the whole test suite
+test: setup browser  ## lint, then the whole test suite (and its 20 slowest tests)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=20
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check collapse_guard tasks flows
 
-bench: setup  ## overhead of one guarded generation against bare training and sampling
+bench: setup  ## overhead of one guarded generation against bare training and sampling; cold commands' timelines
 	$(BIN)/python benchmarks/guard_overhead.py
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/cold_run.py
 
 bench-metrics: setup  ## how each collapse metric's cost grows with the anchor (1x, 10x, 100x the default)
 	$(BIN)/python benchmarks/metric_scaling.py
@@ -110,6 +114,8 @@ docs: setup  ## serve the docs site at http://127.0.0.1:8001
 docs-build: setup  ## build the docs site into site/, strictly
 	$(BIN)/mkdocs build --strict
 
-clean:  ## remove what `make demo` made (not the venv)
-	rm -rf mlflow.db mlartifacts reports reports-text ledger generations generations-text .dvc-remote \
-		data/anchor/real.parquet* data/anchor/text.parquet* data/anchor/.gitignore data/quarantine
+clean:  ## remove what `make demo` and `make demo-text` made (not the venv)
+	rm -rf mlflow.db mlartifacts reports ledger generations .dvc-remote \
+		data/anchor/real.parquet* data/anchor/.gitignore data/quarantine
+	cd examples/text && rm -rf .dvc .dvcignore mlflow.db mlartifacts reports-text ledger generations-text .dvc-remote \
+		data .collapse-guard .gitignore

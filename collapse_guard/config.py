@@ -22,6 +22,7 @@ from collapse_guard.errors import ConfigError, PolicyForbidden
 
 # The one list of mixing policies (collapse_guard.pipeline.mixing implements each). The modalities are listed
 # where they are implemented: collapse_guard.modality.registry (which checks ``data.modality`` at load).
+DriftReportMode = Literal["html", "summary", "off"]
 PolicyName = Literal["accumulate", "replace", "accumulate-subsample", "fixed-ratio", "adaptive-ratio"]
 POLICY_NAMES: tuple[str, ...] = get_args(PolicyName)
 
@@ -110,7 +111,10 @@ class MixingParams(_Strict):
 
 
 class GateParams(_Strict):
-    min_real_fraction: float = Field(0.25, ge=0, le=1)
+    # a number, or "auto": the last safe-zone certificate's r* (``experiment --safe-zone``) plus ``auto_margin``,
+    # resolved once when a run starts (collapse_guard/pipeline/gate_floor.py)
+    min_real_fraction: Annotated[float, Field(ge=0, le=1)] | Literal["auto"] = 0.25
+    auto_margin: float = Field(0.05, ge=0, le=1)
 
 
 class EvaluationParams(_Strict):
@@ -124,6 +128,10 @@ class EvaluationParams(_Strict):
     max_tail_rows: int = Field(20_000, ge=100, le=10_000_000)
     # a wider table's drift report covers a fixed sample of this many columns (Evidently draws one chart per column)
     max_drift_columns: int = Field(60, ge=1, le=100_000)
+    # what Evidently's drift report leaves in a generation's folder: its page (drift.html), its metric values only
+    # (drift.json: the preset's summary table and charts are not drawn), or no file. Evidently computes the drift
+    # numbers in every mode, and they are recorded (metrics.json, MLflow, the ledger) in every mode.
+    drift_report: DriftReportMode = "html"
     # column -> level to track per generation ("" = the column's rare levels): a slice the user names
     rare_slices: dict[str, str] = Field(default_factory=dict)
     # real rows (train and held-out split each) a tabular evaluation and its drift report compare against: a bigger
@@ -147,6 +155,25 @@ class SweepParams(_Strict):
     seeds: int = Field(1, ge=1, le=1000)
 
 
+class SafeZoneParams(_Strict):
+    """`collapse-guard experiment --safe-zone`: the smallest real fraction r* that keeps every headline metric
+    within ``tolerance`` of generation 0 after ``generations`` fixed-ratio generations (pipeline/safe_zone.py)."""
+
+    generations: int = Field(5, ge=1, le=1000)
+    tolerance: float = Field(0.1, gt=0, le=10)  # relative: |metric_G / metric_0 - 1| at most this
+    confidence: float = Field(0.9, gt=0.5, lt=1)  # of each "safe" / "unsafe" decision at a tested fraction
+    seeds: int = Field(4, ge=2, le=1000)  # most chains per tested fraction; the full sweep runs this many at each
+    step: float = Field(0.05, gt=0, le=0.5)  # the fractions tried are multiples of this (the full sweep's grid)
+    budget: float = Field(0.2, gt=0, le=1)  # at most this share of the full sweep's model fits
+
+    @field_validator("step")
+    @classmethod
+    def _divides_one(cls, value: float) -> float:
+        if abs(round(1 / value) * value - 1) > 1e-9:
+            raise ValueError("experiment.safe_zone.step must divide 1 (e.g. 0.05, 0.1, 0.025)")
+        return value
+
+
 class ExperimentParams(_Strict):
     """`collapse-guard experiment`: policies × generations × seeds, in memory (nothing is shipped)."""
 
@@ -161,6 +188,8 @@ class ExperimentParams(_Strict):
     workers: int = Field(2, ge=1, le=256)
     output_dir: str = "reports/experiment"
     sweep: SweepParams = SweepParams()
+    safe_zone: SafeZoneParams = SafeZoneParams()
+    theory_scale: float = Field(1.0, gt=0, le=100)  # --theory: chains run = this × the default (tests run 0.1)
 
 
 class ScheduleParams(_Strict):

@@ -14,6 +14,7 @@ from collapse_guard.flows.remote_training import deploy_training
 from collapse_guard.modality.base import Modality
 from collapse_guard.modality.registry import modality_for
 from collapse_guard.pipeline.outcome import GenerationOutcome, RunContext
+from collapse_guard.records.gate_floor import AppliedFloor, resolve, with_floor
 from collapse_guard.records.workspace import synthetic_batches
 from collapse_guard.tasks.alerts import alert_metric_floors
 from collapse_guard.tasks.artifacts import publish_run_summary
@@ -34,7 +35,9 @@ from collapse_guard.tasks.trust import sign_generation, verify_inputs
 
 
 @flow(name="guarded-generation", flow_run_name="generation-{generation}", validate_parameters=False)
-def guarded_generation(params: Params, modality: Modality, run: RunContext, generation: int) -> GenerationOutcome:
+def guarded_generation(
+    params: Params, modality: Modality, run: RunContext, generation: int, floor: AppliedFloor
+) -> GenerationOutcome:
     state = read_state(params)
     verify_inputs(params, state)
     mlflow_run_id = open_generation(params.tracking_uri, run, generation)
@@ -46,14 +49,8 @@ def guarded_generation(params: Params, modality: Modality, run: RunContext, gene
         else None
     )
     mixture = mix(ctx, params.mixing, synthetic_batches(params, generation), batch)
-    verdict = gate_mixture(
-        ctx,
-        mixture,
-        params.gate,
-        params.resolve(params.paths.expectations_dir),
-        params.mixing,
-    )
-    record_gate_verdict(params, ctx, mixture, verdict)  # a blocked mixture stops the generation here (exit 4)
+    verdict = gate_mixture(ctx, mixture, floor, params.resolve(params.paths.expectations_dir), params.mixing)
+    record_gate_verdict(params, ctx, mixture, verdict, floor)  # a blocked mixture stops the generation here (exit 4)
     model = train(ctx, mixture, verdict, params.model, params.training)  # here, or on training.work_pool
     measured = evaluate_model(ctx, model, DaskMetrics.of(params.evaluation))  # on Dask only when big
     sign_generation(params, ctx, batch, mixture, model)
@@ -69,7 +66,12 @@ def guarded_retraining(
     on_generation: Callable[[GenerationOutcome], None] | None = None,
 ) -> list[GenerationOutcome]:
     """Run ``generations`` guarded generations after the last recorded one (generation 0 first on a
-    fresh workspace: the model trained on real data only)."""
+    fresh workspace: the model trained on real data only).
+
+    The gate's floor is resolved first (``gate.min_real_fraction: auto`` refuses here, before anything is
+    written, when no certificate fits the anchor and model): every generation applies that one value."""
+    floor = resolve(params)
+    params = with_floor(params, floor)
     modality = modality_for(params)
     if params.training.work_pool:  # the train step runs as a deployment on that pool: registered (or updated) now
         deploy_training(params.training)
@@ -79,7 +81,7 @@ def guarded_retraining(
     outcomes: list[GenerationOutcome] = []
     try:
         for generation in range(start, last + 1):
-            outcomes.append(guarded_generation(params, modality, run, generation))
+            outcomes.append(guarded_generation(params, modality, run, generation, floor))
             alert_metric_floors(params, outcomes[-1])
             forecast_collapse(params, outcomes[-1])
             record_promotion(params, outcomes[-1], decide_promotion(params, modality, outcomes[-1]))
@@ -89,7 +91,7 @@ def guarded_retraining(
         publish_run_summary("blocked", outcomes, str(error))
         close_run(params, run, "blocked", [o.generation for o in outcomes], str(error))
         raise
-    write_reports(params.resolve(params.paths.reports_dir), outcomes)
+    write_reports(params.resolve(params.paths.reports_dir), outcomes, params.ledger_path)
     publish_run_summary("completed", outcomes)
     close_run(params, run, "completed", [o.generation for o in outcomes])
     return outcomes

@@ -65,7 +65,7 @@ def test_the_reference_covers_every_command(generated):
 def test_the_reference_covers_every_key_of_the_params_files_and_of_the_models(generated):
     page = generated["reference/params.md"]
     documented = set(re.findall(r"^\| `([\w.]+)` \|", page, re.M))
-    for name in ("params.yaml", "params-text.yaml"):
+    for name in ("params.yaml", "examples/text/params.yaml"):
         for key in leaf_keys(yaml.safe_load((REPO / name).read_text())):
             # a free-form mapping (model.options, alerts.metric_floors) is documented as one key
             assert any(key == d or key.startswith(d + ".") for d in documented), f"{name}: {key}"

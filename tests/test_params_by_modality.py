@@ -16,7 +16,7 @@ from tests.conftest import REPO, TINY_TEXT, write_params
 
 
 def test_a_params_file_is_loaded_as_its_modalitys_params_with_its_section_only():
-    tabular, text = load_params(REPO / "params.yaml"), load_params(REPO / "params-text.yaml")
+    tabular, text = load_params(REPO / "params.yaml"), load_params(REPO / "examples/text/params.yaml")
     assert type(tabular) is ParamsWithTabular and type(text) is ParamsWithText
     assert isinstance(tabular.tabular, TabularParams) and not hasattr(tabular, "text")
     assert isinstance(text.text, TextParams) and not hasattr(text, "tabular")
@@ -30,7 +30,7 @@ def test_another_modalitys_section_may_stay_in_the_file_and_is_checked(tmp_path)
         load_params(write_params(tmp_path, text={"dedup": {"num_perm": 1}}))
     assert "params.yaml" in str(caught.value)
     with pytest.raises(ConfigError, match=r"tabular\.near_copy_radus"):
-        load_params(write_params(tmp_path, "params-text.yaml", TINY_TEXT, tabular={"near_copy_radus": 0.1}))
+        load_params(write_params(tmp_path, "examples/text/params.yaml", TINY_TEXT, tabular={"near_copy_radus": 0.1}))
 
 
 def test_an_unknown_modality_is_named_with_the_known_ones(tmp_path):

@@ -31,6 +31,15 @@ def catalog(*infos: MetricInfo) -> dict[str, MetricInfo]:
     return {info.name: info for info in infos}
 
 
+# why curation drops a generated record (CurationReport's reasons; text adds its own in its catalog)
+CURATION_DROPS = {
+    "invalid": "invalid (tabular: a missing or non-finite value; text: an empty text)",
+    "duplicate": "an exact duplicate of another generated record",
+    "anchor_copy": "an exact copy of an anchor record",
+    "near_duplicate": "a near-duplicate of another generated record",
+    "near_anchor_copy": "a near-copy of an anchor record",
+}
+
 COMMON = catalog(
     MetricInfo(
         "heldout_real_loss",
@@ -53,4 +62,12 @@ COMMON = catalog(
         HIGHER,
     ),
     MetricInfo("anchor_rows", "records in the real anchor the generation used", "it only grows", COUNT),
+    MetricInfo("synthetic_count", "synthetic records in the training mixture", "-", COUNT),
+    MetricInfo("gate_failures", "checks the mixture gate found failing (0 when the mixture passed)", "0", COUNT),
+    MetricInfo("generated", "synthetic records the model generated before curation", "-", COUNT),
+    MetricInfo("kept", "generated records curation kept for the mixture", "-", COUNT),
+    *(
+        MetricInfo(f"dropped_{reason}", f"generated records curation dropped: {why}", "-", COUNT)
+        for reason, why in CURATION_DROPS.items()
+    ),
 )

@@ -14,11 +14,14 @@ either reported directly or exposed as ``_``-prefixed boolean columns the suites
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import functools
 import hashlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -159,12 +162,36 @@ def _placeholders(value: object) -> list[str]:
 
 @functools.cache
 def _known_expectation_types() -> frozenset[str]:
-    """Every expectation type GX has registered (snake case, as the suites spell them)."""
+    """Every expectation type GX registers when it is imported (snake case, as the suites spell them).
+
+    Every command checks its suites before it does anything else, and importing GX costs about 3 CPU seconds:
+    the list is kept in a file per GX version (``known_types_file``) and read from there, so GX is imported
+    where it validates (the gate, the door), not to check names. Without a readable or writable file, GX is asked.
+    """
+    from importlib import metadata
+
+    from collapse_guard.records import atomic
+
+    kept = known_types_file(metadata.version("great-expectations"))
+    try:
+        return frozenset(json.loads(kept.read_text(encoding="utf-8"))["types"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx  # noqa: F401  (registers the core expectations)
+    import great_expectations as gx  # registers the core expectations
     from great_expectations.expectations.registry import list_registered_expectation_implementations
 
-    return frozenset(list_registered_expectation_implementations())
+    known = frozenset(list_registered_expectation_implementations())
+    with contextlib.suppress(OSError):
+        atomic.write_json(kept, {"great_expectations": gx.__version__, "types": sorted(known)})
+    return known
+
+
+def known_types_file(version: str) -> Path:
+    """Where the expectation types of GX ``version`` are kept: the user's cache folder ($XDG_CACHE_HOME, or
+    ~/.cache), shared by every workspace, since it depends only on the installed GX."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "collapse-guard" / f"gx-{version}-expectation-types.json"
 
 
 def check_suites(expectations_dir: Path, modality: str, extra_parameters: Iterable[str] = ()) -> None:
@@ -356,8 +383,11 @@ def check_frame(
     ).failures
 
 
+@functools.cache
 def _ephemeral_context():
-    """One in-memory GX context per gate evaluation: nothing is written, suites come from expectations/."""
+    """One in-memory GX context per process: nothing is written, suites come from expectations/. GX saves its
+    project configuration on every suite, data source and validation definition it is given (a third of a gate's
+    time went there), so the context and what it holds are built once and reused (``_definition``)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
 
@@ -368,6 +398,35 @@ def _ephemeral_context():
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     return context
+
+
+# GX's context is not safe to use from two threads at once (an experiment's chains run on a thread pool)
+_GX_LOCK = threading.RLock()
+_DEFINITIONS: dict[str, object] = {}  # a validation definition per (name, expectations, meta), in the context
+
+
+def _definition(context, name: str, expectations: list[dict], meta: dict):
+    """The context's validation definition of ``expectations`` (a suite's, or a part of it) under ``name``:
+    made the first time, then reused, so a validation costs only GX's validating. The definition runs on the
+    frame it is given at each run; a suite whose file changed gets a definition of its own."""
+    import great_expectations as gx
+
+    key = json.dumps([name, expectations, meta], sort_keys=True, default=str)
+    found = _DEFINITIONS.get(key)
+    if found is not None:
+        return found
+    taken = {definition.name for definition in _DEFINITIONS.values()}
+    unique = name if name not in taken else f"{name}#{len(_DEFINITIONS)}"
+    # GX writes into what it is given (its version into ``meta``): it gets copies, the key stays what was read
+    gx_suite = context.suites.add(
+        gx.ExpectationSuite(name=unique, expectations=copy.deepcopy(expectations), meta=copy.deepcopy(meta))
+    )
+    batch = context.data_sources.add_pandas(f"{unique}-source").add_dataframe_asset(unique)
+    found = context.validation_definitions.add(
+        gx.ValidationDefinition(name=unique, data=batch.add_batch_definition_whole_dataframe("whole"), suite=gx_suite)
+    )
+    _DEFINITIONS[key] = found
+    return found
 
 
 # Expectations that read only the column names, and those that read only the number of rows.
@@ -459,24 +518,16 @@ def _validate(context, name: str, suite: dict, frame: Checked, parameters: dict)
 
 
 def _run_gx(context, name: str, suite: dict, indices: list[int], frame: pd.DataFrame, parameters: dict) -> dict:
-    import great_expectations as gx
-
-    gx_suite = context.suites.add(
-        gx.ExpectationSuite(
-            name=name, expectations=[suite["expectations"][i] for i in indices], meta=suite.get("meta", {})
+    expectations = [suite["expectations"][i] for i in indices]
+    with _GX_LOCK:
+        definition = _definition(context, name, expectations, suite.get("meta", {}))
+        result = definition.run(
+            batch_parameters={"dataframe": frame},
+            expectation_parameters=parameters,
+            # the failing rows' indices name the files; the query text that would re-select them is not used
+            result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False},
         )
-    )
-    batch = context.data_sources.add_pandas(f"{name}-source").add_dataframe_asset(name)
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=name, data=batch.add_batch_definition_whole_dataframe("whole"), suite=gx_suite)
-    )
-    result = definition.run(
-        batch_parameters={"dataframe": frame},
-        expectation_parameters=parameters,
-        # the failing rows' indices name the files; the query text that would re-select them is not used
-        result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False},
-    )
-    return result.to_json_dict()
+        return result.to_json_dict()
 
 
 def _merged(name: str, parts: list[dict]) -> dict:

@@ -211,10 +211,12 @@ def recorded_outcome(
     )
 
 
-def run_reports(outcomes: list[GenerationOutcome]) -> dict[str, dict]:
-    """The files DVC reads after a run (dvc.yaml ``outs`` and ``metrics``), by name."""
-    reports: dict[str, dict] = {
-        "last_run.json": {"status": "completed", "generations": [o.to_dict() for o in outcomes]}
+def run_reports(outcomes: list[GenerationOutcome], entries: list[dict] | None = None) -> dict[str, Any]:
+    """The files DVC reads after a run (dvc.yaml ``outs``, ``metrics`` and ``plots``), by name; ``entries``: the
+    ledger, whose recorded generations make the per-generation series ``dvc plots show`` draws."""
+    reports: dict[str, Any] = {
+        "last_run.json": {"status": "completed", "generations": [o.to_dict() for o in outcomes]},
+        "metrics_by_generation.json": generation_series(entries or []),
     }
     if outcomes:
         last = outcomes[-1]
@@ -224,6 +226,24 @@ def run_reports(outcomes: list[GenerationOutcome]) -> dict[str, dict]:
             "real_fraction": last.real_fraction,
         }
     return reports
+
+
+def generation_series(entries: list[dict]) -> list[dict[str, Any]]:
+    """One row per recorded generation, oldest first (the last record of a generation wins): its number, the
+    mixture's real fraction, the anchor's rows and every numeric metric. A list of flat rows: what DVC plots."""
+    rows: dict[int, dict[str, Any]] = {}
+    for entry in entries:
+        if entry.get("kind") != "generation_recorded":
+            continue
+        body = entry["body"]
+        metrics = {k: v for k, v in (body.get("metrics") or {}).items() if isinstance(v, int | float)}
+        rows[body["generation"]] = {
+            "generation": body["generation"],
+            "real_fraction": body["mixture"]["real_fraction"],
+            "anchor_rows": body["anchor"]["rows"],
+            **metrics,
+        }
+    return [rows[g] for g in sorted(rows)]
 
 
 def gate_table(verdict: GateVerdict) -> list[dict[str, str]]:

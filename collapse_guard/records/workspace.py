@@ -53,6 +53,11 @@ class GenerationPaths:
         """The drift report as data (collapse_guard/reports/drift.py writes it beside the HTML)."""
         return self.dir / "drift.json"
 
+    def drift_report(self) -> Path | None:
+        """The drift report this generation has: its page, else its values (``evaluation.drift_report: summary``),
+        else None (``off``)."""
+        return next((path for path in (self.drift_html, self.drift_json) if path.exists()), None)
+
 
 def generation_paths(params: Params, generation: int) -> GenerationPaths:
     return GenerationPaths(params.resolve(params.paths.generations_dir) / f"gen_{generation:03d}")

@@ -6,6 +6,12 @@ from collapse_guard.modality.metric_catalog import COUNT, HIGHER, LOWER, NEAR_ON
 
 TEXT_METRICS = catalog(
     MetricInfo(
+        "dropped_unwatermarked",
+        "generated texts curation dropped: the watermark detector does not find the key's mark in them",
+        "-",
+        COUNT,
+    ),
+    MetricInfo(
         "rare_token_mass_retention",
         "the share of sample tokens that are rare in the anchor (its tail vocabulary) divided by the share in "
         "held-out real text: the early-collapse signal (rare words go first)",

@@ -364,8 +364,8 @@ class TextModality(Modality):
         tokens, and a type-token ratio falls with length, so whole anchor documents against capped samples read as
         drift in length and word repetition for any model."""
         from evidently import DataDefinition, Dataset
-        from evidently.presets import DataDriftPreset
 
+        from collapse_guard.reports.evidently_drift import data_drift_preset
         from collapse_guard.text.evidently_metrics import DescriptorWindow, RareTokenMassRetentionAnchorHalves
 
         sample_texts = samples[TEXT].astype(str).tolist()
@@ -385,7 +385,7 @@ class TextModality(Modality):
             "tokens; at generation 0 a difference is the model's own distance from real text"
         )
         return run_report(
-            DataDriftPreset(columns=list(DESCRIPTORS)),
+            data_drift_preset(self.params.evaluation.drift_report, columns=list(DESCRIPTORS)),
             dataset(samples, sample_texts),
             dataset(reference, reference_texts),
             html_path,
@@ -395,6 +395,7 @@ class TextModality(Modality):
                 DescriptorWindow(window=window, low=bounds[0], high=bounds[1]),
             ),
             compares=compares,
+            mode=self.params.evaluation.drift_report,
         )
 
     def tracking_params(self) -> dict[str, str | float]:

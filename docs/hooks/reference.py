@@ -25,7 +25,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 GENERATED = "Generated from the code at every build of this site: it says what the code does."
-PARAMS_FILES = ("params.yaml", "params-text.yaml")
+PARAMS_FILES = ("params.yaml", "examples/text/params.yaml")
 
 
 def pages() -> dict[str, str]:
@@ -106,7 +106,7 @@ def params_rows() -> list[dict[str, str]]:
     """One row per params.yaml key: dotted key, type, range, default, and the comment params.yaml gives it."""
     from pydantic import BaseModel
 
-    comments = {**yaml_comments(REPO / "params-text.yaml"), **yaml_comments(REPO / "params.yaml")}
+    comments = {**yaml_comments(REPO / "examples/text/params.yaml"), **yaml_comments(REPO / "params.yaml")}
     shipped = {name: _flat(yaml.safe_load((REPO / name).read_text(encoding="utf-8"))) for name in PARAMS_FILES}
     rows: list[dict[str, str]] = []
 
@@ -146,7 +146,7 @@ def params_page() -> str:
         "Every tunable, validated once when a command starts (an unknown key, a wrong type or a value out of range is "
         "a configuration error, exit code 2, naming the key and the file). Paths are relative to the folder that "
         "holds the file. *default* is the value a key left out of the file takes; *params.yaml sets* is the value "
-        "the shipped params.yaml (or params-text.yaml, for the text workspace) gives it.",
+        "the shipped params.yaml (or examples/text/params.yaml, for the text workspace) gives it.",
     ]
     section = None
     for row in params_rows():

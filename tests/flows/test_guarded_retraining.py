@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from collapse_guard.cli import app
 from collapse_guard.errors import GateBlocked, LedgerTampered, PolicyForbidden
 from collapse_guard.records.ledger import read as read_ledger
-from tests.conftest import resign_as_insider, sha256_of, write_params
+from tests.conftest import copy_workspace, resign_as_insider, sha256_of, write_params
 from tests.ledger_kinds import assert_documented
 from tests.metric_names import disagreements, recorded_numbers, uncatalogued
 
@@ -35,12 +35,21 @@ def run_json(workspace: Path, generations: int = 1):
     return result, json.loads(result.stdout)
 
 
-@pytest.fixture
-def ran_once(workspace: Path) -> Path:
-    """A workspace with generations 0 and 1 recorded."""
+@pytest.fixture(scope="module")
+def recorded_once(tmp_path_factory, prefect_server) -> Path:
+    """Generations 0 and 1 recorded, once for the module; tests get copies of it (``ran_once``)."""
+    workspace = tmp_path_factory.mktemp("recorded") / "ws"
+    workspace.mkdir()
+    write_params(workspace)
     result, _ = run_json(workspace, 1)
     assert result.exit_code == 0, result.output
     return workspace
+
+
+@pytest.fixture
+def ran_once(recorded_once: Path, tmp_path: Path) -> Path:
+    """A workspace of its own with generations 0 and 1 recorded."""
+    return copy_workspace(recorded_once, tmp_path / "ws")
 
 
 def test_two_generations_end_to_end(workspace: Path):
@@ -78,6 +87,12 @@ def test_two_generations_end_to_end(workspace: Path):
     assert not any((workspace / "generations/.staging").iterdir())
     ledger_text = (workspace / "ledger/ledger.jsonl").read_text()
     assert ".staging" not in ledger_text and '"generations/gen_002/model.pt"' in ledger_text
+    # every gate verdict names the floor it applied and where it came from
+    verdicts = [json.loads(line)["body"] for line in ledger_text.splitlines() if '"gate_verdict"' in line]
+    assert len(verdicts) == 3
+    for verdict in verdicts:
+        assert verdict["applied"]["parameters"]["min_real_fraction"] == 0.25
+        assert verdict["applied"]["sources"]["min_real_fraction"] == "params.yaml gate.min_real_fraction"
 
     # The ledger verifies and shows the lineage back to generation 0
     assert cli(workspace, "audit", "verify").exit_code == 0

@@ -74,7 +74,7 @@ def tabular(tmp_path_factory) -> Path:
 def text(tmp_path_factory) -> Path:
     workspace = tmp_path_factory.mktemp("keys") / "text"
     workspace.mkdir()
-    write_params(workspace, "params-text.yaml", TINY_TEXT)
+    write_params(workspace, "examples/text/params.yaml", TINY_TEXT)
     os.environ.pop("COLLAPSE_GUARD_WATERMARK_KEY", None)
     assert cli(workspace, "init").exit_code == 0
     return workspace

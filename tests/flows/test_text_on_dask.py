@@ -59,7 +59,7 @@ def test_a_generation_curated_on_two_dask_workers_keeps_what_one_process_keeps(t
     # dropped nothing (a 1-in-20 chance), 150 leave it ~1 in 2,000
     write_params(
         workspace,
-        "params-text.yaml",
+        "examples/text/params.yaml",
         TINY_TEXT,
         text={"dedup": {"dask_min_documents": 0}},
         generation={"synthetic_per_generation": 150},
@@ -105,7 +105,7 @@ def _text_workspace(tmp_path: Path, monkeypatch, dedup: dict):
     monkeypatch.delenv("COLLAPSE_GUARD_WATERMARK_KEY", raising=False)
     workspace = tmp_path / "text-ws"
     workspace.mkdir()
-    write_params(workspace, "params-text.yaml", TINY_TEXT, text={"dedup": dedup})
+    write_params(workspace, "examples/text/params.yaml", TINY_TEXT, text={"dedup": dedup})
     assert _cli(workspace, "init").exit_code == 0
     return workspace, load_params(workspace / "params.yaml")
 

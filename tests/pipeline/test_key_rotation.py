@@ -43,7 +43,7 @@ def test_a_watermark_rotation_cut_short_is_finished_by_running_it_again(tmp_path
     from collapse_guard.text.watermark import KEY_ENV
 
     monkeypatch.delenv(KEY_ENV, raising=False)
-    params = load_params(write_params(tmp_path, "params-text.yaml", TINY_TEXT))
+    params = load_params(write_params(tmp_path, "examples/text/params.yaml", TINY_TEXT))
     modality = TextModality(params)
     modality.prepare_workspace()
     old = modality.watermark().key.key_id

@@ -68,7 +68,7 @@ def test_real_text_cut_as_a_model_writes_it_does_not_drift_from_the_anchor(split
 
     train, held_out = split
     capped = pd.DataFrame({"text": [" ".join(tokens_of([t])[:60]) for t in held_out["text"]]})
-    write_params(tmp_path, "params-text.yaml", {})
+    write_params(tmp_path, "examples/text/params.yaml", {})
     modality = TextModality(load_params(tmp_path / "params.yaml"))
     recorded = {"rare_token_mass_retention": 0.93, "effective_vocabulary_ratio": 1.01}
     summary = modality.drift(capped, train[["text"]], tmp_path / "drift.html", recorded)

@@ -17,7 +17,7 @@ from tests.conftest import TINY_TEXT, write_params
 
 
 def _modality(workspace: Path, **sections) -> TextModality:
-    modality = modality_for(load_params(write_params(workspace, "params-text.yaml", TINY_TEXT, **sections)))
+    modality = modality_for(load_params(write_params(workspace, "examples/text/params.yaml", TINY_TEXT, **sections)))
     assert isinstance(modality, TextModality)
     return modality
 
