@@ -40,9 +40,14 @@ the share of dropped documents whose exact Jaccard to the document they were mat
 0.1), over every drop; for ``rensa-flags``, the share of flagged documents that belong to a planted pair with
 J >= t. The load average is printed with each run.
 
-    OMP_NUM_THREADS=1 python benchmarks/dedup_vs_rensa.py [--sets short corpus] [--size 100000]
+Then, unless ``--no-explain``: the CPU seconds of each step of both engines on the short set, and how far each
+engine's estimated Jaccard strays from the exact one on the planted pairs (mean and standard deviation of the
+error, and the share of pairs at J >= t whose estimate reaches t), at 128 and 200 permutations.
 
-rensa is a benchmark-only dependency: ``pip install rensa==0.5.0``.
+    OMP_NUM_THREADS=1 python benchmarks/dedup_vs_rensa.py [--sets short corpus] [--size 100000] [--repeats 3]
+
+rensa is a benchmark-only dependency (``pip install rensa==0.5.0``); without it the benchmark says so and runs
+collapse-guard alone.
 """
 
 from __future__ import annotations
@@ -239,11 +244,97 @@ def quality(texts: list[str], copy_of: np.ndarray, drop: np.ndarray, partner, se
     return figures
 
 
+# -- why: where the time goes, and how far each engine's estimate strays from the exact Jaccard --------------
+def stages(size: int) -> None:
+    """CPU seconds of each step of both engines on the short set (one process, after a warm-up)."""
+    from rensa import RMinHash, RMinHashDeduplicator, RMinHashLSH
+
+    from collapse_guard.text import dedup
+    from collapse_guard.text import minhash_kernels as kernels
+
+    texts, _ = documents("short", size)
+    settings = DedupSettings()
+    find_duplicates(texts[:50], None, settings)
+    rensa_screen(texts[:50], settings, 32, 128)
+    clock = time.process_time
+    steps: list[tuple[str, float]] = []
+
+    def step(name: str, fn):
+        start = clock()
+        out = fn()
+        steps.append((name, clock() - start))
+        return out
+
+    ids, lengths = step("tokenise (both)", lambda: batch_token_ids(texts))
+    hashes, owner = step("shingle hashes (both)", lambda: kernels.shingle_hashes(ids, lengths, 3))
+    step("collapse-guard: exact-copy keys", lambda: kernels.exact_keys(ids, lengths))
+    a, b = dedup._permutations(settings.num_perm, settings.seed)
+    signatures = step("collapse-guard: signatures", lambda: kernels.signatures(hashes, owner, len(lengths), a, b))
+    bands = step("collapse-guard: band keys", lambda: dedup.band_keys(signatures, settings))
+    step("collapse-guard: candidate pairs", lambda: dedup._pairs_within(bands))
+    step("collapse-guard: find_duplicates, all of it", lambda: find_duplicates(texts, None, settings))
+    flat, offsets = _shingled(texts, settings)
+    step(
+        "rensa: signatures from the flat hashes",
+        lambda: RMinHash.digest_matrix_from_flat_token_hashes(flat, offsets, 128, SEED),
+    )
+    tokens = step(
+        "rensa: 8-byte token lists for its verifying API", lambda: _token_bytes(flat, offsets, np.arange(len(texts)))
+    )
+    matrix = step(
+        "rensa: signatures from the token lists", lambda: RMinHash.digest_matrix_from_token_byte_sets(tokens, 128, SEED)
+    )
+    lsh = RMinHashLSH(settings.threshold, 128, 32)
+    flags = step("rensa: one-shot LSH flags", lambda: lsh.query_duplicate_flags_matrix_one_shot(matrix))
+    flagged = np.flatnonzero(np.asarray(flags, dtype=bool))
+    sketches = step(
+        "rensa: sketches of the flagged", lambda: RMinHash.from_token_sets([tokens[r] for r in flagged], 128, SEED)
+    )
+    deduplicator = RMinHashDeduplicator(settings.threshold, 128, True, 32, SEED)
+    step(
+        "rensa: verifying deduplicator",
+        lambda: deduplicator.add_pairs(zip(map(str, flagged.tolist()), sketches, strict=True)),
+    )
+    step("rensa: rensa_screen, all of it", lambda: rensa_screen(texts, settings, 32, 128))
+    print(f"\nwhere the time goes, short set of {len(texts):,} documents, 128 permutations (CPU s):")
+    for name, seconds in steps:
+        print(f"  {name:<50} {seconds:6.3f}")
+
+
+def estimator_spread(size: int) -> None:
+    """Estimated minus exact Jaccard of the planted pairs, per engine and permutation count: the spread of the
+    estimate decides how many pairs near the threshold land on the wrong side of it."""
+    from rensa import RMinHash
+
+    from collapse_guard.text.dedup import minhash_signatures
+
+    print("\nestimated minus exact Jaccard of the planted pairs: mean, standard deviation; share of pairs with J >= t")
+    print("whose estimate reaches t")
+    for set_name in ("short", "corpus"):
+        texts, copy_of = documents(set_name, size)
+        planted = np.flatnonzero(copy_of >= 0)
+        exact = np.array([exact_jaccard(texts[r], texts[copy_of[r]], 3) for r in planted])
+        above = exact >= DedupSettings().threshold
+        for num_perm in (128, 200):
+            settings = DedupSettings(num_perm=num_perm)
+            ours = minhash_signatures(texts, settings)
+            flat, offsets = _shingled(texts, settings)
+            theirs = np.array(RMinHash.digest_matrix_from_flat_token_hashes(flat, offsets, num_perm, SEED).to_rows())
+            for engine, sig in (("collapse-guard", ours), ("rensa", theirs)):
+                error = (sig[planted] == sig[copy_of[planted]]).mean(axis=1) - exact
+                passed = (error + exact)[above] >= settings.threshold
+                print(
+                    f"  {set_name:>6} {engine:>14} {num_perm:>4} permutations: {error.mean():+.4f}, "
+                    f"{error.std():.4f}; {passed.mean():.1%} of {above.sum():,}"
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", nargs="+", choices=("short", "corpus"), default=["short", "corpus"])
     parser.add_argument("--size", type=int, default=100_000, help="documents of the short set")
     parser.add_argument("--repeats", type=int, default=1, help="fresh processes per engine; the least CPU is kept")
+    parser.add_argument("--no-explain", action="store_true", help="skip the time per step and the estimate's spread")
     parser.add_argument("--one", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -296,6 +387,10 @@ def main() -> None:
                 f"{row['precision_loose']:>8.1%} {row['dropped']:>8,} {row['load']:>5.1f}",
                 flush=True,
             )
+    if rensa_version and not args.no_explain:
+        stages(args.size)
+        estimator_spread(args.size)
+        print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
 def _version(package: str) -> str | None:
