@@ -74,7 +74,7 @@ class DedupSettings:
 
     def band_layout(self) -> tuple[int, int]:
         """(bands, rows per band) of the LSH index: datasketch ``MinHashLSH``'s optimum for the threshold and
-        weights, so recall and candidate counts match the index this module used before."""
+        weights, so recall and candidate counts are those of a datasketch index with the same settings."""
         return _band_layout(self.threshold, self.num_perm, self.false_negative_weight)
 
 
