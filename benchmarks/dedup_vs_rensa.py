@@ -306,7 +306,7 @@ def estimator_spread(size: int) -> None:
     estimate decides how many pairs near the threshold land on the wrong side of it."""
     from rensa import RMinHash
 
-    from collapse_guard.text.dedup import minhash_signatures
+    from collapse_guard.text.dedup import DocumentHashes
 
     print("\nestimated minus exact Jaccard of the planted pairs: mean, standard deviation; share of pairs with J >= t")
     print("whose estimate reaches t")
@@ -317,7 +317,7 @@ def estimator_spread(size: int) -> None:
         above = exact >= DedupSettings().threshold
         for num_perm in (128, 200):
             settings = DedupSettings(num_perm=num_perm)
-            ours = minhash_signatures(texts, settings)
+            ours = DocumentHashes.of(texts, settings).signatures
             flat, offsets = _shingled(texts, settings)
             theirs = np.array(RMinHash.digest_matrix_from_flat_token_hashes(flat, offsets, num_perm, SEED).to_rows())
             for engine, sig in (("collapse-guard", ours), ("rensa", theirs)):

@@ -87,13 +87,6 @@ def _band_layout(threshold: float, num_perm: int, false_negative_weight: float) 
 
 
 # -- per-document hashes ------------------------------------------------------------------------------------------
-def shingle_hashes(texts: Sequence[str], shingle_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """32-bit hashes of every document's word ``shingle_size``-grams, concatenated, and which document each
-    belongs to. A document shorter than one shingle is one shingle of all its tokens; an empty one has none."""
-    ids, lengths = batch_token_ids(texts)
-    return minhash_kernels.shingle_hashes(ids, lengths, shingle_size)
-
-
 def _exact_keys(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """A 64-bit hash of each document's whole token sequence (position-keyed, so order matters): equal for
     texts that differ only in case and spacing. 64 bits: a chance collision among 10M documents is ~3e-6."""
@@ -114,16 +107,6 @@ def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def _signatures_of(hashes: np.ndarray, owner: np.ndarray, documents: int, settings: DedupSettings) -> np.ndarray:
     a, b = _permutations(settings.num_perm, settings.seed)
     return minhash_kernels.signatures(hashes, owner, documents, a, b)
-
-
-def minhash_signatures(texts: Sequence[str], settings: DedupSettings) -> np.ndarray:
-    """(documents, num_perm) uint32 MinHash signatures; an empty document's row is all 0xFFFFFFFF.
-
-    Row i equals ``datasketch.MinHash(num_perm, seed, scheme="affine32", hashfunc=identity)`` updated with
-    document i's 32-bit shingle hashes, computed for all documents at once.
-    """
-    hashes, owner = shingle_hashes(texts, settings.shingle_size)
-    return _signatures_of(hashes, owner, len(texts), settings)
 
 
 def band_keys(signatures: np.ndarray, settings: DedupSettings) -> np.ndarray:
@@ -667,12 +650,3 @@ class ScreeningStream:
         near_candidates = (report.reason == "") & hashes.has_shingles
         self.earlier.add(replace(hashes, has_shingles=near_candidates))
         return report.frame()
-
-
-def drop_duplicates(
-    frame: pd.DataFrame, anchor: AnchorIndex | None = None, settings: DedupSettings | None = None, column: str = "text"
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``frame`` without its duplicate rows, and the per-row report of ``find_duplicates`` (same index)."""
-    report = find_duplicates(frame[column].astype(str).tolist(), anchor, settings)
-    report.index = frame.index
-    return frame[~report["drop"].to_numpy()], report
