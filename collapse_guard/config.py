@@ -382,7 +382,11 @@ def read_params(path: Path | str = "params.yaml", overrides: dict | None = None)
     ``{"mixing.policy": "replace"}``) applied; not validated yet (``validate_params``)."""
     path = Path(path).resolve()
     if not path.is_file():
-        raise ConfigError("params file not found; run `collapse-guard init` or pass --params", path=str(path))
+        raise ConfigError(
+            "params file not found: a workspace is the folder that holds its params.yaml (the project's root and "
+            "examples/text are two); run the command there or pass --params FILE",
+            path=str(path),
+        )
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError as exc:
