@@ -71,7 +71,7 @@ class TabularModality(Modality):
 
     name = "tabular"
     headline = HEADLINE
-    headline_labels = ("rare-region ret", "var ratio")
+    headline_labels = ("rare region", "var ratio")
     figure_metrics = FIGURE_METRICS
     metric_catalog = {**COMMON, **TABULAR_METRICS}
     door_checks_tables = True
