@@ -15,6 +15,7 @@ from collapse_guard.modality.registry import load_params
 from collapse_guard.pipeline.promotion import decide
 from collapse_guard.records import ledger
 from collapse_guard.records.tracking import client
+from collapse_guard.tabular.modality import TabularModality
 from tests.conftest import write_params
 from tests.ledger_kinds import assert_documented
 
@@ -44,8 +45,8 @@ def test_models_are_registered_and_champion_follows_the_check_and_the_hand(works
         expected = decide(
             recorded[body["generation"]]["metrics"],
             champion,
-            tail="tail_coverage",
-            spread="variance_ratio",
+            tail=TabularModality.headline[0],
+            spread=TabularModality.headline[1],
             settings=params.promotion,
             expectations_dir=params.resolve(params.paths.expectations_dir),
             modality="tabular",

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from collapse_guard.cli import app
 from collapse_guard.errors import ConfigError
+from collapse_guard.tabular.modality import TabularModality
 from collapse_guard.theory import gaussian_data
 from tests.conftest import sha256_of, write_params
 
@@ -68,7 +69,7 @@ def test_the_certificate_then_the_floor_every_gate_verdict_names(workspace: Path
     assert certificate["seq"] == line and body["r_star"] == r_star
     assert body["model_class"] == "collapse_guard.theory:GaussianGenerator" and body["tolerance"] == 0.1
     assert body["anchor"]["digest"] == entries(workspace, "anchor_initialised")[-1]["body"]["anchor"]["digest"]
-    assert body["seeds"] and body["generations"] == 3 and body["metrics"] == ["tail_coverage", "variance_ratio"]
+    assert body["seeds"] and body["generations"] == 3 and body["metrics"] == list(TabularModality.headline)
     db = sqlite3.connect(workspace / "mlflow.db")
     assert db.execute("select value from metrics where key='r_star'").fetchall() == [(r_star,)]
 
