@@ -1,0 +1,296 @@
+"""Collapse on a transformer language model, in Shumailov et al.'s two arms (plus accumulate).
+
+Shumailov et al. (Nature 2024, "AI models collapse when trained on recursively generated data") retrained
+OPT-125m on its own generations and measured perplexity on real text: it rose generation after generation when
+no original data was kept, and far less when 10 % was. Here the same experiment runs through the product's own
+machinery: the text modality (its embedded anchor, curation, metrics), the HF path
+(collapse_guard.text.hf.HFLanguageModel: a small GPT-2 trained from scratch every generation) and the collapse
+experiment's chains (collapse_guard.pipeline.experiment.simulate_under), in three arms:
+
+- ``0 % real kept``: policy ``replace``, each generation trains on the previous model's text only;
+- ``10 % real kept``: ``replace`` with ``mixing.replace_real_fraction: 0.1``, the newest batch plus real
+  documents drawn afresh each generation making up 10 % of the mixture;
+- ``accumulate``: every real document and every synthetic batch so far (Gerstgrasser et al. 2024).
+
+Every model shares one byte-level BPE tokenizer trained once on the anchor's train split
+(``tokenizer_file``), so per-token held-out perplexities compare across generations and arms. Each generation
+writes as many documents as the anchor's train split holds (Shumailov et al.'s synthetic sets are the size of
+the original), sampled at ``--temperature``; the product's curation drops exact and near-copies; the
+watermark is off (its green-list bias would be a second pressure on the distribution).
+
+Prints per arm the held-out perplexity and the text metrics at generation 0 and at the last generation (mean
+± standard deviation over seeds), the rise, the 10 %-arm's rise as a share of the 0 %-arm's, and the CPU time;
+draws the metrics by generation (mean over seeds, band min–max) to docs/figures/transformer_collapse.png and
+writes the table to reports/transformer_collapse.csv.
+
+Run from the repository root (one torch thread per process; ``make bench-transformer``):
+    OMP_NUM_THREADS=1 python benchmarks/transformer_collapse.py [--generations 8] [--seeds 3] [--tiny]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from collapse_guard.config import DecodingParams, Params, load_params  # noqa: E402
+from collapse_guard.modality.registry import modality_for  # noqa: E402
+from collapse_guard.pipeline.experiment import ChainSpec, simulate_under  # noqa: E402
+from collapse_guard.records.anchor import AnchorSplit, describe, split  # noqa: E402
+from collapse_guard.reports import figures  # noqa: E402
+from collapse_guard.text.corpus import TEXT  # noqa: E402
+
+# arm -> (mixing policy, share of each mixture drawn afresh from the real documents)
+ARMS: dict[str, tuple[str, float]] = {
+    "0 % real kept": ("replace", 0.0),
+    "10 % real kept": ("replace", 0.1),
+    "accumulate": ("accumulate", 0.0),
+}
+PERPLEXITY = "heldout_perplexity"
+REPORTED = (
+    PERPLEXITY,
+    "rare_token_mass_retention",
+    "rare_token_count_retention",
+    "effective_vocabulary_ratio",
+    "distinct_2",
+)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """What one run costs: the model, its training, the corpus and how much each generation writes and reads."""
+
+    n_embd: int = 96
+    n_layer: int = 3
+    n_head: int = 4
+    n_positions: int = 128
+    vocabulary_size: int = 2000  # BPE tokens, trained once on the anchor's train split
+    epochs: int = 8
+    sequence_length: int = 64
+    batch_size: int = 16
+    learning_rate: float = 3e-3
+    sample_tokens: int = 128  # at most, per generated document (a document ends at its end token)
+    min_sample_tokens: int = 16
+    max_documents: int = 0  # of the embedded corpus (0 = all, about 600 paragraphs)
+    synthetic_per_generation: int = 0  # 0 = as many as the anchor's train split holds
+    evaluation_documents: int = 150  # sampled each generation for the text metrics
+    metric_tokens: int = 20_000  # at most the held-out real text's length
+
+    def model_options(self, tokenizer_file: Path) -> dict:
+        return {
+            "config": {
+                "model_type": "gpt2",
+                "n_embd": self.n_embd,
+                "n_layer": self.n_layer,
+                "n_head": self.n_head,
+                "n_positions": self.n_positions,
+            },
+            "tokenizer_file": str(tokenizer_file),
+            "vocabulary_size": self.vocabulary_size,
+            "epochs": self.epochs,
+            "sequence_length": self.sequence_length,
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+            "sample_tokens": self.sample_tokens,
+            "min_sample_tokens": self.min_sample_tokens,
+            "threads": 1,
+        }
+
+
+# Seconds per generation on one core: the shape of the experiment, not its outcome (the test runs this).
+TINY = Sizes(
+    n_embd=32,
+    n_layer=1,
+    n_head=2,
+    n_positions=64,
+    vocabulary_size=400,
+    epochs=1,
+    sequence_length=32,
+    batch_size=32,
+    sample_tokens=40,
+    min_sample_tokens=8,
+    max_documents=120,
+    synthetic_per_generation=60,
+    evaluation_documents=100,
+    metric_tokens=1000,
+)
+
+
+def experiment_params(sizes: Sizes, tokenizer_file: Path, arm: str) -> Params:
+    """params-text.yaml with the HF model, the arm's mixing, no watermark, in experiment mode."""
+    policy, kept = ARMS[arm]
+    return load_params(
+        ROOT / "params-text.yaml",
+        overrides={
+            "run.mode": "experiment",
+            "model.class": "collapse_guard.text.hf:HFLanguageModel",
+            "model.options": sizes.model_options(tokenizer_file),
+            "mixing.policy": policy,
+            "mixing.replace_real_fraction": kept,
+            "text.watermark.enabled": False,
+            "text.embedded.max_documents": sizes.max_documents,
+            "text.metric_tokens": sizes.metric_tokens,
+            "evaluation.sample_size": sizes.evaluation_documents,
+        },
+    )
+
+
+def real_anchor(params: Params) -> AnchorSplit:
+    """The text modality's embedded anchor, split into train and held-out as the pipeline splits it."""
+    frame = modality_for(params).initial_anchor()
+    train, held_out = split(frame, params.data.holdout_fraction)
+    return AnchorSplit(frame, train, held_out, describe(frame))
+
+
+def run(sizes: Sizes, generations: int, seeds: int, temperature: float = 1.0, progress: bool = True) -> pd.DataFrame:
+    """One chain per (arm, seed); one row per chain and generation: the chain's metrics, its arm and CPU time."""
+    from collapse_guard.text.hf import train_tokenizer
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="transformer-collapse-") as folder:
+        tokenizer_file = Path(folder) / "tokenizer.json"
+        anchor = real_anchor(experiment_params(sizes, tokenizer_file, "accumulate"))
+        tokenizer = train_tokenizer(anchor.train[TEXT].tolist(), sizes.vocabulary_size)
+        tokenizer.backend_tokenizer.save(str(tokenizer_file))
+        per_generation = sizes.synthetic_per_generation or len(anchor.train)
+        for arm, (policy, _) in ARMS.items():
+            params = experiment_params(sizes, tokenizer_file, arm)
+            modality = modality_for(params)
+            for seed in range(seeds):
+                started = time.process_time()
+                spec = ChainSpec(policy, seed, generations, per_generation)
+                result = simulate_under(params, spec, anchor, modality, DecodingParams(temperature=temperature))
+                seconds = time.process_time() - started
+                rows += [{"arm": arm, **row, "chain_cpu_seconds": seconds} for row in result.rows]
+                if progress:
+                    last = result.rows[-1]
+                    print(
+                        f"  {arm:15s} seed {seed}: perplexity {result.rows[0][PERPLEXITY]:7.1f} → "
+                        f"{last[PERPLEXITY]:7.1f}, {seconds:6.1f} CPU s",
+                        flush=True,
+                    )
+    return pd.DataFrame(rows)
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per arm and metric: mean ± sd over seeds at generation 0 and at the last generation, and of the rise."""
+    last = table["generation"].max()
+    out = []
+    for arm, chains in table.groupby("arm", sort=False):
+        first = chains[chains["generation"] == 0].set_index("seed")
+        final = chains[chains["generation"] == last].set_index("seed")
+        for metric in REPORTED:
+            rise = final[metric] - first[metric]
+            out.append(
+                {
+                    "arm": arm,
+                    "metric": metric,
+                    "generation 0": _mean_sd(first[metric]),
+                    f"generation {last}": _mean_sd(final[metric]),
+                    "change": _mean_sd(rise),
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def perplexity_rise(table: pd.DataFrame) -> pd.DataFrame:
+    """Per arm and seed: the rise of held-out perplexity from generation 0 to the last, and the share of
+    generation-to-generation steps in which it rose (1 = it rose at every generation)."""
+
+    def one_chain(chain: pd.DataFrame) -> pd.Series:
+        values = chain.sort_values("generation")[PERPLEXITY].to_numpy()
+        steps = np.diff(values)
+        return pd.Series({"rise": values[-1] - values[0], "rising_steps": float((steps > 0).mean())})
+
+    return table.groupby(["arm", "seed"], sort=False).apply(one_chain, include_groups=False).reset_index()
+
+
+def verdict(rises: pd.DataFrame) -> str:
+    """The issue's test in one line: the 0 % arm's perplexity rises, the 10 % arm's rises at most a third as much."""
+    mean = rises.groupby("arm")["rise"].mean()
+    none, some = mean.get("0 % real kept", np.nan), mean.get("10 % real kept", np.nan)
+    ratio = some / none if none else np.nan
+    rising = none > 0 and (rises.loc[rises["arm"] == "0 % real kept", "rise"] > 0).all()
+    within = rising and ratio <= 1 / 3
+    return (
+        f"0 % arm: mean rise {none:+.1f} ({'every seed rose' if rising else 'not every seed rose'}); "
+        f"10 % arm: mean rise {some:+.1f} = {ratio:.2f} of the 0 % arm's "
+        f"({'within' if within else 'not within'} the 1/3 the issue asks)"
+    )
+
+
+def _mean_sd(values: pd.Series) -> str:
+    return f"{values.mean():.3g} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.2g}"
+
+
+def conditions(sizes: Sizes, generations: int, seeds: int, temperature: float) -> str:
+    load = os.getloadavg()
+    return (
+        f"{date.today().isoformat()}, {platform.machine()} {os.cpu_count()} cores, load average "
+        f"{load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+        f"Python {platform.python_version()}; {generations} generations × {seeds} seeds × {len(ARMS)} arms, "
+        f"temperature {temperature}; sizes {asdict(sizes)}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--generations", type=int, default=8)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--temperature", type=float, default=1.0, help="how each model samples the next generation")
+    parser.add_argument("--epochs", type=int, default=Sizes.epochs)
+    parser.add_argument("--tiny", action="store_true", help="a tiny model and corpus: the shape in about a minute")
+    parser.add_argument("--figure", type=Path, default=ROOT / "docs/figures/transformer_collapse.png")
+    parser.add_argument("--table", type=Path, default=ROOT / "reports/transformer_collapse.csv")
+    args = parser.parse_args()
+    sizes = TINY if args.tiny else replace(Sizes(), epochs=args.epochs)
+    print(conditions(sizes, args.generations, args.seeds, args.temperature), flush=True)
+    wall = time.perf_counter()
+    table = run(sizes, args.generations, args.seeds, args.temperature)
+    args.table.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.table, index=False)
+    pd.set_option("display.width", 200)
+    print(f"\nmean ± sd over {args.seeds} seeds:")
+    print(summary(table).to_string(index=False))
+    rises = perplexity_rise(table)
+    print("\nheld-out perplexity by chain:")
+    print(rises.round(3).to_string(index=False))
+    print("\n" + verdict(rises))
+    by_generation = table.groupby(["arm", "generation"], sort=False)[PERPLEXITY].mean().unstack("generation")
+    print("\nheld-out perplexity by generation (mean over seeds):")
+    print(by_generation.round(1).to_string())
+    drawn = draw(table, args.figure)
+    cpu = resource.getrusage(resource.RUSAGE_SELF).ru_utime + resource.getrusage(resource.RUSAGE_SELF).ru_stime
+    print(f"\n{cpu:.0f} CPU s, {time.perf_counter() - wall:.0f} s wall; load average now {os.getloadavg()[0]:.1f}")
+    print(f"figure: {_shown(drawn)}; table: {_shown(args.table)}")
+
+
+def draw(table: pd.DataFrame, path: Path) -> Path:
+    """The experiment's metric curves (collapse_guard.reports.figures), one line per arm."""
+    from collapse_guard.text.modality import FIGURE_METRICS
+
+    others = {metric: label for metric, label in FIGURE_METRICS.items() if metric != PERPLEXITY}
+    labels = {PERPLEXITY: "held-out real perplexity (per BPE token)", **others}
+    return figures.metric_curves(table.assign(policy=table["arm"]), path, labels)
+
+
+def _shown(path: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+if __name__ == "__main__":
+    main()
