@@ -61,3 +61,19 @@ def test_the_summary_verdict_and_figure_are_written_from_the_table(benchmark, ta
     assert "0 % arm: mean rise" in benchmark.verdict(rises)
     figure = benchmark.draw(table, tmp_path / "curves.png")
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_pretrained_base_is_fine_tuned_every_generation(benchmark, table):
+    """With ``pretrain_words`` every generation fine-tunes one base model (trained on docstrings, not the anchor),
+    so generation 0 is not the from-scratch model of the same seed."""
+    from dataclasses import replace
+
+    sizes = replace(benchmark.TINY, pretrain_words=2000)
+    tuned = benchmark.run(sizes, generations=1, seeds=1, progress=False, arms=("10 % real kept",))
+    assert list(tuned["arm"].unique()) == ["10 % real kept"] and len(tuned) == 2
+    assert np.isfinite(tuned[list(benchmark.REPORTED)].to_numpy(dtype=float)).all()
+    scratch = table.loc[(table["arm"] == "10 % real kept") & (table["generation"] == 0), benchmark.PERPLEXITY]
+    assert tuned.loc[tuned["generation"] == 0, benchmark.PERPLEXITY].iloc[0] != pytest.approx(scratch.iloc[0])
+    paragraphs = benchmark.docstring_paragraphs(500)
+    assert sum(len(p.split()) for p in paragraphs) >= 500 and len(set(paragraphs)) == len(paragraphs)
+    assert not any(">>>" in p for p in paragraphs)
