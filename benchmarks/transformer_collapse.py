@@ -207,7 +207,6 @@ def run(
             if arm in arms
             for seed in range(seeds)
         ]
-        jobs.sort(key=lambda job: job[5].policy != "accumulate")  # the longest chains first, when run in parallel
         for chain in _map(one_chain, jobs, workers):
             rows += chain
             if progress:
