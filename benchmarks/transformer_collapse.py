@@ -62,6 +62,7 @@ ARMS: dict[str, tuple[str, float]] = {
 PERPLEXITY = "heldout_perplexity"
 REPORTED = (
     PERPLEXITY,
+    "train_loss",  # nats per token on the model's own training mixture: falls as the text it learns narrows
     "rare_token_mass_retention",
     "rare_token_count_retention",
     "effective_vocabulary_ratio",
@@ -359,7 +360,13 @@ def verdict(rises: pd.DataFrame) -> str:
 
 
 def _mean_sd(values: pd.Series) -> str:
-    return f"{values.mean():.3g} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.2g}"
+    spread = values.std(ddof=1) if len(values) > 1 else 0.0
+    return f"{_figure(values.mean(), 3)} ± {_figure(spread, 2)}"
+
+
+def _figure(value: float, digits: int) -> str:
+    """``digits`` significant digits, never in e-notation for the magnitudes printed here."""
+    return f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:.0f}"
 
 
 def conditions(sizes: Sizes, generations: int, seeds: int, temperature: float) -> str:
@@ -392,12 +399,16 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="a tiny model and corpus: the shape in about a minute")
     parser.add_argument("--figure", type=Path, default=ROOT / "docs/figures/transformer_collapse.png")
     parser.add_argument("--table", type=Path, default=ROOT / "reports/transformer_collapse.csv")
+    parser.add_argument("--from-table", type=Path, help="report and draw a table an earlier run wrote; run nothing")
     args = parser.parse_args()
     sizes = replace(
         TINY if args.tiny else replace(Sizes(), epochs=args.epochs),
         pretrain_words=args.pretrained_words,
         pretrain_epochs=args.pretrain_epochs,
     )
+    if args.from_table:  # the figures and numbers of an earlier run, again
+        report(pd.read_csv(args.from_table), args.figure)
+        return
     print(conditions(sizes, args.generations, args.seeds, args.temperature), flush=True)
     wall = time.perf_counter()
     table = run(
@@ -405,8 +416,19 @@ def main() -> None:
     )
     args.table.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.table, index=False)
+    report(table, args.figure)
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    cpu = sum(u.ru_utime + u.ru_stime for u in usage)  # the workers' too, once they have ended
+    print(f"\n{cpu:.0f} CPU s, {time.perf_counter() - wall:.0f} s wall; load average now {os.getloadavg()[0]:.1f}")
+    print(f"table: {_shown(args.table)}")
+
+
+def report(table: pd.DataFrame, figure: Path) -> None:
+    """Print the summary, the perplexity by chain and by generation and the verdict; draw the figure."""
     pd.set_option("display.width", 200)
-    print(f"\nmean ± sd over {args.seeds} seeds:")
+    seeds = table.groupby("arm")["seed"].nunique()
+    chain_seconds = table.groupby(["arm", "seed"])["chain_cpu_seconds"].first().groupby("arm").mean()
+    print(f"\nmean ± sd over {seeds.min()}–{seeds.max()} seeds:")
     print(summary(table).to_string(index=False))
     rises = perplexity_rise(table)
     print("\nheld-out perplexity by chain:")
@@ -415,11 +437,8 @@ def main() -> None:
     by_generation = table.groupby(["arm", "generation"], sort=False)[PERPLEXITY].mean().unstack("generation")
     print("\nheld-out perplexity by generation (mean over seeds):")
     print(by_generation.round(1).to_string())
-    drawn = draw(table, args.figure)
-    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-    cpu = sum(u.ru_utime + u.ru_stime for u in usage)  # the workers' too, once they have ended
-    print(f"\n{cpu:.0f} CPU s, {time.perf_counter() - wall:.0f} s wall; load average now {os.getloadavg()[0]:.1f}")
-    print(f"figure: {_shown(drawn)}; table: {_shown(args.table)}")
+    print("\nCPU seconds per chain (mean): " + ", ".join(f"{arm} {s:.0f}" for arm, s in chain_seconds.items()))
+    print(f"figure: {_shown(draw(table, figure))}")
 
 
 def draw(table: pd.DataFrame, path: Path) -> Path:
@@ -427,7 +446,11 @@ def draw(table: pd.DataFrame, path: Path) -> Path:
     from collapse_guard.text.modality import FIGURE_METRICS
 
     others = {metric: label for metric, label in FIGURE_METRICS.items() if metric != PERPLEXITY}
-    labels = {PERPLEXITY: "held-out real perplexity (per BPE token)", **others}
+    labels = {
+        PERPLEXITY: "held-out real perplexity (per BPE token)",
+        "train_loss": "training loss (nats per BPE token)",
+        **others,
+    }
     return figures.metric_curves(table.assign(policy=table["arm"]), path, labels)
 
 
