@@ -346,16 +346,19 @@ def perplexity_rise(table: pd.DataFrame) -> pd.DataFrame:
 
 def verdict(rises: pd.DataFrame) -> str:
     """Shumailov et al.'s pattern in one line: with no real data kept perplexity rises in every chain; with 10 %
-    kept it rises at most a third as much (on average over seeds)."""
-    mean = rises.groupby("arm")["rise"].mean()
-    none, some = mean.get("0 % real kept", np.nan), mean.get("10 % real kept", np.nan)
-    ratio = some / none if none else np.nan
-    rising = none > 0 and (rises.loc[rises["arm"] == "0 % real kept", "rise"] > 0).all()
+    kept it rises at most a third as much (mean rise over seeds; per seed too, against the 0 % chain that starts
+    from the same generation-0 model)."""
+    rise = rises.pivot(index="seed", columns="arm", values="rise")
+    none = rise.get("0 % real kept", pd.Series(dtype=float))
+    some = rise.get("10 % real kept", pd.Series(dtype=float))
+    ratio = some.mean() / none.mean() if none.mean() else np.nan
+    paired = (some / none).dropna()
+    rising = bool(len(none)) and bool((none > 0).all())
     within = rising and ratio <= 1 / 3
     return (
-        f"0 % arm: mean rise {none:+.1f} ({'every seed rose' if rising else 'not every seed rose'}); "
-        f"10 % arm: mean rise {some:+.1f} = {ratio:.2f} of the 0 % arm's "
-        f"({'at most' if within else 'more than'} a third)"
+        f"0 % arm: mean rise {none.mean():+.1f} ({'every seed rose' if rising else 'not every seed rose'}); "
+        f"10 % arm: mean rise {some.mean():+.1f} = {ratio:.2f} of the 0 % arm's "
+        f"({'at most' if within else 'more than'} a third); per seed {', '.join(f'{r:.2f}' for r in paired)}"
     )
 
 
