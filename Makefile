@@ -10,9 +10,10 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GX_ANALYTICS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
+export NO_MKDOCS_2_WARNING := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo demo-text experiment-text test lint bench bench-metrics bench-text bench-scale bench-watermark bench-forecast bench-transformer repro mlflow-ui clean
+.PHONY: setup demo demo-text experiment-text test lint bench bench-metrics bench-text bench-scale bench-watermark bench-forecast bench-transformer repro mlflow-ui docs docs-build clean
 
 setup: $(STAMP)
 
@@ -27,28 +28,32 @@ demo: setup  ## initialise the workspace and run three guarded generations on th
 	$(BIN)/collapse-guard audit verify
 	$(BIN)/collapse-guard audit report
 
+# the text workspace: its own folder (and DVC project)
+TEXT_PARAMS := examples/text/params.yaml
 demo-text: setup  ## the same on text: the Python manual's prose, a GRU language model, watermark and dedup
-	$(BIN)/collapse-guard init --params params-text.yaml
-	$(BIN)/collapse-guard run --generations 3 --params params-text.yaml
-	$(BIN)/collapse-guard audit verify --params params-text.yaml
+	$(BIN)/collapse-guard init --params $(TEXT_PARAMS)
+	$(BIN)/collapse-guard run --generations 3 --params $(TEXT_PARAMS)
+	$(BIN)/collapse-guard audit verify --params $(TEXT_PARAMS)
+	$(BIN)/collapse-guard audit report --params $(TEXT_PARAMS)
 
 experiment-text: setup  ## replace vs accumulate on text: the rare words go first (about 10 minutes)
-	$(BIN)/collapse-guard experiment --params params-text.yaml
+	$(BIN)/collapse-guard experiment --params $(TEXT_PARAMS)
 
 SCREEN_SIZES ?= 100000 1000000
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist), a test file per worker at a time: each worker has its
 # own Prefect test server and tmp workspaces. 2 = the CI machine's cores; TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
-test: setup browser  ## lint, then the whole test suite
+test: setup browser  ## lint, then the whole test suite (and its 20 slowest tests)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=20
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check collapse_guard tasks flows
 
-bench: setup  ## overhead of one guarded generation against bare training and sampling
+bench: setup  ## overhead of one guarded generation against bare training and sampling; cold commands' timelines
 	$(BIN)/python benchmarks/guard_overhead.py
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/cold_run.py
 
 bench-metrics: setup  ## how each collapse metric's cost grows with the anchor (1x, 10x, 100x the default)
 	$(BIN)/python benchmarks/metric_scaling.py
@@ -68,7 +73,7 @@ bench-watermark: setup  ## watermark TPR by length x attack x scheme, FPR on uns
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/watermark_robustness.py --samples 400 --epochs 6 --real-tokens 2000000 --fpr-keys 10
 
 FORECAST_CHAINS := reports/forecast_chains.csv
-bench-forecast: setup  ## the collapse forecast against 40 replace and 40 accumulate chains (README's table): hit rate, false alarms (30-60 minutes)
+bench-forecast: setup  ## the collapse forecast against 40 replace and 40 accumulate chains (docs/benchmarks/forecast-validation.md): hit rate, false alarms (30-60 minutes)
 	$(BIN)/python benchmarks/forecast_validation.py --seeds 40 --first-seed 20 --generations 20 --rows 2000 --per-generation 500 --sample-size 2000 --chains $(FORECAST_CHAINS) --metric tail_coverage
 	$(BIN)/python benchmarks/forecast_validation.py --chains $(FORECAST_CHAINS) --metric rare_mode_retention
 
@@ -104,6 +109,16 @@ audit-page: setup  ## write the audit page and serve reports/ at http://127.0.0.
 mlflow-ui: setup  ## the MLflow UI of the default workspace at http://127.0.0.1:5000 (one worker: answers in seconds on 2 cores)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root mlartifacts --workers 1 --host 127.0.0.1 --port 5000
 
-clean:  ## remove what `make demo` made (not the venv)
-	rm -rf mlflow.db mlartifacts reports reports-text ledger generations generations-text .dvc-remote \
-		data/anchor/real.parquet* data/anchor/text.parquet* data/anchor/.gitignore data/quarantine
+# The documentation site (mkdocs.yml, docs/): served with live reload, or built strictly into site/ (a broken link,
+# a missing page or anchor fails the build).
+docs: setup  ## serve the docs site at http://127.0.0.1:8001
+	$(BIN)/mkdocs serve -a 127.0.0.1:8001
+
+docs-build: setup  ## build the docs site into site/, strictly
+	$(BIN)/mkdocs build --strict
+
+clean:  ## remove what `make demo` and `make demo-text` made (not the venv)
+	rm -rf mlflow.db mlartifacts reports ledger generations .dvc-remote \
+		data/anchor/real.parquet* data/anchor/.gitignore data/quarantine
+	cd examples/text && rm -rf .dvc .dvcignore mlflow.db mlartifacts reports-text ledger generations-text .dvc-remote \
+		data .collapse-guard .gitignore

@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import collapse_guard
-    from collapse_guard.config import load_params
+    from collapse_guard.modality.registry import load_params
     from collapse_guard.pipeline.ingest import ingest_real
     from collapse_guard.pipeline.setup import initialise
     from collapse_guard.records import anchor

@@ -7,7 +7,7 @@ screen a watermarking model's curation uses (one key, one scheme): every documen
 Each mode runs in a fresh process, inside a Prefect flow and task as in the guarded flow:
 
 - ``in-process``: the hashing in the task's process (``dask_min_documents`` above the batch);
-- ``dask-N``: collapse_guard.tasks.cluster.DaskHashing with a threshold of 0 on a local cluster of N
+- ``dask-N``: collapse_guard.tasks.text_screening.DaskHashing with a threshold of 0 on a local cluster of N
   single-threaded workers, started (and stopped) inside the timed call, as curation does.
 
 Reported: seconds of the curation call (cluster start included), CPU seconds of the process tree (the
@@ -43,7 +43,7 @@ def run_one(mode: str, data: Path) -> dict:
     from scale_screening import TreeMemory
     from synthetic_crawl import GAMMA, make_key
 
-    from collapse_guard.tasks.cluster import DaskHashing
+    from collapse_guard.tasks.text_screening import DaskHashing
     from collapse_guard.text.corpus import read_corpus
     from collapse_guard.text.dedup import AnchorIndex, DedupSettings
     from collapse_guard.text.labels import DECODING, WATERMARK_KEY_ID

@@ -41,8 +41,8 @@ def main() -> None:
     from prefect import flow
     from prefect.testing.utilities import prefect_test_harness
 
-    from collapse_guard.config import load_params
     from collapse_guard.modality.base import EVALUATION_DECODING, run_here
+    from collapse_guard.modality.registry import load_params
     from collapse_guard.pipeline import step
     from collapse_guard.records.anchor import split
     from collapse_guard.records.provenance import feature_columns, numeric_columns, stamp_real

@@ -37,8 +37,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from collapse_guard.config import Params, load_params
-from collapse_guard.modality.registry import modality_for
+from collapse_guard.config import Params
+from collapse_guard.modality.registry import load_params, modality_for
 from collapse_guard.pipeline.experiment import ChainSpec, generations_until, simulate_under, tidy
 from collapse_guard.records.anchor import AnchorSplit, describe, split
 from collapse_guard.reports.forecast import Forecast, for_history

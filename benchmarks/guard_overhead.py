@@ -51,10 +51,9 @@ def main() -> None:
     import pandas as pd
     from prefect.testing.utilities import prefect_test_harness
 
-    from collapse_guard.config import load_params
     from collapse_guard.flows.guarded_retraining import guarded_retraining
     from collapse_guard.generator import build_generator, load_generator
-    from collapse_guard.modality.registry import modality_for
+    from collapse_guard.modality.registry import load_params, modality_for
     from collapse_guard.pipeline import gate, promotion, served_model, trust
     from collapse_guard.pipeline.setup import initialise
     from collapse_guard.records import anchor, attestation, ledger, tracking, versioning
@@ -101,6 +100,7 @@ def main() -> None:
                 min_real_fraction=params.gate.min_real_fraction,
                 expectations_dir=params.resolve(params.paths.expectations_dir),
                 anchor_path="anchor",
+                held_out=anchor.holdout_mask(current, params.data.holdout_fraction),
             ),
             "collapse metrics": lambda: evaluate(model, real, held_out[features], params.evaluation, 3),
             "Evidently drift report": lambda: modality_for(params).drift(samples, real, out / "drift.html"),

@@ -24,8 +24,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from collapse_guard.config import DecodingParams, load_params  # noqa: E402
-from collapse_guard.modality.registry import modality_for  # noqa: E402
+from collapse_guard.config import DecodingParams  # noqa: E402
+from collapse_guard.modality.registry import load_params, modality_for  # noqa: E402
 from collapse_guard.pipeline.experiment import ChainSpec, simulate_under  # noqa: E402
 from collapse_guard.records.anchor import AnchorSplit, as_real_records, describe, holdout_mask  # noqa: E402
 from collapse_guard.records.provenance import feature_columns  # noqa: E402

@@ -72,8 +72,8 @@ def forget_remembered() -> None:
 def one_size(rows: int) -> tuple[float, float, dict[str, float], float, dict[str, float]]:
     """(setup seconds, timed generation seconds, seconds per task, and the same two for a generation timed
     after ``forget_remembered``) for an anchor of ``rows`` rows."""
-    from collapse_guard.config import load_params
     from collapse_guard.flows.guarded_retraining import guarded_retraining
+    from collapse_guard.modality.registry import load_params
     from collapse_guard.pipeline.setup import initialise
 
     root = Path(tempfile.mkdtemp(prefix=f"cg-scale-{rows}-"))

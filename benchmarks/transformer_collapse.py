@@ -46,8 +46,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from collapse_guard.config import DecodingParams, Params, load_params  # noqa: E402
-from collapse_guard.modality.registry import modality_for  # noqa: E402
+from collapse_guard.config import DecodingParams, Params  # noqa: E402
+from collapse_guard.modality.registry import load_params, modality_for  # noqa: E402
 from collapse_guard.pipeline.experiment import ChainSpec, simulate_under  # noqa: E402
 from collapse_guard.records.anchor import AnchorSplit, describe, split  # noqa: E402
 from collapse_guard.reports import figures  # noqa: E402
@@ -143,10 +143,11 @@ TINY = Sizes(
 
 
 def experiment_params(sizes: Sizes, tokenizer_file: Path, arm: str, base: Path | None = None) -> Params:
-    """params-text.yaml with the HF model, the arm's mixing, no watermark, in experiment mode."""
+    """The text workspace's params (examples/text/params.yaml) with the HF model, the arm's mixing, no watermark,
+    in experiment mode."""
     policy, kept = ARMS[arm]
     return load_params(
-        ROOT / "params-text.yaml",
+        ROOT / "examples/text/params.yaml",
         overrides={
             "run.mode": "experiment",
             "model.class": "collapse_guard.text.hf:HFLanguageModel",

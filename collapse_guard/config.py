@@ -1,27 +1,30 @@
 """params.yaml, read once, validated into typed objects and passed down.
 
 Paths in params.yaml are relative to the directory that holds it (the workspace), so the same file
-works from any current directory. Nothing below this module reads params.yaml again.
+works from any current directory. Nothing reads params.yaml again after it is loaded.
+
+This module holds the sections every kind of data shares (``Params``) and knows no modality: a modality
+adds its own section by subclassing ``Params`` (collapse_guard/<modality>/params.py), and
+``collapse_guard.modality.registry.load_params`` validates a file as the subclass its ``data.modality``
+names, with ``read_params`` and ``validate_params`` below.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_type_hints
+from typing import Annotated, Any, ClassVar, Literal, Self, get_args, get_type_hints
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from collapse_guard.errors import ConfigError, PolicyForbidden
-from collapse_guard.tabular.params import TabularParams
-from collapse_guard.text.params import TextParams
 
-# The one list of mixing policies (collapse_guard.pipeline.mixing implements each) and of modalities
-# (collapse_guard.modality.registry maps each name to its implementation).
+# The one list of mixing policies (collapse_guard.pipeline.mixing implements each). The modalities are listed
+# where they are implemented: collapse_guard.modality.registry (which checks ``data.modality`` at load).
+DriftReportMode = Literal["html", "summary", "off"]
 PolicyName = Literal["accumulate", "replace", "accumulate-subsample", "fixed-ratio", "adaptive-ratio"]
 POLICY_NAMES: tuple[str, ...] = get_args(PolicyName)
-ModalityName = Literal["tabular", "text"]
 
 
 class _Strict(BaseModel):
@@ -35,6 +38,10 @@ class PathsParams(_Strict):
     ledger: str = "ledger/ledger.jsonl"
     expectations_dir: str = "expectations"
     quarantine_dir: str = "data/quarantine"  # ingest writes what it turned away here, with the reason
+    # the paths a run writes (all but expectations_dir) stay inside the workspace unless this says otherwise
+    allow_outside_workspace: bool = False
+
+    WRITTEN: ClassVar[tuple[str, ...]] = ("anchor", "generations_dir", "reports_dir", "ledger", "quarantine_dir")
 
 
 class TrackingParams(_Strict):
@@ -53,7 +60,7 @@ class RunParams(_Strict):
 
 
 class DataParams(_Strict):
-    modality: ModalityName = "tabular"
+    modality: str = "tabular"  # a name in collapse_guard.modality.registry.MODALITIES
     source: str = "embedded"  # the modality's embedded default, or a path to your own data
     holdout_fraction: float = Field(0.2, gt=0, lt=0.9)
 
@@ -106,7 +113,10 @@ class MixingParams(_Strict):
 
 
 class GateParams(_Strict):
-    min_real_fraction: float = Field(0.25, ge=0, le=1)
+    # a number, or "auto": the last safe-zone certificate's r* (``experiment --safe-zone``) plus ``auto_margin``,
+    # resolved once when a run starts (collapse_guard/pipeline/gate_floor.py)
+    min_real_fraction: Annotated[float, Field(ge=0, le=1)] | Literal["auto"] = 0.25
+    auto_margin: float = Field(0.05, ge=0, le=1)
 
 
 class EvaluationParams(_Strict):
@@ -120,13 +130,18 @@ class EvaluationParams(_Strict):
     max_tail_rows: int = Field(20_000, ge=100, le=10_000_000)
     # a wider table's drift report covers a fixed sample of this many columns (Evidently draws one chart per column)
     max_drift_columns: int = Field(60, ge=1, le=100_000)
+    # what Evidently's drift report leaves in a generation's folder: its page (drift.html), its metric values only
+    # (drift.json: the preset's summary table and charts are not drawn), or no file. Evidently computes the drift
+    # numbers in every mode, and they are recorded (metrics.json, MLflow, the ledger) in every mode.
+    drift_report: DriftReportMode = "html"
     # column -> level to track per generation ("" = the column's rare levels): a slice the user names
     rare_slices: dict[str, str] = Field(default_factory=dict)
     # real rows (train and held-out split each) a tabular evaluation and its drift report compare against: a bigger
     # split is subsampled once per anchor version with a fixed seed, so the metrics' cost stops growing with the anchor
     max_reference_rows: int = Field(50_000, ge=100, le=100_000_000)
     # the metrics' independent parts run on Dask (tasks/cluster.py) from this many rows on, samples and held-out
-    # reference counted; below, in this process with no cluster started (on 2 cores a local cluster never won: README)
+    # reference counted; below, in this process with no cluster started (on 2 cores a local cluster never won:
+    # docs/benchmarks/evaluation-dask.md)
     dask_min_rows: int = Field(2_000_000, ge=0, le=1_000_000_000)
     dask_workers: int = Field(2, ge=1, le=1024)  # local cluster's workers; DASK_SCHEDULER_ADDRESS wins
 
@@ -140,6 +155,25 @@ class SweepParams(_Strict):
     real_fractions: list[Annotated[float, Field(gt=0, le=1)]] = Field(default_factory=lambda: [0.1, 0.3, 0.5, 0.7, 0.9])
     generations: int = Field(8, ge=1, le=1000)
     seeds: int = Field(1, ge=1, le=1000)
+
+
+class SafeZoneParams(_Strict):
+    """`collapse-guard experiment --safe-zone`: the smallest real fraction r* that keeps every headline metric
+    within ``tolerance`` of generation 0 after ``generations`` fixed-ratio generations (pipeline/safe_zone.py)."""
+
+    generations: int = Field(5, ge=1, le=1000)
+    tolerance: float = Field(0.1, gt=0, le=10)  # relative: |metric_G / metric_0 - 1| at most this
+    confidence: float = Field(0.9, gt=0.5, lt=1)  # of each "safe" / "unsafe" decision at a tested fraction
+    seeds: int = Field(4, ge=2, le=1000)  # most chains per tested fraction; the full sweep runs this many at each
+    step: float = Field(0.05, gt=0, le=0.5)  # the fractions tried are multiples of this (the full sweep's grid)
+    budget: float = Field(0.2, gt=0, le=1)  # at most this share of the full sweep's model fits
+
+    @field_validator("step")
+    @classmethod
+    def _divides_one(cls, value: float) -> float:
+        if abs(round(1 / value) * value - 1) > 1e-9:
+            raise ValueError("experiment.safe_zone.step must divide 1 (e.g. 0.05, 0.1, 0.025)")
+        return value
 
 
 class ExperimentParams(_Strict):
@@ -156,6 +190,8 @@ class ExperimentParams(_Strict):
     workers: int = Field(2, ge=1, le=256)
     output_dir: str = "reports/experiment"
     sweep: SweepParams = SweepParams()
+    safe_zone: SafeZoneParams = SafeZoneParams()
+    theory_scale: float = Field(1.0, gt=0, le=100)  # --theory: chains run = this × the default (tests run 0.1)
 
 
 class ScheduleParams(_Strict):
@@ -168,9 +204,29 @@ class ScheduleParams(_Strict):
 
     @field_validator("cron")
     @classmethod
-    def _five_fields(cls, value: str) -> str:
-        if len(value.split()) not in (5, 6):
-            raise ValueError("schedule.cron must be a cron expression of 5 fields, e.g. '0 3 * * *'")
+    def _a_cron_expression(cls, value: str) -> str:
+        """Checked here, by the parser Prefect's own Cron schedule uses, not when ``serve`` hands it to Prefect."""
+        from datetime import datetime
+
+        from cronsim import CronSim, CronSimError
+
+        if len(value.split()) != 5:
+            raise ValueError(f"{value!r} is not a cron expression of 5 fields, e.g. '0 3 * * *'")
+        try:
+            CronSim(value, datetime(2000, 1, 1))
+        except CronSimError as exc:
+            raise ValueError(f"{value!r} is not a valid cron expression ({exc})") from exc
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _a_known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not a time zone name (e.g. 'UTC', 'Europe/Berlin')") from exc
         return value
 
 
@@ -223,6 +279,24 @@ class ForecastParams(_Strict):
         return self
 
 
+class CheckParams(_Strict):
+    """``collapse-guard check``: a mixture made elsewhere (collapse_guard/pipeline/mixture_check.py)."""
+
+    # a team's own column names -> the provenance column each stands for (e.g. {id: record_id, kind: source})
+    columns: dict[str, str] = Field(default_factory=dict)
+
+
+class TrainingParams(_Strict):
+    """Where the train step runs: in the flow's process (``work_pool: ""``), or as a Prefect deployment on a work
+    pool whose workers have the GPUs (flows/remote_training.py). The gated mixture goes there, and the model comes
+    back, through ``exchange``: a folder both machines see, files named by their SHA-256."""
+
+    work_pool: str = ""  # "": train in the flow's process
+    deployment: str = "train"  # runs as collapse-guard-training/<deployment> on the pool
+    exchange: str = ".collapse-guard/exchange"  # relative to the workspace, or absolute (a shared mount)
+    timeout_seconds: float = Field(3600, gt=0, le=7 * 86_400)  # a training run not finished by then: exit 9
+
+
 class Params(_Strict):
     paths: PathsParams = PathsParams()
     tracking: TrackingParams = TrackingParams()
@@ -235,14 +309,30 @@ class Params(_Strict):
     gate: GateParams = GateParams()
     evaluation: EvaluationParams = EvaluationParams()
     experiment: ExperimentParams = ExperimentParams()
-    tabular: TabularParams = TabularParams()  # what only tables need (collapse_guard/tabular/params.py)
-    text: TextParams = TextParams()  # what only text needs (collapse_guard/text/params.py)
+    # a modality's own section (tabular:, text:) is a field of its subclass (collapse_guard/<modality>/params.py)
     alerts: AlertsParams = AlertsParams()  # collapse_guard/records/alerts.py
     promotion: PromotionParams = PromotionParams()  # MLflow Model Registry alias `champion`
     schedule: ScheduleParams = ScheduleParams()  # `collapse-guard serve` (flows/scheduled.py)
     forecast: ForecastParams = ForecastParams()  # collapse_guard/reports/forecast.py
+    check: CheckParams = CheckParams()  # `collapse-guard check` (collapse_guard/pipeline/mixture_check.py)
+    training: TrainingParams = TrainingParams()  # where the train step runs (flows/remote_training.py)
     workspace: Path = Path(".")
     source_file: str = "params.yaml"
+
+    @model_validator(mode="after")
+    def _written_paths_inside_the_workspace(self) -> Params:
+        # a path that leads out of the workspace is written there, then fails every check that reads it back
+        if self.paths.allow_outside_workspace:
+            return self
+        root = Path(self.workspace).resolve()
+        for name in PathsParams.WRITTEN:
+            where = self.resolve(getattr(self.paths, name)).resolve()
+            if not where.is_relative_to(root):
+                raise ValueError(
+                    f"paths.{name} ({getattr(self.paths, name)}) leads out of the workspace ({root}); keep it "
+                    "inside, or set paths.allow_outside_workspace: true"
+                )
+        return self
 
     @model_validator(mode="after")
     def _replace_only_in_experiments(self) -> Params:
@@ -255,6 +345,14 @@ class Params(_Strict):
                 path=self.source_file,
             )
         return self
+
+    @classmethod
+    def of(cls, params: Params) -> Self:
+        """``params`` as this class: itself if it is one; else its sections this class has, and this class's
+        defaults for the rest (e.g. a modality's section, for params that were loaded for another modality)."""
+        if isinstance(params, cls):
+            return params
+        return cls(**{name: getattr(params, name) for name in cls.model_fields if name in type(params).model_fields})
 
     def resolve(self, relative: str) -> Path:
         """A path from params.yaml, made absolute against the workspace."""
@@ -279,21 +377,34 @@ class Params(_Strict):
         return uri
 
 
-def load_params(path: Path | str = "params.yaml", overrides: dict | None = None) -> Params:
-    """Read and validate params.yaml; ``overrides`` are dotted keys (``{"mixing.policy": "replace"}``)."""
+def read_params(path: Path | str = "params.yaml", overrides: dict | None = None) -> tuple[Path, dict]:
+    """The params file's absolute path and its mapping of sections, with ``overrides`` (dotted keys:
+    ``{"mixing.policy": "replace"}``) applied; not validated yet (``validate_params``)."""
     path = Path(path).resolve()
     if not path.is_file():
         raise ConfigError("params file not found; run `collapse-guard init` or pass --params", path=str(path))
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"params file is not UTF-8 text (byte {exc.object[exc.start]:#04x} at position {exc.start}): save it "
+            "as UTF-8",
+            path=str(path),
+        ) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"params file is not valid YAML: {exc}", path=str(path)) from exc
     if not isinstance(raw, dict):
         raise ConfigError("params file must hold a mapping of sections", path=str(path))
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value)
+    return path, raw
+
+
+def validate_params(params_type: type[Params], raw: dict, path: Path) -> Params:
+    """``raw`` (from ``read_params``) validated as ``params_type``: a ConfigError naming every bad key and the
+    file, or PolicyForbidden; ``model.options`` checked against the model's constructor."""
     try:
-        params = Params.model_validate({**raw, "workspace": path.parent, "source_file": str(path)})
+        params = params_type.model_validate({**raw, "workspace": path.parent, "source_file": str(path)})
     except PolicyForbidden:
         raise
     except ValidationError as exc:
@@ -320,8 +431,10 @@ def check_model_options(model: ModelParams, source_file: str) -> None:
     module_name, _, class_name = model.class_path.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"model.class {model.class_path!r} cannot be imported: {exc}", path=source_file) from exc
+    except Exception as exc:  # the module may fail in any way while it is imported: it is the user's code
+        raise ConfigError(
+            f"model.class {model.class_path!r} cannot be imported: {type(exc).__name__}: {exc}", path=source_file
+        ) from exc
     try:
         hints = get_type_hints(cls.__init__, include_extras=True)
     except (NameError, TypeError):

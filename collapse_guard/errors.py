@@ -1,4 +1,4 @@
-"""Errors a user can cause, each with the CLI exit code documented in the README.
+"""Errors a user can cause, each with its CLI exit code (the docs' exit-code reference is made from ``EXIT_CODES``).
 
 Every message names the cause and the file involved, so an operator can fix it without reading code.
 """
@@ -55,6 +55,13 @@ class GateBlocked(CollapseGuardError):
         super().__init__(message, path=path)
 
 
+class MixtureNotGated(CollapseGuardError):
+    """A model trained elsewhere names a mixture that never passed the gate (no passing ``check`` and no passing
+    gate of the flow records its digest): it is not recorded."""
+
+    exit_code = 14
+
+
 class AnchorIntegrityError(CollapseGuardError):
     """The real anchor shrank or changed against the version the pipeline last recorded."""
 
@@ -92,13 +99,28 @@ class RemoteStalled(ServiceUnavailable):
 class ClusterLost(ServiceUnavailable):
     """The Dask cluster failed under a task: its workers died running it every time the scheduler retried it
     (Dask's ``KilledWorker``: out of memory, or a crash in native code), its scheduler went away, or it was
-    left without any worker (tasks/cluster.py ``_collected``)."""
+    left without any worker (tasks/cluster.py ``collected``)."""
 
 
 class WorkspaceUnwritable(CollapseGuardError):
     """A folder or file of the workspace cannot be written (read-only, permissions, disk full)."""
 
     exit_code = 10
+
+
+class SigningKeyError(CollapseGuardError):
+    """A signing or watermark key is missing, is not the key the ledger recorded, cannot be read, or is readable
+    by others. Raised before anything is written: a key is part of the trail, so a command never signs with
+    another key or creates one in an initialised workspace (``collapse-guard audit rotate-key`` changes keys)."""
+
+    exit_code = 11
+
+
+class Unauthenticated(CollapseGuardError):
+    """A bundle (or ledger) is self-consistent, but only against the key it carries: nothing ties that key to the
+    one the reviewer trusts. Give the trusted key (``--public-key``) or pin its fingerprint (``--fingerprint``)."""
+
+    exit_code = 12
 
 
 EXIT_CODES: dict[int, str] = {
@@ -113,5 +135,9 @@ EXIT_CODES: dict[int, str] = {
     WorkspaceBusy.exit_code: "workspace busy: another run holds it (the message names it)",
     ServiceUnavailable.exit_code: "an external service (MLflow, Prefect API, DVC remote, Dask) is down or timed out",
     WorkspaceUnwritable.exit_code: "a workspace folder or file cannot be written (read-only, permissions, disk full)",
+    SigningKeyError.exit_code: "a signing or watermark key is missing, changed, unreadable or readable by others",
+    Unauthenticated.exit_code: "not authenticated: checked only against the bundle's own key, or an unsigned ledger "
+    "(give --public-key or --fingerprint)",
     AlreadyIngested.exit_code: "ingest refused: the same file was already ingested (--allow-same-file to repeat it)",
+    MixtureNotGated.exit_code: "record-model refused: the model's mixture never passed the gate (check it first)",
 }

@@ -92,15 +92,24 @@ def read_model_file(path: Path, save_format: str) -> dict[str, Any]:
     return saved
 
 
-def _import_class(class_path: str) -> type[Generator]:
+def _import_class(class_path: str, source_file: str | None = None) -> type[Generator]:
     module_name, _, class_name = class_path.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"model.class {class_path!r} cannot be imported: {exc}") from exc
+    except Exception as exc:  # the user's module may fail in any way while it is imported
+        raise ConfigError(
+            f"model.class {class_path!r} cannot be imported: {type(exc).__name__}: {exc}", path=source_file
+        ) from exc
     if not (isinstance(cls, type) and issubclass(cls, Generator)):
-        raise ConfigError(f"model.class {class_path!r} is not a collapse_guard.generator.Generator subclass")
+        raise ConfigError(
+            f"model.class {class_path!r} is not a collapse_guard.generator.Generator subclass", path=source_file
+        )
     return cls
+
+
+def check_generator_class(class_path: str, source_file: str) -> None:
+    """When params.yaml is loaded: ``model.class`` names a Generator (a ConfigError naming the file if not)."""
+    _import_class(class_path, source_file)
 
 
 def build_generator(params: ModelParams) -> Generator:

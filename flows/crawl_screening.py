@@ -2,7 +2,7 @@
 tasks on a ``DaskTaskRunner``, then checked in crawl order against the anchor index and everything earlier
 (collapse_guard.text.dedup.ScreeningStream), which gives the verdicts of screening the crawl whole in one
 process. Memory stays bounded whatever the crawl's size: the crawl is read batch by batch, a few batches
-per worker are out on the workers (collapse_guard.tasks.cluster.DaskHashing.stream), the earlier
+per worker are out on the workers (collapse_guard.tasks.text_screening.DaskHashing.stream), the earlier
 documents' signatures spill to a temporary folder, and the verdicts and the quarantine are written as they
 come (collapse_guard.text.screening_output).
 
@@ -21,8 +21,7 @@ from pathlib import Path
 
 from prefect import flow
 
-from collapse_guard.tasks.cluster import DaskHashing
-from collapse_guard.tasks.screening import check_batch
+from collapse_guard.tasks.text_screening import DaskHashing, check_batch
 from collapse_guard.text.corpus import iter_corpus
 from collapse_guard.text.dedup import AnchorIndex, ScreeningStream
 from collapse_guard.text.screening import WatermarkScreen, hash_batches_here

@@ -8,8 +8,8 @@ alerted to ``alerts.urls``. Its parameters are JSON (the params file's path), so
 
 from prefect import flow
 
-from collapse_guard.config import load_params
 from collapse_guard.flows.guarded_retraining import guarded_retraining
+from collapse_guard.modality.registry import load_params
 from collapse_guard.records import alerts
 from collapse_guard.records.lock import workspace_lock
 from collapse_guard.tasks.workspace import check_services, clean_after_a_killed_run, initialise_workspace

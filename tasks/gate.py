@@ -3,11 +3,13 @@ the verdict is decided and where it is recorded."""
 
 from pathlib import Path
 
-from collapse_guard.config import GateParams, Params
+from collapse_guard.config import MixingParams, Params
 from collapse_guard.errors import GateBlocked
 from collapse_guard.pipeline import binding, data_docs, gate, payloads
 from collapse_guard.pipeline.handles import GenerationContext, MixtureHandle
+from collapse_guard.pipeline.mixing import anchor_share_floor
 from collapse_guard.records import atomic, ledger, staging, tracking
+from collapse_guard.records.gate_floor import AppliedFloor
 from collapse_guard.records.provenance import RECORD_ID
 from collapse_guard.tasks.artifacts import publish_gate_table
 from collapse_guard.tasks.steps import pipeline_step
@@ -15,15 +17,20 @@ from collapse_guard.tasks.steps import pipeline_step
 
 @pipeline_step("gate", says=lambda verdict: verdict.describe())
 def gate_mixture(
-    ctx: GenerationContext, mixture: MixtureHandle, settings: GateParams, expectations_dir: Path
+    ctx: GenerationContext,
+    mixture: MixtureHandle,
+    floor: AppliedFloor,
+    expectations_dir: Path,
+    mixing: MixingParams,
 ) -> gate.GateVerdict:
-    """Validate the mixture and the anchor against the suites in expectations/ (nothing is written here)."""
+    """Validate the mixture and the anchor against the suites in expectations/ (nothing is written here).
+    ``floor``: the real-fraction floor resolved when the run started (collapse_guard/records/gate_floor.py)."""
     modality = ctx.modality
     return gate.evaluate(
         anchor=ctx.anchor.frame,
         mixture=mixture.frame,
         recorded_anchor=ctx.state.recorded_anchor,
-        min_real_fraction=settings.min_real_fraction,
+        min_real_fraction=floor.value,
         expectations_dir=expectations_dir,
         anchor_path=ctx.anchor_file,
         mixture_path=ctx.relative(mixture.path),
@@ -36,12 +43,14 @@ def gate_mixture(
             binding.batch_ids(generation_paths_upto(ctx)),
             ctx.anchor_file,
         ),
+        held_out=ctx.anchor.frame[RECORD_ID].isin(ctx.anchor.held_out[RECORD_ID]).to_numpy(),
+        min_anchor_share=anchor_share_floor(mixing),
     )
 
 
 @pipeline_step("record-gate-verdict", says=lambda verdict: f"{verdict.status}, in the ledger and MLflow")
 def record_gate_verdict(
-    params: Params, ctx: GenerationContext, mixture: MixtureHandle, verdict: gate.GateVerdict
+    params: Params, ctx: GenerationContext, mixture: MixtureHandle, verdict: gate.GateVerdict, floor: AppliedFloor
 ) -> gate.GateVerdict:
     """The verdict's records: gate.json beside the mixture, MLflow, the ledger and a Prefect table. A blocked
     mixture is published with its gate.json (where the message and the ledger say it is), its MLflow run marked
@@ -64,7 +73,9 @@ def record_gate_verdict(
         anchor_observed=ctx.anchor.record,
         summary=mixture.summary,
         mlflow_run_id=ctx.mlflow_run_id,
-        sources={**gate.CORE_SOURCES, **ctx.modality.gate_parameter_sources()},
+        # the floor's source: params.yaml, or the safe-zone certificate it was resolved from
+        sources={**gate.CORE_SOURCES, **ctx.modality.gate_parameter_sources(), "min_real_fraction": floor.source},
+        mixture_digest=mixture.digest,
     )
     if not verdict.passed:
         staging.publish(ctx.paths.dir, ctx.published.dir)

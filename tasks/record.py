@@ -75,7 +75,7 @@ def record_generation(
             parent_model_id=ctx.state.model_id,
             decoding=params.decoding.model_dump_json(),
         ),
-        artifacts=[published.drift_html, published.drift_json, published.metrics],
+        artifacts=[published.drift_html, published.drift_json, published.metrics],  # those that exist
     )
     from collapse_guard.pipeline import served_model  # imports mlflow.pyfunc: only when a model is logged
 
@@ -107,5 +107,5 @@ def record_generation(
         measured.metrics,
         mlflow_run_id=ctx.mlflow_run_id,
         model_id=model.model_id,
-        drift_report=ctx.relative(published.drift_html),
+        drift_report=ctx.relative(report) if (report := published.drift_report()) else "",
     )

@@ -13,9 +13,12 @@ import yaml
 from hypothesis import settings
 
 from collapse_guard.offline import apply_offline_defaults
+from collapse_guard.process_heap import collect_old_objects_less_often
 from collapse_guard.tabular.default_data import FEATURES, RARE_MODES
 
 apply_offline_defaults()
+# as in the console script: a test process holds every library's objects, and each full collection walked them all
+collect_old_objects_less_often()
 os.environ.pop("MLFLOW_TRACKING_URI", None)  # tests use each workspace's own SQLite store
 
 # Property tests check answers, not speed: hypothesis' default 200 ms deadline per example failed a test whose
@@ -42,7 +45,8 @@ def merge(base: dict, extra: dict) -> dict:
     return out
 
 
-# The text workspace (params-text.yaml) shrunk the same way: a quarter of the corpus, a model trained in seconds.
+# The text workspace (examples/text/params.yaml) shrunk the same way: a quarter of the corpus, a model trained in
+# seconds.
 TINY_TEXT = {
     "text": {"embedded": {"max_documents": 160}, "metric_tokens": 3000},
     "model": {
@@ -71,6 +75,28 @@ def write_params(workspace: Path, base: str = "params.yaml", tiny: dict | None =
     path = workspace / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
+
+
+def copy_workspace(source: Path, target: Path) -> Path:
+    """``source`` copied whole to ``target``, with the absolute paths a workspace holds (its DVC remote, MLflow's
+    artifact locations and model sources) moved along: the copy is a workspace of its own, and a test that changes
+    it leaves ``source`` as it was. Lets the end-to-end tests of a module share one prepared workspace (made once,
+    module-scoped) instead of running the same generations again for each test."""
+    import shutil
+    import sqlite3
+
+    shutil.copytree(source, target, symlinks=True)
+    old, new = str(source), str(target)
+    for path in [target / ".dvc" / "config", *(target / "mlartifacts").rglob("MLmodel")]:
+        if path.is_file() and old in (text := path.read_text()):
+            path.write_text(text.replace(old, new))
+    if (target / "mlflow.db").is_file():
+        with sqlite3.connect(target / "mlflow.db") as db:
+            for (table,) in db.execute("select name from sqlite_master where type = 'table'").fetchall():
+                for _, column, kind, *_ in db.execute(f'pragma table_info("{table}")').fetchall():
+                    if "CHAR" in kind.upper() or "TEXT" in kind.upper():
+                        db.execute(f'update "{table}" set "{column}" = replace("{column}", ?, ?)', (old, new))
+    return target
 
 
 def sha256_of(path: Path) -> str:

@@ -52,3 +52,8 @@ def disagreements(numbers: dict[str, dict]) -> dict[str, dict]:
         if not all(v == first or (math.isnan(v) and math.isnan(first)) for v in seen.values()):
             found[name] = seen
     return found
+
+
+def uncatalogued(numbers: dict[str, dict], catalog: dict) -> set[str]:
+    """The metric names recorded anywhere that the modality's catalog does not describe (the docs' reference)."""
+    return {name for values in numbers.values() for name in values} - set(catalog)

@@ -37,6 +37,7 @@ def test_exit_codes_are_distinct():
     assert len(set(own.values())) == len(own)  # no two error classes share a code of their own
     assert set(own.values()) <= set(EXIT_CODES)  # and every code is documented
     assert errors.AlreadyIngested.exit_code == 13 and issubclass(errors.AlreadyIngested, errors.DataError)
+    assert "key" in EXIT_CODES[11] and "bundle's own key" in EXIT_CODES[12]
 
 
 def test_config_errors_exit_2_and_name_the_file(tmp_path):
@@ -64,3 +65,16 @@ def test_an_ingest_tells_how_many_documents_it_has_screened():
     assert [len(batch) for batch, _ in counted] == [10, 10, 5]
     assert status.said == [f"screening crawl.jsonl: {n} documents screened" for n in (10, 20, 25)]
     assert _counted(hash_batches_here, None, "quiet") is hash_batches_here  # --json or no terminal: no spinner
+
+
+def test_importing_the_package_loads_no_heavy_library_until_the_api_is_used():
+    code = (
+        "import sys\n"
+        "import collapse_guard\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+        "collapse_guard.Guard\n"
+        "print('torch' in sys.modules, 'mlflow' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "[]"  # import collapse_guard: nothing heavy
+    assert out[1] == "False False"  # Guard itself loads neither torch nor MLflow (its methods do, when called)

@@ -1,7 +1,7 @@
 import pytest
 
-from collapse_guard.config import load_params
 from collapse_guard.errors import ConfigError, PolicyForbidden
+from collapse_guard.modality.registry import load_params
 from tests.conftest import REPO, write_params
 
 
@@ -23,6 +23,8 @@ def test_replace_is_forbidden_in_production_and_allowed_in_experiments(tmp_path)
     [
         ({"gate": {"min_real_fraction": 1.5}}, "gate.min_real_fraction"),
         ({"gate": {"min_real_fracton": 0.5}}, "min_real_fracton"),
+        ({"gate": {"min_real_fraction": "automatic"}}, "gate.min_real_fraction"),
+        ({"experiment": {"safe_zone": {"step": 0.3}}}, "experiment.safe_zone.step"),
         ({"mixing": {"policy": "shuffle"}}, "mixing.policy"),
         ({"model": {"class": "no_colon"}}, "model.class"),
         # a lead's ceiling is derived from the floor of the metric it leads: no floor, no lead
@@ -33,6 +35,11 @@ def test_bad_values_name_the_key_and_the_file(tmp_path, sections, fragment):
     with pytest.raises(ConfigError) as caught:
         load_params(write_params(tmp_path, **sections))
     assert fragment in str(caught.value) and "params.yaml" in str(caught.value)
+
+
+def test_the_gate_floor_is_a_fraction_or_auto(tmp_path):
+    assert load_params(write_params(tmp_path, gate={"min_real_fraction": "auto"})).gate.min_real_fraction == "auto"
+    assert load_params(write_params(tmp_path, gate={"min_real_fraction": 0.4})).gate.min_real_fraction == 0.4
 
 
 def test_missing_and_malformed_files(tmp_path):

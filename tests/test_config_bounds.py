@@ -2,8 +2,8 @@
 
 import pytest
 
-from collapse_guard.config import load_params
 from collapse_guard.errors import ConfigError
+from collapse_guard.modality.registry import load_params
 from tests.conftest import REPO, TINY_TEXT, write_params
 
 GMM = "collapse_guard.tabular.gmm:GaussianMixtureGenerator"
@@ -26,6 +26,10 @@ GMM = "collapse_guard.tabular.gmm:GaussianMixtureGenerator"
         ({"run": {"seed": -1}}, "run.seed"),
         ({"experiment": {"sweep": {"real_fractions": [0.5, 1.5]}}}, "experiment.sweep.real_fractions.1"),
         ({"tabular": {"embedded": {"rows": 10**12}}}, "tabular.embedded.rows"),
+        ({"gate": {"auto_margin": 2}}, "gate.auto_margin"),
+        ({"experiment": {"safe_zone": {"confidence": 1.0}}}, "experiment.safe_zone.confidence"),
+        ({"experiment": {"safe_zone": {"seeds": 1}}}, "experiment.safe_zone.seeds"),
+        ({"experiment": {"theory_scale": 0}}, "experiment.theory_scale"),
     ],
 )
 def test_out_of_range_and_unknown_options_name_the_key_and_the_file(tmp_path, sections, fragment):
@@ -37,10 +41,13 @@ def test_out_of_range_and_unknown_options_name_the_key_and_the_file(tmp_path, se
 def test_text_model_options_are_checked_against_the_language_model(tmp_path):
     tiny = {**TINY_TEXT, "model": {"options": {**TINY_TEXT["model"]["options"], "epochs": 0}}}
     with pytest.raises(ConfigError, match=r"model\.options\.epochs"):
-        load_params(write_params(tmp_path, base="params-text.yaml", tiny=tiny))
-    assert load_params(write_params(tmp_path, base="params-text.yaml", tiny=TINY_TEXT)).model.options["epochs"] == 2
+        load_params(write_params(tmp_path, base="examples/text/params.yaml", tiny=tiny))
+    assert (
+        load_params(write_params(tmp_path, base="examples/text/params.yaml", tiny=TINY_TEXT)).model.options["epochs"]
+        == 2
+    )
 
 
 def test_shipped_params_files_pass_the_model_option_check():
     assert load_params(REPO / "params.yaml").model.class_path == GMM
-    assert load_params(REPO / "params-text.yaml").data.modality == "text"
+    assert load_params(REPO / "examples/text/params.yaml").data.modality == "text"

@@ -1,10 +1,12 @@
-"""The house rules, checked: the import graph has no circle and never reaches up a layer; the packaging
-installs exactly the package folders (tasks/ and flows/ inside the project's namespace); dvc.yaml's
-stages list the params sections their command reads."""
+"""The house rules, checked: the import graph has no circle and never reaches up a layer; the ground, the
+records and the shared tasks import no modality, and the guarded flow names none; the packaging installs
+exactly the package folders (tasks/ and flows/ inside the project's namespace); dvc.yaml's stages list the
+params sections their command reads."""
 
 from __future__ import annotations
 
 import ast
+import re
 import tomllib
 from pathlib import Path
 
@@ -15,20 +17,19 @@ from tests.conftest import REPO
 
 # Lower layers never import higher ones (docs/architecture.md draws this).
 LAYERS: list[tuple[str, ...]] = [
-    (  # foundation: errors, settings, atomic writes, the modality sections of params.yaml
+    (  # foundation: errors, settings (the sections every modality shares), atomic writes
         "collapse_guard.errors",
         "collapse_guard.offline",
         "collapse_guard.step_log",
+        "collapse_guard.process_heap",
         "collapse_guard.config",
-        "collapse_guard.tabular.params",
-        "collapse_guard.text.params",
         "collapse_guard.records.atomic",
     ),
     ("collapse_guard.records",),  # record-keeping: provenance, anchor, ledger, DVC, MLflow, workspace
     ("collapse_guard.generator", "collapse_guard.reports", "collapse_guard.modality"),  # seams (not the registry)
-    ("collapse_guard.tabular", "collapse_guard.text"),  # the modalities
-    ("collapse_guard.modality.registry",),
-    ("collapse_guard.pipeline",),  # the steps: curation, mixing, gate, one generation step, ingest
+    ("collapse_guard.tabular", "collapse_guard.text", "collapse_guard.theory"),  # the modalities; the theory's models
+    ("collapse_guard.modality.registry",),  # data.modality -> its params and implementation; loads params.yaml
+    ("collapse_guard.pipeline", "collapse_guard.guard"),  # the steps, and the API for a pipeline built elsewhere
     ("collapse_guard.tasks",),
     ("collapse_guard.flows",),
     ("collapse_guard.cli",),
@@ -127,6 +128,54 @@ def test_the_modality_interface_imports_no_modality():
     assert not any(t.startswith(MODALITIES) for t in GRAPH["collapse_guard.modality.base"])
 
 
+def test_the_registry_lists_the_modalities_these_rules_cover():
+    from collapse_guard.modality.registry import MODALITIES as REGISTERED
+
+    packages = {entry.implementation.partition(":")[0].rsplit(".", 1)[0] for entry in REGISTERED.values()}
+    assert packages == set(MODALITIES)
+    assert {entry.params.__module__.rsplit(".", 1)[0] for entry in REGISTERED.values()} == set(MODALITIES)
+
+
+def modality_tasks_of(module: str) -> str | None:
+    """The modality a tasks module belongs to (``collapse_guard.tasks.text_screening``: text), or None: shared."""
+    for modality in MODALITIES:
+        if module.startswith(f"collapse_guard.tasks.{modality.rsplit('.', 1)[-1]}_"):
+            return modality
+    return None
+
+
+def test_the_ground_the_records_and_the_shared_tasks_import_no_modality():
+    shared = [
+        module
+        for module in GRAPH
+        if module == "collapse_guard.config"
+        or module.startswith("collapse_guard.records.")
+        or (module.startswith("collapse_guard.tasks.") and modality_tasks_of(module) is None)
+    ]
+    assert "collapse_guard.tasks.cluster" in shared and "collapse_guard.records.anchor" in shared
+    assert [f"{m} -> {t}" for m in shared for t in GRAPH[m] if t.startswith(MODALITIES)] == []
+
+
+def test_a_modalitys_own_tasks_import_no_other_modality():
+    owned = {module: modality_tasks_of(module) for module in GRAPH if modality_tasks_of(module)}
+    assert "collapse_guard.tasks.text_screening" in owned
+    across = [
+        f"{module} -> {target}"
+        for module, mine in owned.items()
+        for target in GRAPH[module]
+        if target.startswith(MODALITIES) and not target.startswith(mine + ".")
+    ]
+    assert across == []
+
+
+def test_the_guarded_flow_names_no_modality():
+    """Not in an import, a name, a string or a comment: it asks the modality for what differs."""
+    source = (REPO / "flows" / "guarded_retraining.py").read_text()
+    named = re.findall(r"(?<![A-Za-z])(?:text|tabular|Text|Tabular)(?![a-z])", source)
+    assert named == []
+    assert "modality" in source  # the check reads the flow it means to
+
+
 def test_packaging_lists_every_package_folder_and_installs_no_top_level_tasks_or_flows():
     config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     folders = {name for name, path in module_files().items() if path.name == "__init__.py"}
@@ -136,22 +185,21 @@ def test_packaging_lists_every_package_folder_and_installs_no_top_level_tasks_or
 
 
 # What `collapse-guard run` reads, by modality: every section but the experiment's and the other modality's.
-NOT_READ_BY_RUN = {"tabular": {"experiment", "text", "schedule"}, "text": {"experiment", "tabular", "schedule"}}
+NOT_READ_BY_RUN = {
+    "tabular": {"experiment", "text", "schedule", "check"},
+    "text": {"experiment", "tabular", "schedule", "check"},
+}
 
 
-@pytest.mark.parametrize(
-    ("stage", "params_file", "modality"),
-    [("guarded_generation", "params.yaml", "tabular"), ("guarded_generation_text", "params-text.yaml", "text")],
-)
-def test_each_dvc_stage_lists_the_params_sections_its_run_reads(stage: str, params_file: str, modality: str):
-    from collapse_guard.config import Params
+@pytest.mark.parametrize(("workspace", "modality"), [(".", "tabular"), ("examples/text", "text")])
+def test_each_workspaces_dvc_stage_lists_the_params_sections_its_run_reads(workspace: str, modality: str):
+    """Each workspace folder is its own DVC project: its dvc.yaml runs `collapse-guard run` on the params.yaml beside
+    it and lists the sections that run reads (so `dvc repro` reruns when one of them changes)."""
+    from collapse_guard.modality.registry import params_class
 
-    stage_spec = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]
-    listed = stage_spec["params"]
-    if params_file != "params.yaml":
-        (entry,) = listed
-        listed = entry[params_file]
-    sections = set(Params.model_fields) - {"workspace", "source_file"}
-    assert set(listed) == sections - NOT_READ_BY_RUN[modality]
-    assert yaml.safe_load((REPO / params_file).read_text())["data"]["modality"] == modality
-    assert f"--params {params_file}" in stage_spec["cmd"] or params_file == "params.yaml"
+    folder = REPO / workspace
+    stage_spec = yaml.safe_load((folder / "dvc.yaml").read_text())["stages"]["guarded_generation"]
+    sections = set(params_class(modality).model_fields) - {"workspace", "source_file"}
+    assert set(stage_spec["params"]) == sections - NOT_READ_BY_RUN[modality]
+    assert yaml.safe_load((folder / "params.yaml").read_text())["data"]["modality"] == modality
+    assert stage_spec["cmd"] == "collapse-guard run --generations 1"

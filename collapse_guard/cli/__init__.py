@@ -7,8 +7,8 @@ Every command runs through ``invocation.command`` (one way to load params, fail 
 
 from __future__ import annotations
 
-from collapse_guard.cli import audit, champion, data, retraining, workspace
-from collapse_guard.cli.invocation import EXIT_CODE_HELP, add_commands, debug_option, new_app
+from collapse_guard.cli import audit, champion, data, external, retraining, workspace
+from collapse_guard.cli.invocation import EXIT_CODE_HELP, ConsoleScript, add_commands, debug_option, new_app
 from collapse_guard.offline import apply_offline_defaults
 
 # Prefect's own INFO lines go to its UI (its console handler is filtered to warnings: cli/retraining.py); the package's
@@ -28,6 +28,7 @@ app = new_app(
     "around a non-shrinking real anchor, label provenance, curate, and gate every mixture before "
     "training.\n\nTypical use: `collapse-guard init`, then `collapse-guard run --generations 3` "
     "on a schedule, and `collapse-guard audit show` to see what a model was trained on.\n\n" + EXIT_CODE_HELP,
+    ConsoleScript,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
@@ -43,10 +44,20 @@ add_commands(
     data.detect,
     champion.promote,
     champion.rollback,
+    external.check,
+    external.record_model,
 )
 
 audit_app = new_app("Review and verify the append-only audit ledger.")
-add_commands(audit_app, audit.verify, audit.export, audit.report, audit.show)
+add_commands(
+    audit_app,
+    audit.verify,
+    audit.export,
+    audit.report,
+    audit.show,
+    audit.rotate_key,
+    names={audit.rotate_key: "rotate-key"},
+)
 app.add_typer(audit_app, name="audit")
 
 __all__ = ["app"]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from collapse_guard.cli.invocation import JsonOption, ParamsOption, command, emit, load, working
+from collapse_guard.cli.invocation import JsonOption, ParamsOption, command, emit, explained, holding, load, working
 
 
 @command
@@ -19,30 +19,56 @@ def verify(
     ] = None,
     public_key: Annotated[
         Path | None,
-        typer.Option("--public-key", help="With --bundle: the trusted public key (default: the bundle's copy)."),
+        typer.Option("--public-key", help="The public key you trust (PEM), e.g. from the project's repository."),
+    ] = None,
+    fingerprint: Annotated[
+        str | None,
+        typer.Option(
+            "--fingerprint",
+            help="Pin the key you trust by its fingerprint (`.collapse-guard/signing.pub.fingerprint`, 64 hex).",
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check the ledger's hash chain and, in a signed workspace, its signed head and the signed statements:
-    any edited, removed, reordered, appended or cut line, or a deleted ledger, fails (exit code 7)."""
-    from collapse_guard.errors import LedgerTampered
+    """Check the ledger's hash chain and, in a signed workspace, its signed head, its key chain and the signed
+    statements: any edited, removed, reordered, appended or cut line, or a deleted ledger or key, fails (exit
+    code 7). A bundle checked only against the key it carries is self-consistent, not authenticated (exit 12):
+    give `--public-key` or `--fingerprint`. An unsigned workspace's chain is not authenticated either (exit 12)."""
+    from collapse_guard.errors import LedgerTampered, Unauthenticated
 
     if bundle is not None:
-        _verify_bundle(bundle, public_key, as_json)
+        _verify_bundle(bundle, public_key, fingerprint, as_json)
         return
     params = load(params_file)
-    from collapse_guard.records import alerts, ledger
+    from collapse_guard.pipeline.keys import verification_key
+    from collapse_guard.records import alerts, ledger, signing
 
-    problems = _audit_problems(params)
+    key = verification_key(params, public_key, fingerprint)
+    problems = _audit_problems(params, key.fingerprint if key.pinned else "")
     if problems:
         error = LedgerTampered("; ".join(problems), path=params.paths.ledger)
         alerts.send(params.alerts, alerts.for_error(error), alerts.journal_path(params.ledger_path))
         raise error
+    for note in ledger.interrupted(params.ledger_path):
+        typer.echo(f"note: {note}", err=True)
     entries = len(ledger.read(params.ledger_path))
-    emit({"ok": True, "entries": entries}, as_json, f"ledger intact: {entries} entries")
+    payload = {"ok": True, "entries": entries, **key.to_dict()}
+    if not key.fingerprint:
+        error = Unauthenticated(
+            f"the hash chain of {entries} entries is unbroken, but the workspace is unsigned: nothing "
+            "authenticates it (adopt signing with `collapse-guard audit rotate-key`)",
+            path=params.paths.ledger,
+        )
+        error.details = {**payload, "ok": False}
+        raise error
+    current = ledger.recorded_key(params.ledger_path)
+    payload["current_key"] = current
+    moved = current and current != key.fingerprint
+    through = f"; its key chain leads to the current key {signing.short(current)}" if moved else ""
+    emit(payload, as_json, f"ledger intact: {entries} entries, verified from key {key.short} ({key.source}){through}")
 
 
-def _audit_problems(params) -> list[str]:
+def _audit_problems(params, trusted: str = "") -> list[str]:
     """What `audit verify` and `audit report` find wrong. A missing ledger is never "0 entries, intact": in a
     folder that was never initialised it is a configuration error (wrong --params?); beside an anchor it means the
     ledger was deleted (a signed workspace's statements already say how many entries they saw)."""
@@ -50,7 +76,7 @@ def _audit_problems(params) -> list[str]:
     from collapse_guard.pipeline.trust import audit_problems
     from collapse_guard.records import ledger
 
-    problems = ledger.verify(params.ledger_path)
+    problems = ledger.verify(params.ledger_path, trusted)
     problems += audit_problems(params) if not problems else []
     if problems or params.ledger_path.exists():
         return problems
@@ -63,20 +89,65 @@ def _audit_problems(params) -> list[str]:
     return ["the ledger is missing but the anchor exists: it was deleted or moved (restore it from a backup)"]
 
 
-def _verify_bundle(bundle: Path, public_key: Path | None, as_json: bool) -> None:
-    from collapse_guard.errors import LedgerTampered
-    from collapse_guard.pipeline.evidence import load_summary, verify_bundle
+def _verify_bundle(bundle: Path, public_key: Path | None, fingerprint: str | None, as_json: bool) -> None:
+    from collapse_guard.errors import LedgerTampered, Unauthenticated
+    from collapse_guard.pipeline.evidence import verify_bundle
 
-    problems = verify_bundle(bundle, public_key)
-    if problems:
-        raise LedgerTampered("; ".join(problems), path=str(bundle))
-    summary = load_summary(bundle)
-    emit(
-        {"ok": True, **summary},
-        as_json,
-        f"bundle verified: {summary.get('ledger_entries', '?')} ledger entries, "
-        f"{len(summary.get('generations', []))} signed generations",
+    verdict = verify_bundle(bundle, public_key, fingerprint)
+    report = verdict.to_dict()
+    if verdict.problems:
+        error = LedgerTampered("; ".join(verdict.problems), path=str(bundle))
+        error.details = report
+        raise error
+    summary = verdict.summary
+    said = (
+        f"{summary.get('ledger_entries', '?')} ledger entries, {len(summary.get('generations', []))} signed generations"
     )
+    if not verdict.authenticated:
+        error = Unauthenticated(
+            f"self-consistent only: {said} check out against the key the bundle carries "
+            f"({report['key']['short']}), which proves nothing about who signed it; give the key you trust "
+            "with --public-key, or pin its fingerprint with --fingerprint",
+            path=str(bundle),
+        )
+        error.details = {**report, "ok": False}
+        raise error
+
+    def said_in_words() -> None:
+        typer.echo(f"bundle verified against {report['key']['source']} ({report['key']['short']}): {said}")
+        for line in verdict.proved:
+            typer.echo(f"  - {line}")
+
+    emit({"ok": True, **summary, **{k: v for k, v in report.items() if k != "summary"}}, as_json, said_in_words)
+
+
+@command
+def rotate_key(
+    watermark: Annotated[
+        bool, typer.Option("--watermark", help="Rotate the text watermark key instead of the signing key.")
+    ] = False,
+    new_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--new-key", help="The new signing key (PEM), kept outside the workspace (default: a fresh pair)."
+        ),
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why, for the ledger.")] = "rotated by hand",
+    params_file: ParamsOption = Path("params.yaml"),
+    as_json: JsonOption = False,
+) -> None:
+    """Change a key, explicitly and on the record: a new signing key pair endorsed by the old key (a signed
+    rotation statement) and recorded in the ledger with both fingerprints, the old public key kept so what it
+    signed still verifies; or (`--watermark`) a new watermark key, the old one retired and still screened.
+    Needs the current key. On a workspace made before signing existed, adopts signing instead."""
+    params = load(params_file)
+    from collapse_guard.pipeline import keys
+
+    with holding(params, "collapse-guard audit rotate-key"), explained(params):
+        done = (
+            keys.rotate_watermark_key(params, reason) if watermark else keys.rotate_signing_key(params, new_key, reason)
+        )
+    emit(done, as_json, done["message"])
 
 
 @command
@@ -114,13 +185,14 @@ def report(
     params = load(params_file)
     from collapse_guard.errors import LedgerTampered, WorkspaceUnwritable
     from collapse_guard.modality.registry import modality_for
+    from collapse_guard.pipeline.trust import workspace_keys
     from collapse_guard.records import atomic
     from collapse_guard.reports import audit_page
 
     page = out if out is not None else params.resolve(params.paths.reports_dir) / "audit.html"
     problems = _audit_problems(params)
     with working("writing the audit page", as_json):
-        view = audit_page.gather(params, problems, modality_for(params).figure_metrics)
+        view = audit_page.gather(params, problems, modality_for(params).figure_metrics, workspace_keys(params))
         try:
             atomic.write_text(page, audit_page.render(view, page))
         except OSError as error:

@@ -51,11 +51,12 @@ def ingest(
     The same bytes are ingested once: the ledger records each file's SHA-256 and rows, and a file already ingested
     is refused before it is read (exit code 13, nothing written) unless `--allow-same-file` is given."""
     params = load(params_file)
+    from collapse_guard.modality.registry import modality_for
     from collapse_guard.pipeline.ingest import ingest_real
     from collapse_guard.pipeline.recovery import clean_files
     from collapse_guard.records import alerts
     from collapse_guard.records.runtime import return_freed_memory
-    from collapse_guard.tasks.cluster import DaskHashing
+    from collapse_guard.tasks.record_hashing import record_hashing
 
     return_freed_memory()  # before the anchor's index is loaded: an ingest is a long screening (records/runtime.py)
     with (
@@ -66,8 +67,8 @@ def ingest(
     ):
         for cleaned in clean_files(params):
             typer.echo(cleaned, err=True)
-        hashing = DaskHashing.of(params.text.dedup)  # a crawl past dask_min_documents is hashed on Dask
-        hasher = counted(hashing.stream, status, f"reading and screening {path}")
+        hashing = record_hashing(modality_for(params))  # a crawl past the modality's threshold: hashed on Dask
+        hasher = None if hashing is None else counted(hashing.stream, status, f"reading and screening {path}")
         result = ingest_real(
             params, path, keep_repeated=not drop_repeated, hasher=hasher, allow_same_file=allow_same_file
         )
@@ -121,18 +122,19 @@ def detect(
     from collapse_guard.text.corpus import read_corpus
     from collapse_guard.text.modality import TextModality
 
+    modality = TextModality(params)
     with working(f"scoring {path}", as_json):
         texts = read_corpus(path)["text"].tolist()
-        scores = TextModality(params).screen().scores(texts)
+        scores = modality.screen().scores(texts)
     scores.insert(0, "document", range(1, len(scores) + 1))
-    emit({"documents": scores.to_dict(orient="records")}, as_json, lambda: _print_scores(params, scores))
+    emit({"documents": scores.to_dict(orient="records")}, as_json, lambda: _print_scores(modality, scores))
 
 
-def _print_scores(params, scores) -> None:
+def _print_scores(modality, scores) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    watermark = params.text.watermark
+    watermark = modality.params.text.watermark
     tests = int(scores["tests"].max()) if len(scores) else 0
     table = Table(
         title=f"watermark detection (marked: false-positive bound <= {watermark.fpr:g} per document, "

@@ -62,9 +62,23 @@ class Group(_FlagsShownAsFlags, TyperGroup):
     pass
 
 
-def new_app(help_text: str, **settings: Any) -> typer.Typer:
+class ConsoleScript(typer.Typer):
+    """The console script's app: few full garbage collections while the command works, none once it is done
+    (collapse_guard/process_heap.py). The CLI run inside another process (typer's CliRunner) is unaffected."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from collapse_guard import process_heap
+
+        process_heap.collect_old_objects_less_often()
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            process_heap.settle_heap_for_exit()
+
+
+def new_app(help_text: str, app_type: type[typer.Typer] = typer.Typer, **settings: Any) -> typer.Typer:
     """A Typer app (or command group) whose commands render their flags as flags."""
-    return typer.Typer(help=help_text, cls=Group, no_args_is_help=True, rich_markup_mode="markdown", **settings)
+    return app_type(help=help_text, cls=Group, no_args_is_help=True, rich_markup_mode="markdown", **settings)
 
 
 def add_commands(app: typer.Typer, *functions: Callable, names: dict[Callable, str] | None = None) -> None:
@@ -74,7 +88,7 @@ def add_commands(app: typer.Typer, *functions: Callable, names: dict[Callable, s
 
 def load(params_file: Path):  # -> collapse_guard.config.Params (imported lazily)
     """The workspace's params, validated; also what a library error is explained against (``named_cause``)."""
-    from collapse_guard.config import load_params
+    from collapse_guard.modality.registry import load_params
 
     params = load_params(params_file)
     _state["params"] = params

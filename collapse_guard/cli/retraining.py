@@ -18,7 +18,9 @@ from collapse_guard.cli.invocation import (
     explained,
     holding,
     load,
+    working,
 )
+from collapse_guard.cli.workspace import SAID_WHOLE
 from collapse_guard.errors import CollapseGuardError
 
 
@@ -35,6 +37,14 @@ def run(
     from collapse_guard.pipeline import preflight
 
     preflight.check(params, os.environ.get("PREFECT_API_URL"))  # before the heavy imports: named within seconds
+    from collapse_guard.flows.prefect_api import prefect_api
+
+    with prefect_api() as reporting:  # a temporary Prefect server, if one is needed, comes up from here on
+        outcomes = _run_generations(params, generations, as_json, reporting)
+        summarise(params, outcomes, as_json)
+
+
+def _run_generations(params, generations: int, as_json: bool, reporting) -> list:
     from rich.progress import Progress
 
     from collapse_guard.cli.progress import followed
@@ -63,22 +73,24 @@ def run(
                 for cleaned in clean_after_crash(params):
                     typer.echo(cleaned, err=True)
                 for done in initialise(params):
-                    if done.startswith(("restored", "migrated")):
+                    if done.startswith(SAID_WHOLE):
                         typer.echo(done, err=True)
-                guarded_retraining(params, generations, on_generation=advance)
+                with reporting.flows():
+                    guarded_retraining(params, generations, on_generation=advance)
         except CollapseGuardError as error:
             blocked = [error.outcome] if getattr(error, "outcome", None) else []
             error.details = {"status": "blocked", "generations": [o.to_dict() for o in outcomes] + blocked}
             raise
-    summarise(params, outcomes, as_json)
+    return outcomes
 
 
 @command
-def serve(params_file: ParamsOption = Path("params.yaml")) -> None:
+def serve(params_file: ParamsOption = Path("params.yaml"), as_json: JsonOption = False) -> None:
     """Serve guarded retraining as a Prefect deployment on the cron schedule in params.yaml (`schedule:`),
     until stopped. Needs a persistent Prefect server (`make server`, then `export
     PREFECT_API_URL=http://127.0.0.1:4200/api`); its UI lists the scheduled runs. One scheduled run at a time
-    (a Prefect concurrency limit on the deployment, and the workspace lock against a hand-started `run`)."""
+    (a Prefect concurrency limit on the deployment, and the workspace lock against a hand-started `run`). With
+    `--json`, a failure to start is printed as JSON (what it serves is in the Prefect UI)."""
     params = load(params_file)
     from collapse_guard.errors import ConfigError
     from collapse_guard.pipeline import preflight
@@ -192,21 +204,54 @@ def _print_summary(params, outcomes, forecasts) -> None:
     for item in forecasts:
         console.print(f"Forecast:       {item.describe()}", highlight=False)
     console.print(f"MLflow UI:      {mlflow_ui_command(params)}", highlight=False, soft_wrap=True)
-    if outcomes:
+    if outcomes and outcomes[-1].drift_report:  # none with evaluation.drift_report: off
         console.print(f"Drift report:   {outcomes[-1].drift_report}")
     console.print(f"Audit trail:    collapse-guard audit show   (ledger: {params.paths.ledger})")
+    console.print("Status:         collapse-guard status")
+    from collapse_guard.cli.workspace import commit_hint
+    from collapse_guard.records.versioning import uncommitted
+
+    to_commit = uncommitted(params.workspace)
+    if to_commit:
+        console.print(f"Git:            {commit_hint(to_commit)}", highlight=False, soft_wrap=True)
 
 
 @command
 def experiment(
     params_file: ParamsOption = Path("params.yaml"),
     sweep: Annotated[bool, typer.Option(help="Also run the safe-zone sweep (anchor size × real fraction).")] = True,
+    theory: Annotated[
+        bool,
+        typer.Option(
+            "--theory",
+            help="Instead: reproduce the closed forms of collapse (collapse_guard/theory.py) with the product's own "
+            "chain and print each formula, measurement, relative error and seeds. Writes nothing.",
+        ),
+    ] = False,
+    safe_zone: Annotated[
+        bool,
+        typer.Option(
+            "--safe-zone",
+            help="Instead: certify the smallest real fraction r* that keeps every headline metric within "
+            "`experiment.safe_zone.tolerance` of generation 0 on this anchor and model (an adaptive search), log it "
+            "to MLflow and record it in the ledger: what `gate.min_real_fraction: auto` uses.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Study collapse: every policy in `experiment.policies` × seeds × generations, in memory (nothing is
     shipped, so `replace` is allowed), plus the safe-zone sweep. Writes a tidy results table (Parquet +
-    CSV), figures and the safe-zone table to `experiment.output_dir`, and logs every chain to MLflow."""
+    CSV), figures and the safe-zone table to `experiment.output_dir`, and logs every chain to MLflow.
+    `--theory` and `--safe-zone` run instead (docs/safe-real-fraction.md)."""
     params = load(params_file)
+    if theory and safe_zone:
+        raise typer.BadParameter("give --theory or --safe-zone, not both")
+    if theory:
+        _experiment_theory(params, as_json)
+        return
+    if safe_zone:
+        _experiment_safe_zone(params, as_json)
+        return
     from prefect.task_runners import ThreadPoolTaskRunner
     from rich.progress import Progress
 
@@ -232,6 +277,42 @@ def experiment(
         "mlflow_run_id": outcome["mlflow_run_id"],
     }
     emit(summary, as_json, lambda: _print_experiment(params, summary))
+
+
+def _experiment_theory(params, as_json: bool) -> None:
+    from collapse_guard.pipeline import theory_checks
+
+    with working("reproducing the closed forms", as_json):
+        report = theory_checks.reproduce(params, params.experiment.theory_scale, params.experiment.workers)
+    emit(report.to_dict(), as_json, "\n".join(theory_checks.describe(report)))
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def _experiment_safe_zone(params, as_json: bool) -> None:
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from collapse_guard.flows.safe_zone import safe_zone_search
+    from collapse_guard.pipeline.safe_zone import describe
+    from collapse_guard.pipeline.setup import initialise
+    from collapse_guard.records.workspace import relative
+
+    with (
+        holding(params, "collapse-guard experiment --safe-zone"),
+        explained(params),
+        working("searching the safe real fraction", as_json),
+    ):
+        initialise(params)
+        runner = ThreadPoolTaskRunner(max_workers=params.experiment.workers)
+        outcome = safe_zone_search.with_options(task_runner=runner)(params)
+    summary = {
+        **outcome["zone"].to_dict(),
+        "tables": {k: relative(params, v) for k, v in outcome["tables"].items()},
+        "figure": relative(params, outcome["figure"]),
+        "mlflow_run_id": outcome["mlflow_run_id"],
+        "ledger_line": outcome["ledger_line"],
+    }
+    emit(summary, as_json, "\n".join(describe(outcome["zone"], summary)))
 
 
 def _print_experiment(params, summary: dict) -> None:

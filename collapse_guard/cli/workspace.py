@@ -6,6 +6,8 @@ from pathlib import Path
 
 from collapse_guard.cli.invocation import JsonOption, ParamsOption, command, emit, load
 
+SAID_WHOLE = ("restored", "migrated", "changed", "note")  # what initialise reports that it did not create
+
 
 @command
 def init(params_file: ParamsOption = Path("params.yaml"), as_json: JsonOption = False) -> None:
@@ -15,10 +17,19 @@ def init(params_file: ParamsOption = Path("params.yaml"), as_json: JsonOption = 
     becomes the anchor (exit code 3, nothing written)."""
     params = load(params_file)
     from collapse_guard.pipeline.setup import initialise
+    from collapse_guard.records.versioning import uncommitted
 
     created = initialise(params)
-    said = [item if item.startswith(("restored", "migrated")) else f"created {item}" for item in created]
-    emit({"created": created}, as_json, "\n".join(said) or "workspace already initialised")
+    said = [item if item.startswith(SAID_WHOLE) else f"created {item}" for item in created]
+    to_commit = uncommitted(params.workspace)
+    said += [commit_hint(to_commit)] if to_commit else []
+    emit({"created": created, "to_commit": to_commit}, as_json, "\n".join(said) or "workspace already initialised")
+
+
+def commit_hint(paths: list[str]) -> str:
+    """What to commit so that a clone of the repository restores this workspace (DVC pointers, the public key)."""
+    listed = " ".join(paths)
+    return f"to keep this state in git (a clone restores it with `dvc pull`): git add {listed} && git commit"
 
 
 @command

@@ -18,6 +18,7 @@ import pandas as pd
 
 from collapse_guard.config import DecodingParams, Params
 from collapse_guard.generator import Generator
+from collapse_guard.modality.metric_catalog import MetricInfo
 from collapse_guard.records.anchor import AnchorSplit
 from collapse_guard.reports.drift import DriftSummary
 
@@ -108,14 +109,22 @@ class Modality(abc.ABC):
     headline: tuple[str, str]  # metric names: the early-collapse (tail) signal, then the spread signal
     headline_labels: tuple[str, str]  # how summaries title them
     figure_metrics: dict[str, str]  # metric -> title in the experiment's figure
+    metric_catalog: Mapping[str, MetricInfo]  # every metric this kind records: what it means (the docs' reference)
     door_checks_tables: bool = False  # real data arrives as a table the ``incoming`` suite validates (pipeline.door)
 
     def __init__(self, params: Params) -> None:
+        """An implementation keeps ``params`` as its own ``Params`` subclass, the one that adds its section (text:
+        ``ParamsWithText.of(params)``), so that section is typed in it and read nowhere else."""
         self.params = params
 
     def prepare_workspace(self) -> list[str]:
         """Create what this kind of data needs in a new workspace (e.g. a watermark key); what was made."""
         return []
+
+    def check_keys(self) -> None:
+        """Raise SigningKeyError unless every key this kind of data uses (e.g. a watermark key) is the one the
+        workspace recorded, readable by its owner only: run before a command writes anything."""
+        return None
 
     @abc.abstractmethod
     def initial_anchor(self) -> pd.DataFrame:
@@ -125,7 +134,8 @@ class Modality(abc.ABC):
     def incoming(self, path: Path, anchor: pd.DataFrame, hasher: Callable | None = None) -> Incoming:
         """Read new real data from ``path`` (all or nothing: a malformed file raises DataError naming it).
         ``hasher`` hashes the incoming batches of a kind that screens them by hashing (text: a
-        collapse_guard.text.screening.BatchHasher, e.g. on Dask); None: in this process."""
+        collapse_guard.text.screening.BatchHasher, on Dask from collapse_guard.tasks.record_hashing); None: in
+        this process."""
 
     def anchor_written(self, anchor: pd.DataFrame) -> list[Path]:
         """Files derived from the anchor (e.g. text's near-duplicate index), brought up to the anchor just
@@ -148,7 +158,8 @@ class Modality(abc.ABC):
     ) -> tuple[pd.DataFrame, CurationReport]:
         """Sample ``n`` records from ``model``, stamp their provenance and curate them against ``anchor``.
         ``hasher`` runs the per-record hashing of a kind whose curation hashes records (text: a
-        collapse_guard.text.screening.DocumentHasher, e.g. on Dask); a kind that hashes nothing ignores it."""
+        collapse_guard.text.screening.DocumentHasher, on Dask from collapse_guard.tasks.record_hashing); a kind
+        that hashes nothing ignores it."""
 
     @abc.abstractmethod
     def evaluator(self, anchor: AnchorSplit, runner: MetricRunner = run_here) -> Evaluator:

@@ -31,14 +31,20 @@ def batch_ids(batches: Iterable[Path]) -> set[str]:
 
 
 def binding_failures(
-    mixture: pd.DataFrame, anchor_ids: Iterable[str], batch_ids: Iterable[str], anchor_file: str
+    mixture: pd.DataFrame, anchor_ids: Iterable[str], batch_ids: Iterable[str] | None, anchor_file: str
 ) -> list[GateFailure]:
-    """One failure per kind of unbound record, naming the files they came from and up to three record ids."""
+    """One failure per kind of unbound record, naming the files they came from and up to three record ids.
+    ``batch_ids`` None: the synthetic records were made outside the workspace (a mixture ``check`` reads), so no
+    signed batch can hold them; only the real ones are bound (to the anchor)."""
     if SOURCE not in mixture or RECORD_ID not in mixture:
         return []
     ids = mixture[RECORD_ID].astype(str)
     unbound_real = (mixture[SOURCE] == REAL) & ~ids.isin(_as_strings(anchor_ids))
-    unbound_synthetic = (mixture[SOURCE] == SYNTHETIC) & ~ids.isin(_as_strings(batch_ids))
+    unbound_synthetic = (
+        (mixture[SOURCE] == SYNTHETIC) & ~ids.isin(_as_strings(batch_ids))
+        if batch_ids is not None
+        else pd.Series(False, index=mixture.index)
+    )
     failures = []
     if unbound_real.any():
         failures.append(

@@ -89,6 +89,9 @@ def rollback(params: Params, reason: str = "rolled back by hand", to: int | None
 
 
 def _move(params: Params, target: registry.Version, reason: str, by: str) -> dict:
+    from collapse_guard.pipeline import keys
+
+    keys.check(params)  # before the alias moves: the move is recorded in the ledger, signed
     uri, name = params.tracking_uri, params.promotion.model_name
     before = registry.champion(uri, name)
     registry.mark(uri, name, target.version, registry.CHAMPION, f"{by}: {reason}")

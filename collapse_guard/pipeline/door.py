@@ -25,11 +25,15 @@ from collapse_guard.errors import DataError
 from collapse_guard.pipeline import gate
 from collapse_guard.records.provenance import PROVENANCE_COLUMNS
 
+# A feature's magnitude above this cannot be trained on: the standardisation every model starts with squares the
+# values, and 10^150 squared over 10^8 rows still fits a float64 (10^308); one order of magnitude more does not.
+MAX_MAGNITUDE = 1e150
 MIN_HELD_OUT_ROWS = 10  # the held-out split must hold this many records for the held-out metrics to mean anything
 _WRITER_INDEX = re.compile(r"^(Unnamed: \d+|index|level_\d+)$")
 FLAGS: tuple[str, ...] = (
     "_missing_in",
     "_nonfinite_in",
+    "_out_of_range_in",
     "_mistyped_in",
     "_empty_column",
     "_constant_column",
@@ -118,6 +122,7 @@ def door_flags(frame: pd.DataFrame, expected: pd.DataFrame | None) -> pd.DataFra
     flags = {
         "_missing_in": _first_per_row(frame, columns, lambda s: s.isna().to_numpy()),
         "_nonfinite_in": _first_per_row(frame, columns, _infinite),
+        "_out_of_range_in": _first_per_row(frame, columns, _beyond_trainable),
         "_mistyped_in": _first_per_row(
             frame, columns, lambda s: _mistyped(s, numeric_expected[s.name], expected, s.name)
         ),
@@ -152,6 +157,15 @@ def _infinite(values: pd.Series) -> np.ndarray:
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         return np.zeros(len(values), dtype=bool)
     return np.isinf(values.to_numpy(dtype=np.float64))
+
+
+def _beyond_trainable(values: pd.Series) -> np.ndarray:
+    """A finite number too large to train on (``MAX_MAGNITUDE``): scaling it overflows to infinity."""
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return np.zeros(len(values), dtype=bool)
+    numbers = values.to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(numbers) & (np.abs(numbers) > MAX_MAGNITUDE)
 
 
 def _expects_number(values: pd.Series, anchor_column: pd.Series | None) -> bool:

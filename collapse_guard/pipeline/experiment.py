@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 
 from collapse_guard.config import DecodingParams, ExperimentParams, MixingParams, ModelParams, Params
-from collapse_guard.modality.base import Modality
-from collapse_guard.pipeline.mixing import policy_named, summarise
+from collapse_guard.generator import Generator
+from collapse_guard.modality.base import Evaluator, Modality
+from collapse_guard.pipeline.mixing import MixingPolicy, policy_named, summarise
 from collapse_guard.pipeline.step import Chain, SeedSchedule, advance
 from collapse_guard.records.anchor import AnchorSplit, describe
 
@@ -28,6 +29,7 @@ class ChainSpec:
     real_fraction: float | None = None  # overrides mixing.real_fraction (safe-zone sweeps)
     anchor_rows: int | None = None  # use only the first n anchor records (safe-zone sweeps)
     keep_samples: bool = False  # keep each generation's evaluation samples (for scatter plots)
+    keep_models: bool = False  # keep each generation's fitted model (the theory checks read their parameters)
     kind: str = "policy"  # "policy" (policies × seeds) or "sweep" (safe zone)
 
 
@@ -36,6 +38,7 @@ class ChainResult:
     spec: ChainSpec
     rows: list[dict] = field(default_factory=list)
     samples: dict[int, pd.DataFrame] = field(default_factory=dict)
+    models: dict[int, Generator] = field(default_factory=dict)
 
 
 def simulate_chain(
@@ -47,6 +50,8 @@ def simulate_chain(
     decoding: DecodingParams,
     modality: Modality,
     min_real_fraction: float = 0.0,
+    policy: MixingPolicy | None = None,
+    evaluator: Evaluator | None = None,
 ) -> ChainResult:
     """Generation 0 trains on real data; generation g on the policy's mixture of real and synthetic data,
     one ``collapse_guard.pipeline.step.advance`` per generation (the guarded run's steps and seeds).
@@ -56,16 +61,20 @@ def simulate_chain(
 
     ``min_real_fraction`` is the gate's floor (gate.min_real_fraction): from the first generation whose mixture
     holds less real data, the chain is marked ``gate_blocked`` (a guarded run would have stopped there); it is
-    still simulated, so the collapse the gate prevents stays visible, but no result reads as a shippable one."""
+    still simulated, so the collapse the gate prevents stays visible, but no result reads as a shippable one.
+
+    ``policy`` replaces the one ``mixing`` names (the theory checks' settings: an anchor plus the newest batch,
+    fresh real records each round), ``evaluator`` the modality's metrics (the theory checks read the fitted
+    models, and no policy they run looks at the metrics); every other step is the same."""
     if spec.anchor_rows:
         anchor = _first_rows(anchor, spec.anchor_rows)
     real = anchor.train
     update = {"policy": spec.policy}
     if spec.real_fraction is not None:
         update["real_fraction"] = spec.real_fraction
-    policy = policy_named(mixing.model_copy(update=update))
+    policy = policy or policy_named(mixing.model_copy(update=update))
     seeds = SeedSchedule(spec.seed)
-    evaluator = modality.evaluator(anchor)
+    evaluator = evaluator or modality.evaluator(anchor)
     result = ChainResult(spec)
     chain = Chain()
     blocked = False
@@ -102,6 +111,8 @@ def simulate_chain(
         )
         if spec.keep_samples:
             result.samples[generation] = step.samples
+        if spec.keep_models:
+            result.models[generation] = chain.model
     return result
 
 

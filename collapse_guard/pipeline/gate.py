@@ -14,19 +14,23 @@ either reported directly or exposed as ``_``-prefixed boolean columns the suites
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import functools
 import hashlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from collapse_guard.errors import ConfigError
-from collapse_guard.pipeline.mixing import FILE_COLUMN
+from collapse_guard.pipeline.mixing import ANCHOR_SHARE_SOURCE, FILE_COLUMN
 from collapse_guard.records.anchor import AnchorRecord, check_append_only
 from collapse_guard.records.provenance import RECORD_ID, provenance_flags
 
@@ -68,7 +72,7 @@ class GateVerdict:
 
 # The frames a suite may validate (``meta.applies_to``), and the ``$PARAMETER`` values every evaluation fills.
 FRAMES: tuple[str, ...] = ("anchor", "mixture", "incoming", "promotion")
-CORE_PARAMETERS: tuple[str, ...] = ("min_real_fraction", "recorded_anchor_rows", "expected_columns")
+CORE_PARAMETERS: tuple[str, ...] = ("min_real_fraction", "recorded_anchor_rows", "expected_columns", "min_anchor_share")
 DOOR_PARAMETERS: tuple[str, ...] = ("min_incoming_rows", "incoming_columns")  # filled by pipeline.door
 PROMOTION_PARAMETERS: tuple[str, ...] = ("tail_drop", "spread_drift", "loss_rise")  # filled by pipeline.promotion
 # Where each core value comes from, in the words the ledger records (``applied.sources``).
@@ -76,7 +80,12 @@ CORE_SOURCES: dict[str, str] = {
     "min_real_fraction": "params.yaml gate.min_real_fraction",
     "recorded_anchor_rows": "ledger: rows of the last recorded anchor",
     "expected_columns": "the anchor's columns as read, and the mixture's file column",
+    "min_anchor_share": ANCHOR_SHARE_SOURCE,
 }
+# Checks across the two frames (collapse_guard.pipeline.gate.inclusion_flags): an anchor training record the
+# mixture lacks, and a mixture record that is held out (never to be trained on).
+MISSING_FROM_MIXTURE = "_missing_from_mixture"
+HELD_OUT_RECORD = "_held_out_record"
 
 
 def load_suites(
@@ -153,12 +162,36 @@ def _placeholders(value: object) -> list[str]:
 
 @functools.cache
 def _known_expectation_types() -> frozenset[str]:
-    """Every expectation type GX has registered (snake case, as the suites spell them)."""
+    """Every expectation type GX registers when it is imported (snake case, as the suites spell them).
+
+    Every command checks its suites before it does anything else, and importing GX costs about 3 CPU seconds:
+    the list is kept in a file per GX version (``known_types_file``) and read from there, so GX is imported
+    where it validates (the gate, the door), not to check names. Without a readable or writable file, GX is asked.
+    """
+    from importlib import metadata
+
+    from collapse_guard.records import atomic
+
+    kept = known_types_file(metadata.version("great-expectations"))
+    try:
+        return frozenset(json.loads(kept.read_text(encoding="utf-8"))["types"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx  # noqa: F401  (registers the core expectations)
+    import great_expectations as gx  # registers the core expectations
     from great_expectations.expectations.registry import list_registered_expectation_implementations
 
-    return frozenset(list_registered_expectation_implementations())
+    known = frozenset(list_registered_expectation_implementations())
+    with contextlib.suppress(OSError):
+        atomic.write_json(kept, {"great_expectations": gx.__version__, "types": sorted(known)})
+    return known
+
+
+def known_types_file(version: str) -> Path:
+    """Where the expectation types of GX ``version`` are kept: the user's cache folder ($XDG_CACHE_HOME, or
+    ~/.cache), shared by every workspace, since it depends only on the installed GX."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "collapse-guard" / f"gx-{version}-expectation-types.json"
 
 
 def check_suites(expectations_dir: Path, modality: str, extra_parameters: Iterable[str] = ()) -> None:
@@ -193,6 +226,10 @@ class Checked:
     def __getitem__(self, column: str) -> pd.Series:
         return self.records[column] if column in self.records.columns else self.flags[column]
 
+    def with_flags(self, flags: pd.DataFrame) -> Checked:
+        """The same records with more derived ``_`` columns (after the ones it has)."""
+        return Checked(self.records, pd.concat([self.flags, _positional(flags)], axis=1))
+
     def select(self, columns: set[str] | None, rows: bool = True) -> pd.DataFrame:
         """A new frame of ``columns`` (None: all), in the frame's column order; ``rows=False``: none of its rows."""
         parts = [
@@ -217,6 +254,28 @@ def with_flags(frame: pd.DataFrame, extra_flags: FlagMaker | None = None) -> Che
     return Checked(frame, flags)
 
 
+def inclusion_flags(
+    anchor: pd.DataFrame, mixture: pd.DataFrame, held_out: np.ndarray | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(anchor flags, mixture flags) of the checks across the two frames, by record id:
+
+    ``_missing_from_mixture`` (anchor rows): a record of the anchor's training split the mixture lacks (None on
+    held-out rows, which GX then skips); ``_held_out_record`` (mixture rows): a record of the held-out split,
+    which measures the model on real data it never saw and so must never be trained on. ``held_out`` is the
+    anchor's held-out mask (None: nothing is held out). A mixture without record ids gets None everywhere: the
+    provenance suite names the missing column."""
+    held = np.zeros(len(anchor), dtype=bool) if held_out is None else np.asarray(held_out, dtype=bool)
+    missing = pd.Series(None, index=anchor.index, dtype=object, name=MISSING_FROM_MIXTURE)
+    in_held_out = pd.Series(None, index=mixture.index, dtype=object, name=HELD_OUT_RECORD)
+    if RECORD_ID in mixture and RECORD_ID in anchor:
+        anchor_ids = anchor[RECORD_ID].astype(str)
+        mixture_ids = mixture[RECORD_ID].astype(str)
+        absent = ~anchor_ids.isin(mixture_ids.to_numpy()).to_numpy()
+        missing[~held] = list(absent[~held])
+        in_held_out[:] = list(mixture_ids.isin(anchor_ids[held].to_numpy()).to_numpy())
+    return missing.to_frame(), in_held_out.to_frame()
+
+
 def evaluate(
     *,
     anchor: pd.DataFrame,
@@ -230,15 +289,24 @@ def evaluate(
     extra_flags: FlagMaker | None = None,
     extra_parameters: dict | None = None,
     extra_failures: list[GateFailure] | None = None,
+    held_out: np.ndarray | None = None,
+    min_anchor_share: float = 1.0,
 ) -> GateVerdict:
     """Validate the anchor and the mixture with the suites for ``modality``; ``extra_flags`` adds the
-    modality's derived columns and ``extra_parameters`` its ``$PARAMETER`` values."""
+    modality's derived columns and ``extra_parameters`` its ``$PARAMETER`` values. ``held_out`` is the anchor's
+    held-out mask (None: nothing is held out) and ``min_anchor_share`` the share of its training split the
+    mixture must hold (collapse_guard.pipeline.mixing.anchor_share_floor)."""
     frames = {"anchor": with_flags(anchor, extra_flags), "mixture": with_flags(mixture, extra_flags)}
-    expected_columns = [*frames["anchor"].columns, FILE_COLUMN]
+    missing, in_held_out = inclusion_flags(anchor, mixture, held_out)
+    frames = {"anchor": frames["anchor"].with_flags(missing), "mixture": frames["mixture"].with_flags(in_held_out)}
+    # the mixture's columns are the anchor's records and the checks both carry, its own check and its file column
+    shared = [c for c in frames["anchor"].columns if c != MISSING_FROM_MIXTURE]
+    expected_columns = [*shared, HELD_OUT_RECORD, FILE_COLUMN]
     parameters = {
         "min_real_fraction": min_real_fraction,
         "recorded_anchor_rows": recorded_anchor.rows if recorded_anchor else 0,
         "expected_columns": expected_columns,
+        "min_anchor_share": min_anchor_share,
         **(extra_parameters or {}),
     }
     failures = [
@@ -315,8 +383,11 @@ def check_frame(
     ).failures
 
 
+@functools.cache
 def _ephemeral_context():
-    """One in-memory GX context per gate evaluation: nothing is written, suites come from expectations/."""
+    """One in-memory GX context per process: nothing is written, suites come from expectations/. GX saves its
+    project configuration on every suite, data source and validation definition it is given (a third of a gate's
+    time went there), so the context and what it holds are built once and reused (``_definition``)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
 
@@ -327,6 +398,35 @@ def _ephemeral_context():
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     return context
+
+
+# GX's context is not safe to use from two threads at once (an experiment's chains run on a thread pool)
+_GX_LOCK = threading.RLock()
+_DEFINITIONS: dict[str, object] = {}  # a validation definition per (name, expectations, meta), in the context
+
+
+def _definition(context, name: str, expectations: list[dict], meta: dict):
+    """The context's validation definition of ``expectations`` (a suite's, or a part of it) under ``name``:
+    made the first time, then reused, so a validation costs only GX's validating. The definition runs on the
+    frame it is given at each run; a suite whose file changed gets a definition of its own."""
+    import great_expectations as gx
+
+    key = json.dumps([name, expectations, meta], sort_keys=True, default=str)
+    found = _DEFINITIONS.get(key)
+    if found is not None:
+        return found
+    taken = {definition.name for definition in _DEFINITIONS.values()}
+    unique = name if name not in taken else f"{name}#{len(_DEFINITIONS)}"
+    # GX writes into what it is given (its version into ``meta``): it gets copies, the key stays what was read
+    gx_suite = context.suites.add(
+        gx.ExpectationSuite(name=unique, expectations=copy.deepcopy(expectations), meta=copy.deepcopy(meta))
+    )
+    batch = context.data_sources.add_pandas(f"{unique}-source").add_dataframe_asset(unique)
+    found = context.validation_definitions.add(
+        gx.ValidationDefinition(name=unique, data=batch.add_batch_definition_whole_dataframe("whole"), suite=gx_suite)
+    )
+    _DEFINITIONS[key] = found
+    return found
 
 
 # Expectations that read only the column names, and those that read only the number of rows.
@@ -418,24 +518,16 @@ def _validate(context, name: str, suite: dict, frame: Checked, parameters: dict)
 
 
 def _run_gx(context, name: str, suite: dict, indices: list[int], frame: pd.DataFrame, parameters: dict) -> dict:
-    import great_expectations as gx
-
-    gx_suite = context.suites.add(
-        gx.ExpectationSuite(
-            name=name, expectations=[suite["expectations"][i] for i in indices], meta=suite.get("meta", {})
+    expectations = [suite["expectations"][i] for i in indices]
+    with _GX_LOCK:
+        definition = _definition(context, name, expectations, suite.get("meta", {}))
+        result = definition.run(
+            batch_parameters={"dataframe": frame},
+            expectation_parameters=parameters,
+            # the failing rows' indices name the files; the query text that would re-select them is not used
+            result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False},
         )
-    )
-    batch = context.data_sources.add_pandas(f"{name}-source").add_dataframe_asset(name)
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=name, data=batch.add_batch_definition_whole_dataframe("whole"), suite=gx_suite)
-    )
-    result = definition.run(
-        batch_parameters={"dataframe": frame},
-        expectation_parameters=parameters,
-        # the failing rows' indices name the files; the query text that would re-select them is not used
-        result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False},
-    )
-    return result.to_json_dict()
+        return result.to_json_dict()
 
 
 def _merged(name: str, parts: list[dict]) -> dict:

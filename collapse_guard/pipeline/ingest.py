@@ -24,7 +24,7 @@ import pandas as pd
 from collapse_guard.config import Params
 from collapse_guard.errors import AlreadyIngested, AnchorIntegrityError
 from collapse_guard.modality.registry import modality_for
-from collapse_guard.pipeline import door, setup, trust
+from collapse_guard.pipeline import door, keys, setup, trust
 from collapse_guard.records import anchor, atomic, ledger, versioning
 from collapse_guard.records.provenance import feature_columns, utc_now
 from collapse_guard.records.workspace import pipeline_state, relative
@@ -68,14 +68,16 @@ def ingest_real(
     A file whose bytes were already ingested is refused first (AlreadyIngested), unless ``allow_same_file``."""
     digest = versioning.source_digest(Path(path))
     earlier = refuse_same_file(params, Path(path), digest, allow_same_file)
+    keys.check(params)  # before anything is written
     state = pipeline_state(params)
     trust.check_witnesses(params)
-    keys = trust.workspace_keys(params)
-    if keys is not None and not anchor.exists(params.anchor_path):
-        restored = trust.restore_anchor(params, keys)  # a deleted anchor comes back from DVC, never from source
+    workspace_keys = trust.workspace_keys(params)
+    if workspace_keys is not None and not anchor.exists(params.anchor_path):
+        # a deleted anchor comes back from DVC, never from the source
+        restored = trust.restore_anchor(params, workspace_keys)
         body = {"anchor": trust.recorded_anchor(params), "reason": restored}
         ledger.append(params.ledger_path, "anchor_restored", body)
-    elif keys is not None and (differences := trust.anchor_differences(params, keys)):
+    elif workspace_keys is not None and (differences := trust.anchor_differences(params, workspace_keys)):
         raise AnchorIntegrityError(
             f"refusing to ingest onto an anchor that is not the last recorded version: {differences}",
             path=relative(params, params.anchor_path),

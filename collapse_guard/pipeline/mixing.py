@@ -65,6 +65,7 @@ class MixtureSummary:
 
 class MixingPolicy(Protocol):
     name: str
+    keeps_anchor: bool  # every record of the anchor's training split is in every mixture it makes
 
     def mix(self, real: pd.DataFrame, synthetic_pools: list[pd.DataFrame], context: MixContext) -> Mixture:
         """``synthetic_pools`` are the curated batches of generations 1..n, oldest first."""
@@ -77,6 +78,7 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 class Accumulate:
     name = "accumulate"
+    keeps_anchor = True
 
     def mix(self, real: pd.DataFrame, synthetic_pools: list[pd.DataFrame], context: MixContext) -> Mixture:
         return Mixture(_concat([real, *synthetic_pools]))
@@ -89,6 +91,7 @@ class Replace:
 
     real_fraction: float = 0.0
     name: str = "replace"
+    keeps_anchor: bool = False  # at most a fresh sample of the anchor: most of it is left out
 
     def mix(self, real: pd.DataFrame, synthetic_pools: list[pd.DataFrame], context: MixContext) -> Mixture:
         # The first generation has no synthetic data yet: it trains on real data under every policy.
@@ -106,6 +109,7 @@ class Replace:
 class AccumulateSubsample:
     training_size: int = 0
     name: str = "accumulate-subsample"
+    keeps_anchor: bool = False  # a sample of everything accumulated: some anchor records are left out
 
     def mix(self, real: pd.DataFrame, synthetic_pools: list[pd.DataFrame], context: MixContext) -> Mixture:
         everything = _concat([real, *synthetic_pools])
@@ -118,6 +122,7 @@ class AccumulateSubsample:
 class FixedRatio:
     real_fraction: float = 0.7
     name: str = "fixed-ratio"
+    keeps_anchor: bool = True
 
     def mix(self, real: pd.DataFrame, synthetic_pools: list[pd.DataFrame], context: MixContext) -> Mixture:
         return _with_real_share(real, synthetic_pools, self.real_fraction, context, "")
@@ -132,6 +137,7 @@ class AdaptiveRatio:
     min_real_fraction: float = 0.3
     max_real_fraction: float = 0.95
     name: str = "adaptive-ratio"
+    keeps_anchor: bool = True
 
     def target(
         self, history: list[dict[str, float]], previous: float | None, signals: tuple[str, ...]
@@ -175,6 +181,17 @@ def policy_named(params: MixingParams) -> MixingPolicy:
         "adaptive-ratio": lambda: AdaptiveRatio(params.real_fraction, **params.adaptive.model_dump()),
     }
     return policies[params.policy]()
+
+
+ANCHOR_SHARE_SOURCE = "params.yaml mixing.policy (1: the policy keeps every anchor training record; 0: it samples them)"
+
+
+def anchor_share_floor(params: MixingParams) -> float:
+    """The share of the anchor's training split every mixture must hold (the gate's ``min_anchor_share``): all of
+    it under a policy that keeps the anchor (accumulating around a real anchor is what keeps collapse away,
+    Gerstgrasser et al. 2024), none under one that samples or drops it. The same rule for the flow's own mixtures
+    and for a mixture made elsewhere (``collapse-guard check``), so both get the same verdict."""
+    return 1.0 if policy_named(params).keeps_anchor else 0.0
 
 
 def summarise(mixture: Mixture, policy: str) -> MixtureSummary:

@@ -89,16 +89,18 @@ def gate_entry(
     summary: MixtureSummary,
     mlflow_run_id: str,
     sources: Mapping[str, str],
+    mixture_digest: str = "",
 ) -> dict[str, Any]:
     """The ledger's ``gate_verdict`` body: recorded whether the gate passed or blocked, with what it applied
-    (``sources``: where each ``$PARAMETER`` value came from)."""
+    (``sources``: where each ``$PARAMETER`` value came from). ``mixture_digest`` is the mixture's records digest
+    (collapse_guard.records.anchor.ids_digest), by which ``record-model`` finds a mixture that passed."""
     return {
         "run": run_uuid,
         "generation": generation,
         "verdict": verdict.status,
         "failures": [str(f) for f in verdict.failures],
         "anchor_observed": anchor_observed.to_dict(),
-        "mixture": summary.to_dict(),
+        "mixture": {**summary.to_dict(), **({"digest": mixture_digest} if mixture_digest else {})},
         "mlflow_run_id": mlflow_run_id,
         "applied": applied(verdict.parameters, sources, verdict.suites),
     }
@@ -209,10 +211,12 @@ def recorded_outcome(
     )
 
 
-def run_reports(outcomes: list[GenerationOutcome]) -> dict[str, dict]:
-    """The files DVC reads after a run (dvc.yaml ``outs`` and ``metrics``), by name."""
-    reports: dict[str, dict] = {
-        "last_run.json": {"status": "completed", "generations": [o.to_dict() for o in outcomes]}
+def run_reports(outcomes: list[GenerationOutcome], entries: list[dict] | None = None) -> dict[str, Any]:
+    """The files DVC reads after a run (dvc.yaml ``outs``, ``metrics`` and ``plots``), by name; ``entries``: the
+    ledger, whose recorded generations make the per-generation series ``dvc plots show`` draws."""
+    reports: dict[str, Any] = {
+        "last_run.json": {"status": "completed", "generations": [o.to_dict() for o in outcomes]},
+        "metrics_by_generation.json": generation_series(entries or []),
     }
     if outcomes:
         last = outcomes[-1]
@@ -222,6 +226,24 @@ def run_reports(outcomes: list[GenerationOutcome]) -> dict[str, dict]:
             "real_fraction": last.real_fraction,
         }
     return reports
+
+
+def generation_series(entries: list[dict]) -> list[dict[str, Any]]:
+    """One row per recorded generation, oldest first (the last record of a generation wins): its number, the
+    mixture's real fraction, the anchor's rows and every numeric metric. A list of flat rows: what DVC plots."""
+    rows: dict[int, dict[str, Any]] = {}
+    for entry in entries:
+        if entry.get("kind") != "generation_recorded":
+            continue
+        body = entry["body"]
+        metrics = {k: v for k, v in (body.get("metrics") or {}).items() if isinstance(v, int | float)}
+        rows[body["generation"]] = {
+            "generation": body["generation"],
+            "real_fraction": body["mixture"]["real_fraction"],
+            "anchor_rows": body["anchor"]["rows"],
+            **metrics,
+        }
+    return [rows[g] for g in sorted(rows)]
 
 
 def gate_table(verdict: GateVerdict) -> list[dict[str, str]]:

@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from collapse_guard.config import Params
-from collapse_guard.errors import ServiceUnavailable, WorkspaceUnwritable
+from collapse_guard.errors import ConfigError, ServiceUnavailable, WorkspaceUnwritable
 
 TIMEOUT_SECONDS = 5.0  # one attempt at one service
 ATTEMPTS = 2  # bounded retry: a blip passes, an outage fails in ~ATTEMPTS x TIMEOUT_SECONDS
@@ -33,8 +33,20 @@ def bound_client_waits(timeout: float = TIMEOUT_SECONDS, attempts: int = ATTEMPT
 
 
 def check(params: Params, prefect_api_url: str | None = None) -> None:
-    """Raise the first named cause found; return quietly when every part answers."""
+    """Raise the first named cause found; return quietly when every part answers. The workspace's keys first:
+    a missing or changed key stops the run before anything is written (collapse_guard/pipeline/keys.py)."""
+    from collapse_guard.pipeline import keys
+
+    keys.check(params)
     bound_client_waits()
+    if params.training.work_pool and not prefect_api_url:
+        raise ConfigError(
+            f"training.work_pool {params.training.work_pool!r} trains through a deployment on that pool, whose workers "
+            "must reach the same Prefect server as this run: start a persistent one (`make server`) and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api here and on the workers (a temporary server lives only as "
+            "long as this process), or set training.work_pool: '' to train in the flow's process",
+            path=params.source_file,
+        )
     check_writable(params)
     check_mlflow(params.tracking_uri)
     if prefect_api_url:
@@ -76,8 +88,10 @@ def _probe_write(folder: Path) -> None:
 
 
 def unwritable(path: Path | str, error: OSError) -> WorkspaceUnwritable:
+    """The named cause of a write that failed; it names the file (so its folder) when the error says which."""
+    where = Path(error.filename).parent if error.filename else Path(path)
     return WorkspaceUnwritable(
-        f"cannot write to the workspace: {error.strerror or error}. The run needs to create files here; make it "
+        f"cannot write to {where}: {error.strerror or error}. The run needs to create files there; make it "
         "writable (permissions, a read-only mount, a full disk) and run again. Nothing was recorded",
         path=str(error.filename or path),
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 from collapse_guard.config import Params
 from collapse_guard.errors import LedgerTampered
 from collapse_guard.records import anchor, ledger, staging, tracking
+from collapse_guard.records.workspace import relative
 
 # collapse_guard.records.atomic names its temp files ``.<target name>.<random>.tmp`` beside the target
 ATOMIC_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
@@ -52,8 +53,10 @@ def clean_after_crash(params: Params) -> list[str]:
 
 def clean_files(params: Params) -> list[str]:
     """Remove stale staging folders, temp files and what a killed append or migration left of the anchor
-    (``ingest`` runs this too: it opens no MLflow run); what was done, one line each."""
-    done = []
+    (``ingest`` runs this too: it opens no MLflow run); what was done, one line each. An append to the ledger a
+    crash interrupted is recovered first (collapse_guard/records/ledger.py ``recover``: the workspace's key is
+    checked before anything is cut or signed)."""
+    done = [f"ledger {relative(params, params.ledger_path)}: {note}" for note in ledger.recover(params.ledger_path)]
     for folder in staging.leftover_folders(params):
         shutil.rmtree(folder)
         done.append(

@@ -7,7 +7,10 @@
 - Always: the ledger is at least as long as every signed statement saw (deleting or cutting the ledger
   and its signed head together still shows).
 
-A workspace without a public key (``.collapse-guard/signing.pub``) skips all of this: it is unsigned.
+A workspace without a public key (``.collapse-guard/signing.pub``) skips all of this only if nothing in it was
+ever signed: one whose ledger or statements are signed but whose key is gone fails (collapse_guard/pipeline/
+keys.py stops every command that would write; ``audit_problems`` fails verification). Signatures made with a key a
+recorded rotation retired still verify (``workspace_keys``).
 """
 
 from __future__ import annotations
@@ -20,15 +23,38 @@ import pandas as pd
 from collapse_guard.config import Params
 from collapse_guard.errors import AnchorIntegrityError, CollapseGuardError, DataError, LedgerTampered
 from collapse_guard.records import anchor as anchor_mod
-from collapse_guard.records import attestation, ledger, signing, versioning
+from collapse_guard.records import attestation, keychain, ledger, signing, versioning
 from collapse_guard.records.anchor import read_records
 from collapse_guard.records.provenance import RECORD_ID
 from collapse_guard.records.workspace import generation_paths, relative
 
 
 def workspace_keys(params: Params) -> signing.Keys | None:
+    """The workspace's keys, with the retired public keys its ledger's key chain names (what they signed before
+    a rotation still verifies); None for an unsigned workspace."""
     keys = signing.Keys(params.workspace)
-    return keys if keys.public.is_file() else None
+    if not keys.public.is_file():
+        return None
+    return signing.Keys(params.workspace, retired=retired_keys(params, keys))
+
+
+def retired_keys(params: Params, keys: signing.Keys) -> tuple[Path, ...]:
+    """The public key files of the keys the ledger's chain names besides the current one (a missing copy in
+    ``.collapse-guard/retired/`` is written from the ledger, which records every key's public half)."""
+    try:
+        chain = keychain.links(ledger.read(params.ledger_path))
+        current = signing.public_fingerprint(keys.public)
+    except CollapseGuardError:
+        return ()
+    older = {link.fingerprint: link.public_key for link in chain if link.fingerprint != current}
+    files = []
+    for fingerprint, pem in older.items():
+        try:
+            if signing.fingerprint_of(pem.encode()) == fingerprint:
+                files.append(keychain.write_retired(params.workspace, pem))
+        except ValueError:
+            continue
+    return tuple(files)
 
 
 # -- the anchor ---------------------------------------------------------------------------------------------
@@ -172,12 +198,31 @@ def _statements(params: Params) -> list[tuple[str, Path]]:
     return found
 
 
+def signed_statements(params: Params) -> list[Path]:
+    """Signatures the workspace holds beside its ledger: its anchor's and its generations' (they outlive a
+    deleted ledger signature, so a stripped ledger still shows it was signed)."""
+    from collapse_guard.records import attestation
+
+    found = [attestation.anchor_signature_path(params.anchor_path)]
+    found += sorted(params.resolve(params.paths.generations_dir).glob(f"gen_*/{attestation.SIGNATURE}"))
+    return [p for p in found if p.is_file()]
+
+
 def audit_problems(params: Params) -> list[str]:
-    """What ``audit verify`` adds to the ledger's own checks in a signed workspace: the witnesses, the anchor's
-    signed version and every recorded generation's signature."""
-    problems = witness_problems(params)
+    """What ``audit verify`` adds to the ledger's own checks in a signed workspace: the keys are there (signed
+    statements without a public key fail), the fingerprint file matches the public key, the witnesses, the
+    anchor's signed version and every recorded generation's signature."""
     keys = workspace_keys(params)
-    if keys is None or problems:
+    if keys is None:
+        signed = signed_statements(params)
+        if signed:
+            return [
+                f"the workspace's records are signed ({relative(params, signed[0])}) but the public key "
+                f"{signing.KEY_DIR}/{signing.PUBLIC_KEY} is missing: verification needs the key the reviewer trusts"
+            ]
+        return []
+    problems = _fingerprint_file_problems(keys) + witness_problems(params)
+    if problems:
         return problems
     differences = anchor_differences(params, keys)
     if differences:
@@ -188,3 +233,21 @@ def audit_problems(params: Params) -> list[str]:
     except CollapseGuardError as exc:
         problems.append(str(exc))
     return problems
+
+
+def _fingerprint_file_problems(keys: signing.Keys) -> list[str]:
+    """``signing.pub.fingerprint`` (what reviewers pin) must name the committed public key."""
+    sidecar = keys.home / signing.KEY_DIR / signing.FINGERPRINT
+    if not sidecar.is_file():
+        return []
+    try:
+        named = signing.normalised(sidecar.read_text(encoding="utf-8").split()[0])
+        actual = signing.public_fingerprint(keys.public)
+    except (CollapseGuardError, IndexError):
+        return [f"{signing.KEY_DIR}/{signing.FINGERPRINT} is not a fingerprint"]
+    if named != actual:
+        return [
+            f"{signing.KEY_DIR}/{signing.FINGERPRINT} names key {signing.short(named)}, but "
+            f"{signing.KEY_DIR}/{signing.PUBLIC_KEY} is key {signing.short(actual)}"
+        ]
+    return []

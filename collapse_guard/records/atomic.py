@@ -42,6 +42,12 @@ def atomic_path(target: Path) -> Iterator[Path]:
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
+    except OSError as error:
+        if error.filename is not None:
+            raise
+        # a write that fails mid-file (a full disk: ENOSPC from write()) names no file: name the one being written,
+        # so the error says which folder is full, not just "the workspace"
+        raise OSError(error.errno, error.strerror or str(error), str(target)) from error
     finally:
         tmp.unlink(missing_ok=True)
 

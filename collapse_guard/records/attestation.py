@@ -91,6 +91,63 @@ def generation_statement(
     }
 
 
+def recorded_model_statement(
+    *,
+    generation: int,
+    model_id: str,
+    parent_model_id: str,
+    model_class: str,
+    model_sha256: str,
+    anchor: dict[str, Any],
+    mixture: dict[str, Any],
+    gate_line: int,
+    ledger_head: ledger.Head,
+) -> dict[str, Any]:
+    """What the signature of a model trained outside the flow vouches for (``record-model``): the model file's
+    digest, the gated mixture it was trained on (its SHA-256, record count and sorted-id digest, and the ledger
+    line where the gate passed it), the anchor of that moment, and the ledger head. The same assertion label as a
+    generation's, so the evidence bundle checks it the same way."""
+    trained_on = {key: mixture.get(key, "") for key in ("file", "sha256", "digest")}
+    return {
+        "claim_generator": CLAIM_GENERATOR,
+        "assertions": [
+            {
+                "label": "c2pa.actions.v2",
+                "data": {
+                    "actions": [
+                        {
+                            "action": "c2pa.trained",
+                            "softwareAgent": "outside collapse-guard (recorded by " + CLAIM_GENERATOR + ")",
+                            "parameters": {
+                                "model_id": model_id,
+                                "model_class": model_class,
+                                "model_sha256": model_sha256,
+                                "trained_on": {**trained_on, "gate_ledger_line": gate_line},
+                            },
+                        }
+                    ]
+                },
+            },
+            {
+                "label": "org.collapse-guard.generation",
+                "data": {
+                    "generation": generation,
+                    "model_id": model_id,
+                    "parent_model_id": parent_model_id,
+                    "trained": "elsewhere",
+                    "anchor": anchor,
+                    "synthetic_records": _commitment(None),
+                    "mixture_records": {
+                        "count": int(mixture.get("rows", 0)),
+                        "sorted_ids_sha256": mixture.get("sorted_ids_sha256", ""),
+                    },
+                    "ledger_head": {"seq": ledger_head.seq, "hash": ledger_head.hash},
+                },
+            },
+        ],
+    }
+
+
 def sign_generation(folder: Path, statement: dict[str, Any], keys: signing.Keys) -> None:
     atomic.write_json(Path(folder) / STATEMENT, statement)
     signing.sign(Path(folder), Path(folder) / SIGNATURE, keys)
@@ -98,7 +155,7 @@ def sign_generation(folder: Path, statement: dict[str, Any], keys: signing.Keys)
 
 def verify_generation(folder: Path, keys: signing.Keys, label: str) -> None:
     """Raise DataError naming the folder (and the file that changed) unless its signature verifies."""
-    signing.verify(Path(folder), Path(folder) / SIGNATURE, keys.public, label=label, error=DataError)
+    signing.verify(Path(folder), Path(folder) / SIGNATURE, keys.verifying(), label=label, error=DataError)
 
 
 def assertion(statement: dict[str, Any], label: str) -> dict[str, Any]:
@@ -152,7 +209,7 @@ def verify_anchor(anchor_path: Path, keys: signing.Keys, label: str) -> dict[str
     signing.verify(
         statement_path,
         anchor_signature_path(anchor_path),
-        keys.public,
+        keys.verifying(),
         label=f"{label} (statement {statement_path.name})",
         error=AnchorIntegrityError,
     )

@@ -34,6 +34,11 @@ def register_label_columns(*names: str) -> None:
     _LABEL_COLUMNS.update(names)
 
 
+def label_columns() -> tuple[str, ...]:
+    """The label columns the imported modalities registered (never part of the payload)."""
+    return tuple(sorted(_LABEL_COLUMNS))
+
+
 def feature_columns(frame: pd.DataFrame) -> list[str]:
     """The payload: every column that is not provenance, a registered label, nor a derived ``_`` column."""
     return [
@@ -85,7 +90,8 @@ class _Payload:
 
 def _payload(features: pd.DataFrame) -> _Payload:
     columns = list(features.columns)
-    numeric = [c for c in columns if pd.api.types.is_numeric_dtype(features[c])]
+    dtypes = dict(zip(features.columns, features.dtypes, strict=True))  # not features[c]: slow on wide tables
+    numeric = [c for c in columns if pd.api.types.is_numeric_dtype(dtypes[c])]
     other = [c for c in columns if c not in numeric]
     n = len(features)
     if numeric:
@@ -338,7 +344,8 @@ def provenance_flags(frame: pd.DataFrame) -> pd.DataFrame:
 
 def numeric_columns(frame: pd.DataFrame) -> list[str]:
     """Feature columns the geometric metrics (distances, variances) use."""
-    return [c for c in feature_columns(frame) if pd.api.types.is_numeric_dtype(frame[c])]
+    dtypes = dict(zip(frame.columns, frame.dtypes, strict=True))  # not frame[c]: indexing per name is slow when wide
+    return [c for c in feature_columns(frame) if pd.api.types.is_numeric_dtype(dtypes[c])]
 
 
 def categorical_columns(frame: pd.DataFrame) -> list[str]:

@@ -39,7 +39,7 @@ def deterministic_torch(threads: int = 1) -> Iterator[None]:
 
 
 # glibc malloc: arrays of 256 KB and more get pages of their own, returned to the system when freed, and a heap
-# top of more than 64 KB free is returned too (Dask's own setting for its workers; README, crawl screening)
+# top of more than 64 KB free is returned too (Dask's own setting for its workers; docs/benchmarks/scale-screening.md)
 MMAP_THRESHOLD_BYTES = 256 << 10
 TRIM_THRESHOLD_BYTES = 64 << 10
 HEAP_ENVIRON = {

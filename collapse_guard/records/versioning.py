@@ -48,6 +48,36 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
 
 
+# What a workspace's git history must hold for a clone to restore it: DVC's pointers and config, the ignore files
+# DVC writes beside what it tracks, the public key reviewers verify with, the watermark keys' record (ids only)
+COMMITTED = (
+    "*.dvc",
+    "*.gitignore",
+    ".dvc/config",
+    ".collapse-guard/signing.pub",
+    ".collapse-guard/*.json",
+)
+
+
+def uncommitted(root: Path) -> list[str]:
+    """The files of ``COMMITTED`` that git does not hold as they are (new or changed), relative to ``root``."""
+    import fnmatch
+
+    toplevel = _git(root, "rev-parse", "--show-toplevel")
+    if toplevel.returncode != 0:
+        return []
+    status = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", ".")
+    top, here = Path(toplevel.stdout.strip()).resolve(), Path(root).resolve()
+    found = []
+    for item in status.stdout.split("\0"):
+        if len(item) < 4:
+            continue
+        path = (top / item[3:]).relative_to(here).as_posix() if (top / item[3:]).is_relative_to(here) else None
+        if path and any(fnmatch.fnmatch(path, pattern) for pattern in COMMITTED):
+            found.append(path)
+    return sorted(found)
+
+
 def ensure_repo(root: Path, remote_url: str) -> list[str]:
     """Create what is missing (git repo, DVC repo, default remote); returns what it created."""
     from dvc.repo import Repo
@@ -64,21 +94,47 @@ def ensure_repo(root: Path, remote_url: str) -> list[str]:
         with _quiet():
             Repo.init(str(root), subdir=subdir)
         created.append("DVC repo")
-    remote_path = Path(remote_url)
-    if "://" not in remote_url and not remote_path.is_absolute():
-        remote_path = (root / remote_path).resolve()
+    if configured_remote(root) is None:
+        set_remote(root, remote_url)
+        created.append(f"DVC remote '{REMOTE_NAME}' at {remote_url}")
+    return created
+
+
+def remote_location(root: Path, remote_url: str) -> str:
+    """Where ``tracking.dvc_remote`` points, as DVC's config holds it: a local folder absolute, a URL as given."""
+    if "://" in remote_url:
+        return remote_url
+    path = Path(remote_url)
+    return str(path if path.is_absolute() else (Path(root) / path).resolve())
+
+
+def configured_remote(root: Path) -> str | None:
+    """The URL of the workspace's DVC remote (None: not configured yet)."""
+    from dvc.repo import Repo
+
     repo = Repo(str(root))
     try:
-        if REMOTE_NAME not in repo.config["remote"]:
-            if "://" not in remote_url:
-                remote_path.mkdir(parents=True, exist_ok=True)
-            with repo.config.edit() as conf:
-                conf["remote"][REMOTE_NAME] = {"url": str(remote_path) if "://" not in remote_url else remote_url}
-                conf["core"]["remote"] = REMOTE_NAME
-            created.append(f"DVC remote '{REMOTE_NAME}' at {remote_url}")
+        remote = repo.config["remote"].get(REMOTE_NAME)
+        return remote["url"] if remote else None
     finally:
         repo.close()
-    return created
+
+
+def set_remote(root: Path, remote_url: str) -> str:
+    """Make ``remote_url`` the workspace's default DVC remote (a local folder is created); returns its location."""
+    from dvc.repo import Repo
+
+    location = remote_location(root, remote_url)
+    if "://" not in remote_url:
+        Path(location).mkdir(parents=True, exist_ok=True)
+    repo = Repo(str(root))
+    try:
+        with repo.config.edit() as conf:
+            conf["remote"][REMOTE_NAME] = {"url": location}
+            conf["core"]["remote"] = REMOTE_NAME
+    finally:
+        repo.close()
+    return location
 
 
 def track(

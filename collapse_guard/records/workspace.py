@@ -53,6 +53,11 @@ class GenerationPaths:
         """The drift report as data (collapse_guard/reports/drift.py writes it beside the HTML)."""
         return self.dir / "drift.json"
 
+    def drift_report(self) -> Path | None:
+        """The drift report this generation has: its page, else its values (``evaluation.drift_report: summary``),
+        else None (``off``)."""
+        return next((path for path in (self.drift_html, self.drift_json) if path.exists()), None)
+
 
 def generation_paths(params: Params, generation: int) -> GenerationPaths:
     return GenerationPaths(params.resolve(params.paths.generations_dir) / f"gen_{generation:03d}")
@@ -118,5 +123,11 @@ def workspace_relative(workspace: Path, path: Path) -> str:
 
 
 def synthetic_batches(params: Params, before: int) -> list[Path]:
-    """The curated synthetic batch of every generation from 1 to ``before`` - 1, oldest first."""
-    return [generation_paths(params, g).synthetic for g in range(1, before)]
+    """The curated synthetic batch of every generation from 1 to ``before`` - 1, oldest first. A generation
+    trained outside the flow (``record-model``) made no batch here: its mixture's synthetic data is the team's."""
+    elsewhere = {
+        e["body"]["generation"]
+        for e in ledger.read(params.ledger_path)
+        if e["kind"] == "generation_recorded" and e["body"].get("trained") == "elsewhere"
+    }
+    return [generation_paths(params, g).synthetic for g in range(1, before) if g not in elsewhere]

@@ -107,6 +107,7 @@ class GenerationView:
     gate_json: str = ""
     gate_report: str = ""  # Great Expectations' page of the gate's validation (gate.html)
     promotion_report: str = ""  # ... and of the promotion check (reports/verdicts/)
+    trained: str = ""  # "elsewhere": a model trained outside the flow, recorded by `record-model`
 
     @property
     def applied_lines(self) -> list[str]:
@@ -144,13 +145,17 @@ class AuditView:
 
 
 # -- gather -------------------------------------------------------------------------------------------------
-def gather(params: Params, problems: list[str], metric_labels: dict[str, str]) -> AuditView:
-    """Read the workspace into a view; ``problems`` are what the verification found (empty: intact)."""
+def gather(
+    params: Params, problems: list[str], metric_labels: dict[str, str], keys: signing.Keys | None = None
+) -> AuditView:
+    """Read the workspace into a view; ``problems`` are what the verification found (empty: intact). ``keys``: the
+    workspace's keys with the retired ones its key chain names (collapse_guard.pipeline.trust.workspace_keys), so
+    what a key signed before a rotation still shows as verified; default: the current key alone."""
     try:
         entries = ledger.read(params.ledger_path)
     except CollapseGuardError as exc:  # a line that is not JSON: show what can be shown, say why
         entries, problems = [], [*problems, str(exc)]
-    keys = signing.Keys(params.workspace)
+    keys = keys or signing.Keys(params.workspace)
     signed = keys.public.is_file()
     verification = Verification(not problems, list(problems), len(entries), signed)
     generations = _generations(params, entries, keys if signed else None)
@@ -266,6 +271,7 @@ def _recorded(params: Params, entry: dict, keys: signing.Keys | None) -> Generat
         gate_json=_existing(params, paths.gate),
         gate_report=_existing(params, paths.gate_html),
         promotion_report=_existing(params, promotion_page(params, body["generation"])),
+        trained=body.get("trained", ""),
     )
 
 

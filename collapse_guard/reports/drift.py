@@ -10,6 +10,10 @@ evaluation computed (``RecordedValue``), the very numbers the run summary, MLflo
 recomputes one of them another way. An estimator the report computes itself carries a name of its own (e.g.
 ``tail_coverage_anchor_halves``) and a sentence saying how it differs; it is recorded under that name too
 (``DriftSummary.estimates``).
+
+``evaluation.drift_report`` says what is written: the page and its JSON (``html``), the JSON only (``summary``:
+no page, and the preset draws no per-column charts), or nothing (``off``); the summary's numbers are the same in
+every mode.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from collapse_guard.config import DriftReportMode
 from collapse_guard.records import atomic
 
 DRIFT_SHARE = "drift_share"
@@ -47,10 +52,11 @@ def run_report(
     recorded: Mapping[str, float] | None = None,
     estimators: tuple = (),
     compares: str = "",
+    mode: DriftReportMode = "html",
 ) -> DriftSummary:
     """Run an Evidently report of the evaluation's ``recorded`` metrics, the report's own ``estimators`` (Evidently
     metrics: one with a ``metric`` field is a number recorded under that name, one without states a setting of
-    the comparison) and a drift preset; save its HTML and its JSON (beside it, ``.json``) atomically.
+    the comparison) and a drift preset; save its HTML and its JSON (beside it, ``.json``) atomically, as ``mode`` says.
 
     ``current`` and ``reference`` are DataFrames or Evidently Datasets (text needs a data definition).
     """
@@ -63,12 +69,14 @@ def run_report(
         # a constant column (e.g. every generated text at the maximum length) has no correlation to divide by
         warnings.filterwarnings("ignore", "invalid value encountered in divide", RuntimeWarning)
         snapshot = Report([*shown, *estimators, drift_preset]).run(current, reference)
-    with atomic.atomic_path(Path(html_path).with_suffix(".html")) as tmp:
-        html_tmp = tmp.with_name(tmp.name + ".html")  # Evidently insists on the suffix
-        snapshot.save_html(str(html_tmp))
-        html_tmp.replace(tmp)
     as_dict = snapshot.dict()
-    atomic.write_text(report_json_path(html_path), json.dumps(as_dict, default=str))
+    if mode == "html":
+        with atomic.atomic_path(Path(html_path).with_suffix(".html")) as tmp:
+            html_tmp = tmp.with_name(tmp.name + ".html")  # Evidently insists on the suffix
+            snapshot.save_html(str(html_tmp))
+            html_tmp.replace(tmp)
+    if mode in ("html", "summary"):
+        atomic.write_text(report_json_path(html_path), json.dumps(as_dict, default=str))
     results = as_dict["metrics"]
     share = next(m["value"] for m in results if m["metric_name"].startswith("DriftedColumnsCount"))
     scores = {m["config"]["column"]: float(m["value"]) for m in results if m["metric_name"].startswith("ValueDrift")}

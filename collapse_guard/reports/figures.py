@@ -119,3 +119,34 @@ def safe_zone(zone: pd.DataFrame, generations: int, path: Path) -> Path:
     fig.colorbar(image, ax=ax, label="generations until tail coverage < threshold")
     ax.set_title(f"safe zone over {generations} generations")
     return _save(fig, path)
+
+
+def safe_fraction(
+    table: pd.DataFrame,
+    metrics: tuple[str, ...],
+    tolerance: float,
+    r_star: float | None,
+    interval: tuple[float, float],
+    path: Path,
+) -> Path:
+    """Each headline metric after G generations relative to generation 0, against the real fraction tested
+    (a dot per chain, the mean as a line), the tolerance band, and r* with its interval."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for metric in metrics:
+        ratio = table[f"{metric}_end"] / table[f"{metric}_start"]
+        frame = pd.DataFrame({"fraction": table["fraction"], "ratio": ratio})
+        (line,) = ax.plot([], [], marker="o", ms=4, label=metric)
+        ax.scatter(frame["fraction"], frame["ratio"], s=10, alpha=0.45, color=line.get_color())
+        mean = frame.groupby("fraction")["ratio"].mean()
+        line.set_data(mean.index, mean.values)
+    ax.axhspan(1 - tolerance, 1 + tolerance, color="green", alpha=0.08, label=f"within {tolerance:.0%} of gen 0")
+    if r_star is not None:
+        ax.axvspan(interval[0], interval[1], color="grey", alpha=0.15, label="interval")
+        ax.axvline(r_star, color="black", lw=1.5, ls="--", label=f"r* = {r_star:.2f}")
+    ax.set_xlim(0, 1.02)
+    ax.set_xlabel("real fraction of the mixture (fixed-ratio target)")
+    ax.set_ylabel("metric after G generations / generation 0")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -43,9 +43,20 @@ def applied_floor(gate_body: dict[str, Any] | None) -> AppliedFloor:
     return AppliedFloor(float(value), (applied.get("sources") or {}).get(FLOOR, ""))
 
 
+CHECKED = "mixture_checked"  # a check of a mixture made elsewhere (collapse_guard/pipeline/mixture_check.py)
+
+
 def gate_entries(entries: list[dict]) -> dict[int, dict]:
-    """The last ``gate_verdict`` entry of each generation."""
-    return {int(e["body"]["generation"]): e for e in entries if e.get("kind") == "gate_verdict"}
+    """The last ``gate_verdict`` entry of each generation; for a model trained elsewhere (``record-model``), the
+    ``mixture_checked`` entry its record names (the check that passed its mixture)."""
+    gates = {int(e["body"]["generation"]): e for e in entries if e.get("kind") == "gate_verdict"}
+    checks = {e.get("seq"): e for e in entries if e.get("kind") == CHECKED}
+    for entry in entries:
+        if entry.get("kind") == "generation_recorded":
+            line = (entry["body"].get("gate") or {}).get("ledger_line")
+            if line in checks:
+                gates[int(entry["body"]["generation"])] = checks[line]
+    return gates
 
 
 def forecast_settings(entries: list[dict]) -> ForecastParams | None:
@@ -66,12 +77,14 @@ class GenerationRecord:
     gate: dict[str, Any] | None
     gate_seq: int | None
     lineage: list[dict[str, Any]] = field(default_factory=list)  # ledger entries of generation_recorded
+    gate_kind: str = "gate_verdict"  # or mixture_checked: the check that passed a model trained elsewhere
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "generation": self.generation,
             "status": self.status,
             "gate": self.gate,
+            "gate_kind": self.gate_kind,
             "gate_ledger_line": self.gate_seq,
             "lineage": [e["body"] for e in self.lineage],
         }
@@ -83,7 +96,8 @@ def generation_record(entries: list[dict], generation: int, lineage: list[dict])
     gate = gate_entries(entries).get(generation)
     gate_body, gate_seq = (gate["body"], gate.get("seq")) if gate else (None, None)
     if lineage:
-        return GenerationRecord(generation, "recorded", gate_body, gate_seq, lineage)
+        kind = gate.get("kind", "gate_verdict") if gate else "gate_verdict"
+        return GenerationRecord(generation, "recorded", gate_body, gate_seq, lineage, kind)
     if gate is not None and gate["body"].get("verdict") != "passed":
         return GenerationRecord(generation, "blocked", gate_body, gate_seq)
     return None
@@ -112,8 +126,9 @@ def show_lines(record: GenerationRecord, headline: tuple[str, str], labels: tupl
         mixture = gate.get("mixture") or {}
         anchor = gate.get("anchor_observed") or {}
         floor = applied_floor(gate)
+        by = f"check of {mixture.get('file', '?')}, " if record.gate_kind == CHECKED else ""
         lines.append(
-            f"generation {record.generation}  gate {gate.get('verdict', '?')}  (ledger line {record.gate_seq})"
+            f"generation {record.generation}  gate {gate.get('verdict', '?')}  ({by}ledger line {record.gate_seq})"
         )
         lines.append(
             f"  mixture: {mixture.get('rows', '?')} records, {mixture.get('real', '?')} real + "
@@ -129,12 +144,22 @@ def show_lines(record: GenerationRecord, headline: tuple[str, str], labels: tupl
     for entry in record.lineage:
         b = entry["body"]
         mix = b["mixture"]
+        metrics = b.get("metrics") or {}
+        measured = (
+            f"{tail_label} {metrics[tail]:.2f}, {spread_label} {metrics[spread]:.2f}"
+            if tail in metrics and spread in metrics
+            else "not evaluated (its class cannot sample)"
+        )
+        where = (
+            f"trained outside collapse-guard (model sha256 {b.get('model_sha256', '?')[:16]}), "
+            if b.get("trained") == "elsewhere"
+            else ""
+        )
         lines.append(
             f"generation {b['generation']}  model {b['model_id']}  (parent: {b['parent_model_id'] or 'none'})\n"
-            f"  trained on {mix['rows']} records: {mix['real']} real + {mix['synthetic']} synthetic "
+            f"  {where}trained on {mix['rows']} records: {mix['real']} real + {mix['synthetic']} synthetic "
             f"({mix['policy']}, real fraction {mix['real_fraction']:.2f}); mixture {mix['file']}\n"
             f"  anchor: {b['anchor']['rows']} rows, DVC md5 {b['anchor']['dvc_md5']}\n"
-            f"  {tail_label} {b['metrics'][tail]:.2f}, {spread_label} "
-            f"{b['metrics'][spread]:.2f}; MLflow run {b['mlflow_run_id']}; ledger line {entry['seq']}"
+            f"  {measured}; MLflow run {b['mlflow_run_id']}; ledger line {entry['seq']}"
         )
     return lines

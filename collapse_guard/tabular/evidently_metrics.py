@@ -63,15 +63,24 @@ def drift_report(
 ) -> DriftSummary:
     """Tabular data: drift of every feature, the evaluation's ``recorded`` metrics, and the report's own
     ``tail_coverage_anchor_halves``."""
-    from evidently.presets import DataDriftPreset
+    from collapse_guard.reports.evidently_drift import data_drift_preset
 
     tail = tail or EvaluationParams()
     halves = TailCoverageAnchorHalves(k=tail.knn_k, tail_quantile=tail.tail_quantile, rarity_mass=tail.rarity_mass)
     columns = drift_columns(list(reference.columns), tail.max_drift_columns)
     methods = {c: m for c, m in discrete_drift_methods(reference).items() if c in columns}
-    preset = DataDriftPreset(columns=columns, per_column_method=methods or None)
+    preset = data_drift_preset(tail.drift_report, columns=columns, per_column_method=methods or None)
     compares = f"{len(samples)} model samples against {len(reference)} anchor train records, {len(columns)} features"
-    return run_report(preset, samples, reference, html_path, recorded=recorded, estimators=(halves,), compares=compares)
+    return run_report(
+        preset,
+        samples,
+        reference,
+        html_path,
+        recorded=recorded,
+        estimators=(halves,),
+        compares=compares,
+        mode=tail.drift_report,
+    )
 
 
 def drift_columns(columns: list[str], limit: int) -> list[str]:

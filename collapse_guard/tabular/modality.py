@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from collapse_guard.config import DecodingParams
+from collapse_guard.config import DecodingParams, Params
 from collapse_guard.generator import Generator
 from collapse_guard.modality.base import (
     CurationReport,
@@ -25,6 +25,7 @@ from collapse_guard.modality.base import (
     Modality,
     run_here,
 )
+from collapse_guard.modality.metric_catalog import COMMON
 from collapse_guard.records.anchor import AnchorSplit, as_real_records, read_records
 from collapse_guard.records.provenance import feature_columns, numeric_columns, stamp_real
 from collapse_guard.records.versioning import file_origin
@@ -34,8 +35,10 @@ from collapse_guard.tabular.column_kinds import column_kinds, kind_flags
 from collapse_guard.tabular.curation import curate, select_diverse
 from collapse_guard.tabular.default_data import sample_default
 from collapse_guard.tabular.evaluation import HEADLINE, anchor_tail, evaluate, reference_rows
+from collapse_guard.tabular.metric_catalog import TABULAR_METRICS
 from collapse_guard.tabular.metrics.modes import ModeMap, anchor_modes
 from collapse_guard.tabular.metrics.tails import TailRegion, inside_tail
+from collapse_guard.tabular.params import ParamsWithTabular
 
 FIGURE_METRICS = {
     "tail_coverage": "tail coverage (1 = real)",
@@ -67,10 +70,12 @@ class TabularModality(Modality):
     headline = HEADLINE
     headline_labels = ("tail cov", "var ratio")
     figure_metrics = FIGURE_METRICS
+    metric_catalog = {**COMMON, **TABULAR_METRICS}
     door_checks_tables = True
+    params: ParamsWithTabular
 
-    def __init__(self, params) -> None:
-        super().__init__(params)
+    def __init__(self, params: Params) -> None:
+        super().__init__(ParamsWithTabular.of(params))  # params loaded for another modality: tabular's defaults
         self._tails: dict[str, TailRegion] = {}  # anchor digest -> its tail region (quadratic to build)
         self._modes: dict[str, ModeMap | None] = {}  # anchor digest -> its clustered modes
 

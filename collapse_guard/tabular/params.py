@@ -1,8 +1,11 @@
-"""The ``tabular:`` section of params.yaml: what only tables need (plain pydantic, read by collapse_guard.config)."""
+"""The ``tabular:`` section of params.yaml: what only tables need, and ``ParamsWithTabular``, the params of a
+tabular workspace (collapse_guard.modality.registry loads a file as it when ``data.modality`` is tabular)."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from collapse_guard.config import Params
 
 
 class _Section(BaseModel):
@@ -19,3 +22,9 @@ class EmbeddedTableParams(_Section):
 class TabularParams(_Section):
     embedded: EmbeddedTableParams = EmbeddedTableParams()
     near_copy_radius: float = Field(0.01, ge=0, le=10)  # in anchor standard deviations; 0 = exact copies only
+
+
+class ParamsWithTabular(Params):
+    """params.yaml of a tabular workspace: the shared sections (collapse_guard.config.Params) and ``tabular:``."""
+
+    tabular: TabularParams = TabularParams()

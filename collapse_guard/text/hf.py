@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, PositiveInt
 
 from collapse_guard.config import DecodingParams
 from collapse_guard.errors import ConfigError
@@ -45,6 +46,27 @@ from collapse_guard.text.watermark import (
 SAVE_FORMAT = "collapse-guard-hf-lm/1"
 END = "<|endoftext|>"
 TINY_GPT2 = {"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "n_head": 2, "n_positions": 256}
+
+
+class ModelShape(BaseModel):
+    """``model.options.config``: a transformers config for a model built from scratch. Its sizes are checked when
+    params.yaml is loaded (each a positive count), so a mistake is a configuration error naming the key before
+    anything runs, not a traceback from inside transformers in the middle of a run; other keys pass as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model_type: str = "gpt2"
+    n_layer: PositiveInt | None = None
+    n_head: PositiveInt | None = None
+    n_embd: PositiveInt | None = None
+    n_positions: PositiveInt | None = None
+    n_inner: PositiveInt | None = None
+    vocab_size: PositiveInt | None = None
+    num_hidden_layers: PositiveInt | None = None
+    num_attention_heads: PositiveInt | None = None
+    hidden_size: PositiveInt | None = None
+    intermediate_size: PositiveInt | None = None
+    max_position_embeddings: PositiveInt | None = None
 
 
 def watermark_vocabulary(tokenizer, size: int) -> np.ndarray:
@@ -110,7 +132,7 @@ class HFLanguageModel(Generator):
     def __init__(
         self,
         model_dir: str | None = None,
-        config: dict | None = None,
+        config: ModelShape | None = None,
         tokenizer_file: str | None = None,
         vocabulary_size: int = 2000,
         epochs: int = 2,
@@ -127,7 +149,7 @@ class HFLanguageModel(Generator):
             raise ConfigError("sample_tokens >= 1 and 0 <= min_sample_tokens <= sample_tokens")
         self.settings: dict[str, Any] = {
             "model_dir": model_dir,
-            "config": dict(config or TINY_GPT2),
+            "config": _plain_config(config),
             "tokenizer_file": tokenizer_file,
             "vocabulary_size": vocabulary_size,
             "epochs": epochs,
@@ -417,3 +439,12 @@ def _train(model, tokenizer, texts: list[str], settings: dict[str, Any], seed: i
             losses.append(float(loss.detach()))
     model.eval()
     return float(np.mean(losses))
+
+
+def _plain_config(config: ModelShape | dict | None) -> dict[str, Any]:
+    """The config as the dict transformers takes (params.yaml gives a dict; a ModelShape is accepted too)."""
+    if config is None:
+        return dict(TINY_GPT2)
+    if isinstance(config, BaseModel):
+        return config.model_dump(exclude_none=True)
+    return dict(config)

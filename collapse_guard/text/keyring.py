@@ -1,10 +1,15 @@
 """The workspace's record of its watermark keys: which key id is current, which are retired, and the schemes
 each was used with (``.collapse-guard/watermark.json`` beside the key file, written by ``init``).
 
-Why: a key from ``COLLAPSE_GUARD_WATERMARK_KEY`` that differs from the workspace's used to win silently, so
-``ingest`` screened the pipeline's own synthetic text with the wrong key and let all of it in as real. The
-record holds only key ids (short hashes, safe to commit), never a secret; a key whose id is not the one
-recorded is a ConfigError naming both ids, and screening uses every recorded key, whatever the environment.
+Why: a key from ``COLLAPSE_GUARD_WATERMARK_KEY`` that differs from the workspace's would otherwise win
+silently, so ``ingest`` would screen the pipeline's own synthetic text with the wrong key and let all of it in
+as real. The record holds only key ids (short hashes, safe to commit), never a secret; a key whose id is not
+the one recorded, or a recorded key whose file is gone, is a SigningKeyError naming both ids (a new key is
+never created for an initialised workspace), and screening uses every recorded key, whatever the environment.
+
+Changing the key is an explicit, recorded step (``collapse-guard audit rotate-key --watermark``,
+collapse_guard/pipeline/keys.py): the old key file moves to ``.collapse-guard/watermark-retired/<key id>.key``,
+where screening finds it, the record marks it retired, and the ledger records the rotation.
 """
 
 from __future__ import annotations
@@ -14,17 +19,28 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collapse_guard.errors import ConfigError
+from collapse_guard.errors import ConfigError, SigningKeyError
 from collapse_guard.records import atomic
 from collapse_guard.text.watermark import DEFAULT_SCHEME, KEY_ENV, WatermarkKey, read_key_file, scheme_of
 
 REGISTRY_NAME = "watermark.json"
+RETIRED_FOLDER = "watermark-retired"
 FORMAT = "collapse-guard-watermark-keys/1"
 CURRENT, RETIRED = "current", "retired"
 
 
 def registry_path(key_file: Path) -> Path:
     return Path(key_file).parent / REGISTRY_NAME
+
+
+def retired_key_path(key_file: Path, key_id: str) -> Path:
+    """Where a rotation keeps a retired key's file (beside the current one), so screening still finds it."""
+    return Path(key_file).parent / RETIRED_FOLDER / f"{key_id}.key"
+
+
+def staged_key_path(key_file: Path) -> Path:
+    """The next key while a rotation is under way (a killed rotation is finished by running it again)."""
+    return Path(key_file).with_name(Path(key_file).name + ".next")
 
 
 @dataclass
@@ -86,23 +102,47 @@ def record_key(path: Path, key: WatermarkKey, scheme: str, status: str = CURRENT
 
 def current_key(key_file: Path, record_file: Path) -> WatermarkKey:
     """The workspace's key: the environment's or the key file's, which must agree with each other and with
-    the recorded id. Each disagreement is a ConfigError naming both ids (never a secret)."""
+    the recorded id. Each disagreement is a SigningKeyError (exit 11) naming both ids (never a secret)."""
     key_file = Path(key_file)
     from_env = os.environ.get(KEY_ENV, "")
     from_file = read_key_file(key_file) if key_file.exists() else None
     key = WatermarkKey(from_env.encode("utf-8")) if from_env else from_file
+    record = read_record(record_file)
+    interrupted = (
+        "; a key rotation was interrupted: run `collapse-guard audit rotate-key --watermark` again to finish it"
+        if staged_key_path(key_file).exists()
+        else ""
+    )
+    if key is None and record.current:
+        raise SigningKeyError(
+            f"the watermark key is missing: the workspace recorded key {record.current}; put its file back (or set "
+            f"{KEY_ENV}): a new key is never created for an initialised workspace{interrupted}",
+            path=str(key_file),
+        )
     if key is None:
         raise ConfigError(f"no watermark key: set {KEY_ENV} or create the key file with `init`", path=str(key_file))
     if from_env and from_file is not None and from_file.key_id != key.key_id:
-        raise ConfigError(
+        raise SigningKeyError(
             f"{KEY_ENV} holds watermark key {key.key_id}, but the workspace's key file holds {from_file.key_id}",
             path=str(key_file),
         )
-    record = read_record(record_file)
     if record.current and record.current != key.key_id:
         source = KEY_ENV if from_env else str(key_file)
-        raise ConfigError(
-            f"watermark key {key.key_id} (from {source}) is not the workspace's recorded key {record.current}",
+        raise SigningKeyError(
+            f"watermark key {key.key_id} (from {source}) is not the workspace's recorded key {record.current}: "
+            f"put the recorded key back (change keys with `collapse-guard audit rotate-key --watermark`){interrupted}",
             path=str(record_file),
         )
     return key
+
+
+def rotate_record(path: Path, old_id: str, new_id: str) -> KeyRecord:
+    """The record after a rotation: key ``old_id`` retired (keeping its schemes), ``new_id`` current with the same
+    schemes (idempotent: a killed rotation runs it again)."""
+    record = read_record(path)
+    schemes = list(record.schemes(old_id))
+    record.keys.setdefault(old_id, {"status": RETIRED, "schemes": schemes})["status"] = RETIRED
+    record.keys[new_id] = {"status": CURRENT, "schemes": schemes}
+    record.current = new_id
+    write_record(path, record)
+    return record

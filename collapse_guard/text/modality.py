@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from collapse_guard.config import DecodingParams
+from collapse_guard.config import DecodingParams, Params
 from collapse_guard.errors import ConfigError
 from collapse_guard.generator import Generator
 from collapse_guard.modality.base import (
@@ -42,15 +42,18 @@ from collapse_guard.modality.base import (
     run_here,
     run_merged,
 )
+from collapse_guard.modality.metric_catalog import COMMON
 from collapse_guard.records.anchor import AnchorSplit
 from collapse_guard.records.provenance import stamp_real
 from collapse_guard.reports.drift import DriftSummary, run_report
 from collapse_guard.text.corpus import TEXT, default_corpus, iter_corpus, read_corpus
 from collapse_guard.text.dedup import AnchorIndex, DedupSettings, ScreeningStream
 from collapse_guard.text.index_file import index_path, sync
-from collapse_guard.text.keyring import RETIRED, current_key, read_record, record_key, registry_path
+from collapse_guard.text.keyring import RETIRED, current_key, read_record, record_key, registry_path, retired_key_path
 from collapse_guard.text.labels import DECODING, REAL_TEXT_LABELS, WATERMARK_KEY_ID
+from collapse_guard.text.metric_catalog import TEXT_METRICS
 from collapse_guard.text.metrics import effective_vocabulary_ratio, tail_vocabulary, text_metrics, tokens_of
+from collapse_guard.text.params import ParamsWithText
 from collapse_guard.text.screening import (
     BatchHasher,
     DocumentHasher,
@@ -85,9 +88,11 @@ class TextModality(Modality):
     headline = HEADLINE
     headline_labels = ("rare-word ret", "vocab ratio")
     figure_metrics = FIGURE_METRICS
+    metric_catalog = {**COMMON, **TEXT_METRICS}
+    params: ParamsWithText
 
-    def __init__(self, params) -> None:
-        super().__init__(params)
+    def __init__(self, params: Params) -> None:
+        super().__init__(ParamsWithText.of(params))  # params loaded for another modality: text's defaults
         self._indexes: dict[str, AnchorIndex] = {}  # anchor digest -> its near-duplicate index
 
     # -- keys -------------------------------------------------------------------------------------------------
@@ -101,14 +106,26 @@ class TextModality(Modality):
         return registry_path(self.key_file)
 
     def prepare_workspace(self) -> list[str]:
-        """A fresh random watermark key, unless one is set in the environment or already on disk; then the
-        key's id and scheme recorded in ``watermark.json`` (a key that disagrees with the record is refused)."""
+        """A fresh random watermark key, unless one is set in the environment or already on disk, or the workspace
+        is initialised (a recorded key, or a ledger: a missing key is then a SigningKeyError, never replaced);
+        then the key's id and scheme recorded in ``watermark.json`` (a key that disagrees with the record is
+        refused)."""
         import os
 
         settings = self.params.text.watermark
         if not settings.enabled:
             return []
         made = []
+        initialised = read_record(self.key_record_file).current or _has_entries(self.params.ledger_path)
+        if not os.environ.get(KEY_ENV) and not self.key_file.exists() and initialised:
+            from collapse_guard.errors import SigningKeyError
+
+            raise SigningKeyError(
+                "the watermark key is missing and the workspace is initialised: put its file back (or set "
+                f"{KEY_ENV}); a new key is never created for an initialised workspace (change keys with "
+                "`collapse-guard audit rotate-key --watermark`)",
+                path=str(self.key_file),
+            )
         if not os.environ.get(KEY_ENV) and not self.key_file.exists():
             create_key_file(self.key_file)
             _ignore_in_git(self.params.workspace, self.params.text.watermark.key_file)
@@ -121,6 +138,11 @@ class TextModality(Modality):
         if fresh:
             made.append(f"watermark key record {self.key_record_file.name} (key id {key.key_id}, {settings.scheme})")
         return made
+
+    def check_keys(self) -> None:
+        """The watermark key of an initialised workspace: present, private to its owner, the recorded one."""
+        if self.params.text.watermark.enabled and read_record(self.key_record_file).current:
+            current_key(self.key_file, self.key_record_file)
 
     def watermark(self) -> WatermarkConfig | None:
         """The key to generate with: it must be the workspace's recorded key (whatever the environment says)."""
@@ -148,6 +170,10 @@ class TextModality(Modality):
             key = read_key_file(self.params.resolve(retired))
             keys[key.key_id] = key
         record = read_record(self.key_record_file)
+        for key_id in record.retired():  # retired by `audit rotate-key --watermark`: kept beside the key file
+            kept = retired_key_path(self.key_file, key_id)
+            if key_id not in keys and kept.is_file():
+                keys[key_id] = read_key_file(kept)
         missing = sorted(set(record.keys) - set(keys))
         if missing:
             raise ConfigError(
@@ -338,8 +364,8 @@ class TextModality(Modality):
         tokens, and a type-token ratio falls with length, so whole anchor documents against capped samples read as
         drift in length and word repetition for any model."""
         from evidently import DataDefinition, Dataset
-        from evidently.presets import DataDriftPreset
 
+        from collapse_guard.reports.evidently_drift import data_drift_preset
         from collapse_guard.text.evidently_metrics import DescriptorWindow, RareTokenMassRetentionAnchorHalves
 
         sample_texts = samples[TEXT].astype(str).tolist()
@@ -359,7 +385,7 @@ class TextModality(Modality):
             "tokens; at generation 0 a difference is the model's own distance from real text"
         )
         return run_report(
-            DataDriftPreset(columns=list(DESCRIPTORS)),
+            data_drift_preset(self.params.evaluation.drift_report, columns=list(DESCRIPTORS)),
             dataset(samples, sample_texts),
             dataset(reference, reference_texts),
             html_path,
@@ -369,6 +395,7 @@ class TextModality(Modality):
                 DescriptorWindow(window=window, low=bounds[0], high=bounds[1]),
             ),
             compares=compares,
+            mode=self.params.evaluation.drift_report,
         )
 
     def tracking_params(self) -> dict[str, str | float]:
@@ -449,6 +476,13 @@ def _import_detector(path: str) -> Callable[[list[str]], object]:
     if not callable(detector):
         raise ConfigError(f"text.watermark.external_detectors: {path!r} is not callable")
     return detector
+
+
+def _has_entries(ledger_path: Path) -> bool:
+    try:
+        return Path(ledger_path).stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _ignore_in_git(workspace: Path, relative: str) -> None:

@@ -1,4 +1,5 @@
-"""The ``text:`` section of params.yaml: what only text needs (plain pydantic, read by collapse_guard.config).
+"""The ``text:`` section of params.yaml: what only text needs, and ``ParamsWithText``, the params of a text
+workspace (collapse_guard.modality.registry loads a file as it when ``data.modality`` is text).
 
 The watermark's scheme names are parsed here (``scheme_of``), below the watermark itself, so that a wrong
 name in params.yaml or in an override is refused when the params are loaded, not when text is first scored.
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from collapse_guard.config import Params
 from collapse_guard.errors import ConfigError
 
 DEFAULT_SCHEME = "lefthash-h1"
@@ -69,8 +71,8 @@ class WatermarkParams(_Section):
     delta: float = Field(2.0, ge=0, le=20)
     key_file: str = ".collapse-guard/watermark.key"
     known_key_files: list[str] = Field(default_factory=list)  # retired keys: ingest still screens with them
-    z_threshold: float = Field(4.0, gt=0, le=100)  # legacy (the verdict is now the scan's bound, fpr); shown by detect
-    window: int = Field(200, ge=10, le=100_000)  # legacy (fixed sliding window); the scan tries every window size
+    z_threshold: float = Field(4.0, gt=0, le=100)  # not used by the verdict (the scan's bound, fpr, is)
+    window: int = Field(200, ge=10, le=100_000)  # not used: the scan tries every window size; kept for old files
     scheme: str = (
         DEFAULT_SCHEME  # green-list seeding: lefthash-h1 (previous word), selfhash-hN (N = 2..8); selfhash = h4
     )
@@ -101,7 +103,8 @@ class DedupParams(_Section):
     dask_workers: int = Field(2, ge=1, le=1024)  # local cluster (screening, curation); DASK_SCHEDULER_ADDRESS wins
     # a generation's synthetic texts are hashed on Dask from this many on, an ingested crawl's batches past this
     # many (below: in-process, no cluster started).
-    # High by default: on 2 cores a local cluster first beat one process at 1M documents, by 7 % (README)
+    # High by default: on 2 cores a local cluster first beat one process at 1M documents
+    # (docs/benchmarks/curation-dask.md)
     dask_min_documents: int = Field(1_000_000, ge=0, le=1_000_000_000)
 
 
@@ -120,3 +123,9 @@ class TextParams(_Section):
     gate: TextGateParams = TextGateParams()
     metric_tokens: int = Field(20_000, ge=100, le=100_000_000)  # token budget of the sample-based text metrics
     tail_mass: float = Field(0.05, gt=0, lt=0.5)  # the anchor's rarest words holding this share are its tail
+
+
+class ParamsWithText(Params):
+    """params.yaml of a text workspace: the shared sections (collapse_guard.config.Params) and ``text:``."""
+
+    text: TextParams = TextParams()

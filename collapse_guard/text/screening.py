@@ -217,7 +217,7 @@ def _empty_scores(rows: int) -> pd.DataFrame:
 
 # (texts, settings, screen) -> every text's hashes and watermark scores (``hash_documents`` with all score
 # columns), rows in text order. The per-document part of curation, free to run elsewhere: in this process by
-# default, or in batches on a Dask cluster (collapse_guard.tasks.cluster.DaskHashing).
+# default, or in batches on a Dask cluster (collapse_guard.tasks.text_screening.DaskHashing).
 DocumentHasher = Callable[[list[str], DedupSettings, "WatermarkScreen | None"], tuple[DocumentHashes, pd.DataFrame]]
 
 
@@ -443,8 +443,8 @@ def hash_batches_here(
     batches: Iterable[pd.DataFrame], settings: DedupSettings, screen: WatermarkScreen | None
 ) -> Iterator[tuple[pd.DataFrame, Hashed]]:
     """A ``BatchHasher`` in this process: each batch of a crawl (a frame with a ``text`` column) with its
-    ``hash_documents`` (watermark marks only), in order. collapse_guard.tasks.cluster.DaskHashing.stream hashes
-    big crawls on Dask instead, with the same results."""
+    ``hash_documents`` (watermark marks only), in order. collapse_guard.tasks.text_screening.DaskHashing.stream
+    hashes big crawls on Dask instead, with the same results."""
     for batch in batches:
         yield batch, hash_documents(batch[TEXT], settings, screen)
 

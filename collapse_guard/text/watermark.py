@@ -130,13 +130,17 @@ def load_key(key_file: Path | None = None) -> WatermarkKey:
 
 
 def read_key_file(key_file: Path) -> WatermarkKey:
-    """The key stored in ``key_file`` (surrounding whitespace stripped), ignoring the environment."""
+    """The key stored in ``key_file`` (surrounding whitespace stripped), ignoring the environment. A key file
+    readable by others is refused (SigningKeyError; ``COLLAPSE_GUARD_KEY_PERMISSIONS=warn`` only warns)."""
+    from collapse_guard.records.signing import check_key_file_mode
+
     try:
         secret = Path(key_file).read_bytes().strip()
     except OSError as exc:
         raise ConfigError(f"cannot read the watermark key file ({exc.strerror})", path=str(key_file)) from exc
     if not secret:
         raise ConfigError("the watermark key file is empty", path=str(key_file))
+    check_key_file_mode(Path(key_file), "watermark key")
     return WatermarkKey(secret)
 
 

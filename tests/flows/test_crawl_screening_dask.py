@@ -9,7 +9,8 @@ import pytest
 
 from collapse_guard.errors import DataError
 from collapse_guard.flows.crawl_screening import on_dask, output_paths
-from collapse_guard.tasks.cluster import SCHEDULER_ENV, DaskHashing, dask_runner
+from collapse_guard.tasks.cluster import SCHEDULER_ENV, dask_runner
+from collapse_guard.tasks.text_screening import DaskHashing
 from collapse_guard.text.corpus import default_corpus
 from collapse_guard.text.dedup import AnchorIndex, DedupSettings, find_duplicates
 

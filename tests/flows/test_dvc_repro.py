@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from collapse_guard.cli import app
 from tests.conftest import REPO
+from tests.dvc_views import assert_dvc_shows_metrics_and_plots
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
 STAGE = "guarded_generation"
@@ -48,8 +49,7 @@ def recorded_generations(workspace: Path) -> list[int]:
 def test_dvc_repro_runs_the_stage_and_reruns_it_only_when_a_listed_param_changes(workspace: Path):
     for folder in ("collapse_guard", "tasks", "flows", "expectations"):  # the stage's code dependencies
         shutil.copytree(REPO / folder, workspace / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    (workspace / "dvc.yaml").write_text(yaml.safe_dump({"stages": {STAGE: stages[STAGE]}}, sort_keys=False))
+    shutil.copyfile(REPO / "dvc.yaml", workspace / "dvc.yaml")
     init = CliRunner().invoke(app, ["init", "--params", str(workspace / "params.yaml")])
     assert init.exit_code == 0, init.output
 
@@ -60,6 +60,7 @@ def test_dvc_repro_runs_the_stage_and_reruns_it_only_when_a_listed_param_changes
     assert [g["generation"] for g in report["generations"]] == [0, 1]
     assert json.loads((workspace / "reports/latest_metrics.json").read_text())["generation"] == 1
     assert (workspace / "dvc.lock").is_file()
+    assert_dvc_shows_metrics_and_plots(workspace, "tail_coverage")
 
     again = dvc(workspace, "repro", STAGE)
     assert again.returncode == 0 and "didn't change, skipping" in again.stdout + again.stderr

@@ -10,9 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from collapse_guard.cli import app
-from collapse_guard.config import load_params
 from collapse_guard.generator import load_generator
-from collapse_guard.modality.registry import modality_for
+from collapse_guard.modality.registry import load_params, modality_for
 from collapse_guard.pipeline import step
 from collapse_guard.pipeline.step import SeedSchedule
 from collapse_guard.records import ledger

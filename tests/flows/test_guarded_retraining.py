@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 from collapse_guard.cli import app
 from collapse_guard.errors import GateBlocked, LedgerTampered, PolicyForbidden
 from collapse_guard.records.ledger import read as read_ledger
-from tests.conftest import resign_as_insider, sha256_of, write_params
-from tests.metric_names import disagreements, recorded_numbers
+from tests.conftest import copy_workspace, resign_as_insider, sha256_of, write_params
+from tests.ledger_kinds import assert_documented
+from tests.metric_names import disagreements, recorded_numbers, uncatalogued
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
 ANCHOR = Path("data/anchor/real.parquet")  # a folder: the anchor dataset (parts and their manifest)
@@ -34,12 +35,21 @@ def run_json(workspace: Path, generations: int = 1):
     return result, json.loads(result.stdout)
 
 
-@pytest.fixture
-def ran_once(workspace: Path) -> Path:
-    """A workspace with generations 0 and 1 recorded."""
+@pytest.fixture(scope="module")
+def recorded_once(tmp_path_factory, prefect_server) -> Path:
+    """Generations 0 and 1 recorded, once for the module; tests get copies of it (``ran_once``)."""
+    workspace = tmp_path_factory.mktemp("recorded") / "ws"
+    workspace.mkdir()
+    write_params(workspace)
     result, _ = run_json(workspace, 1)
     assert result.exit_code == 0, result.output
     return workspace
+
+
+@pytest.fixture
+def ran_once(recorded_once: Path, tmp_path: Path) -> Path:
+    """A workspace of its own with generations 0 and 1 recorded."""
+    return copy_workspace(recorded_once, tmp_path / "ws")
 
 
 def test_two_generations_end_to_end(workspace: Path):
@@ -77,12 +87,20 @@ def test_two_generations_end_to_end(workspace: Path):
     assert not any((workspace / "generations/.staging").iterdir())
     ledger_text = (workspace / "ledger/ledger.jsonl").read_text()
     assert ".staging" not in ledger_text and '"generations/gen_002/model.pt"' in ledger_text
+    # every gate verdict names the floor it applied and where it came from
+    verdicts = [json.loads(line)["body"] for line in ledger_text.splitlines() if '"gate_verdict"' in line]
+    assert len(verdicts) == 3
+    for verdict in verdicts:
+        assert verdict["applied"]["parameters"]["min_real_fraction"] == 0.25
+        assert verdict["applied"]["sources"]["min_real_fraction"] == "params.yaml gate.min_real_fraction"
 
     # The ledger verifies and shows the lineage back to generation 0
     assert cli(workspace, "audit", "verify").exit_code == 0
     shown = json.loads(cli(workspace, "audit", "show", "--json").stdout)
     assert [e["generation"] for e in shown["lineage"]] == [2, 1, 0]
     assert shown["lineage"][0]["anchor"]["dvc_md5"]
+    kinds = assert_documented(workspace / "ledger/ledger.jsonl")  # the ledger reference covers what a run writes
+    assert {"anchor_initialised", "run_started", "gate_verdict", "generation_recorded", "run_finished"} <= kinds
 
     # One name, one number: generation 2's metrics agree across the summary, MLflow, the ledger and the Evidently
     # report's JSON; the report's own tail estimate has a name of its own, recorded everywhere too
@@ -90,6 +108,9 @@ def test_two_generations_end_to_end(workspace: Path):
         workspace, generations[2], workspace / "ledger/ledger.jsonl", workspace / "generations/gen_002/drift.json"
     )
     assert disagreements(numbers) == {}
+    from collapse_guard.tabular.modality import TabularModality
+
+    assert uncatalogued(numbers, TabularModality.metric_catalog) == set()  # every metric is in the docs' reference
     evaluated = set(numbers["ledger"])
     assert evaluated <= set(numbers["summary"]) and evaluated <= set(numbers["mlflow"])
     assert evaluated - {"real_fraction", "anchor_rows"} <= set(numbers["evidently"])

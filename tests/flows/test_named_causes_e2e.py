@@ -44,3 +44,23 @@ def test_an_mlflow_server_failing_mid_run_is_named_with_exit_9(workspace: Path, 
     assert result.exit_code == 9, result.output
     assert "MLflow" in result.output and address in result.output and "Traceback" not in result.output
     assert elapsed < 120  # bounded: a few short retries, not MLflow's default minutes
+
+
+def test_every_command_names_a_temporary_prefect_server_that_does_not_start(workspace: Path, tmp_path: Path):
+    """``experiment`` fails as ``run`` does (one mechanism for every command): exit 9 naming the cause."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1"}
+    cli = str(Path(sys.executable).with_name("collapse-guard"))
+    params = str(workspace / "params.yaml")
+    done = subprocess.run(
+        [cli, "experiment", "--no-sweep", "--json", "--params", params], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 9, done.stdout + done.stderr
+    error = json.loads(done.stdout)["error"]
+    assert error["type"] == "ServiceUnavailable" and "temporary local server did not start" in error["message"]
+    assert "Traceback" not in done.stderr

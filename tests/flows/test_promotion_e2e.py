@@ -11,11 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 from collapse_guard.cli import app
-from collapse_guard.config import load_params
+from collapse_guard.modality.registry import load_params
 from collapse_guard.pipeline.promotion import decide
 from collapse_guard.records import ledger
 from collapse_guard.records.tracking import client
 from tests.conftest import write_params
+from tests.ledger_kinds import assert_documented
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
 
@@ -90,5 +91,6 @@ def test_models_are_registered_and_champion_follows_the_check_and_the_hand(works
     refused = cli(params_file, "promote", "-g", str(champion_generation), "--json")
     assert refused.exit_code == 2 and "is already the champion" in json.loads(refused.stdout)["error"]["message"]
     refused = cli(params_file, "rollback", "--to", str(second), "--json")  # rolled back past: no longer earlier
-    assert refused.exit_code == 2 and "is not an earlier champion" in json.loads(refused.stdout)["error"]["message"]
+    assert refused.exit_code == 2 and "earlier champion" in json.loads(refused.stdout)["error"]["message"]
     assert len(ledger.read(params.ledger_path)) == lines
+    assert "champion_moved" in assert_documented(params.ledger_path)

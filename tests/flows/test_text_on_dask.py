@@ -12,15 +12,15 @@ import pytest
 from typer.testing import CliRunner
 
 from collapse_guard.cli import app
-from collapse_guard.config import load_params
 from collapse_guard.generator import load_generator
-from collapse_guard.modality.registry import modality_for
+from collapse_guard.modality.registry import load_params, modality_for
 from collapse_guard.pipeline import step
 from collapse_guard.pipeline.step import SeedSchedule
 from collapse_guard.records import ledger
 from collapse_guard.records.anchor import load as load_anchor
 from collapse_guard.records.anchor import load_split
-from collapse_guard.tasks.cluster import SCHEDULER_ENV, DaskHashing
+from collapse_guard.tasks.cluster import SCHEDULER_ENV
+from collapse_guard.tasks.text_screening import DaskHashing
 from collapse_guard.text.corpus import default_corpus
 from collapse_guard.text.dedup import DedupSettings
 from collapse_guard.text.screening import hash_batches_here
@@ -59,7 +59,7 @@ def test_a_generation_curated_on_two_dask_workers_keeps_what_one_process_keeps(t
     # dropped nothing (a 1-in-20 chance), 150 leave it ~1 in 2,000
     write_params(
         workspace,
-        "params-text.yaml",
+        "examples/text/params.yaml",
         TINY_TEXT,
         text={"dedup": {"dask_min_documents": 0}},
         generation={"synthetic_per_generation": 150},
@@ -105,7 +105,7 @@ def _text_workspace(tmp_path: Path, monkeypatch, dedup: dict):
     monkeypatch.delenv("COLLAPSE_GUARD_WATERMARK_KEY", raising=False)
     workspace = tmp_path / "text-ws"
     workspace.mkdir()
-    write_params(workspace, "params-text.yaml", TINY_TEXT, text={"dedup": dedup})
+    write_params(workspace, "examples/text/params.yaml", TINY_TEXT, text={"dedup": dedup})
     assert _cli(workspace, "init").exit_code == 0
     return workspace, load_params(workspace / "params.yaml")
 
@@ -169,6 +169,41 @@ def test_tasks_go_to_dask_with_their_run_but_without_its_parameters():
 
     shipped, after, run = screening(list(range(1000)))
     assert shipped["parameters"] == {} and shipped["flow_run"]["id"] == run["id"]
+    assert after == {"anchor": list(range(1000))}
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_a_task_on_a_dask_worker_runs_under_its_flow_run_without_the_runs_arguments(cluster, monkeypatch):
+    """Submitted from inside a task of a flow (prefect-dask on a real cluster): the worker runs the task under
+    the flow run, whose parameters it does not get; the submitting task's run is shipped without its
+    parameters too, and its own context is left as it was. It fails if prefect-dask ships the run contexts
+    some other way than the one runs_without_parameters empties."""
+    from prefect import flow, task
+    from prefect.context import FlowRunContext, TaskRunContext, serialize_context
+
+    from collapse_guard.tasks.cluster import runs_without_parameters, started
+
+    local, _ = cluster
+    monkeypatch.setenv(SCHEDULER_ENV, local.scheduler_address)
+
+    @task
+    def on_the_worker() -> dict:
+        flow_run = FlowRunContext.get()
+        return {"flow_run": flow_run.flow_run.id, "parameters": flow_run.parameters}
+
+    @task
+    def submitting(anchor: list[int]) -> tuple[dict, dict, dict]:
+        with started(1) as runner, runs_without_parameters():
+            shipped = serialize_context()["task_run_context"]["parameters"]
+            seen = runner.submit(on_the_worker, {}).result()
+        return seen, shipped, TaskRunContext.get().parameters
+
+    @flow
+    def screening(anchor: list[int]) -> tuple[dict, dict, dict, object]:
+        return (*submitting(anchor), FlowRunContext.get().flow_run.id)
+
+    seen, shipped, after, flow_run = screening(list(range(1000)))
+    assert seen == {"flow_run": flow_run, "parameters": {}} and shipped == {}
     assert after == {"anchor": list(range(1000))}
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from collapse_guard.config import load_params
 from collapse_guard.errors import AnchorIntegrityError, DataError, GateBlocked, LedgerTampered
+from collapse_guard.modality.registry import load_params
 from collapse_guard.pipeline import trust
 from collapse_guard.records import ledger
 from collapse_guard.records.provenance import content_hashes, feature_columns
-from tests.conftest import resign_as_insider, sha256_of
+from tests.conftest import copy_workspace, resign_as_insider, sha256_of, write_params
 from tests.flows.test_guarded_retraining import ANCHOR, FIRST_PART, cli, run_json
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
@@ -23,13 +23,22 @@ LEDGER = Path("ledger/ledger.jsonl")
 GEN1 = Path("generations/gen_001")
 
 
-@pytest.fixture
-def signed(workspace: Path) -> Path:
-    """Generations 0 and 1 recorded and signed."""
+@pytest.fixture(scope="module")
+def signed_once(tmp_path_factory, prefect_server) -> Path:
+    """Generations 0 and 1 recorded and signed, once for the module; tests get copies of it (``signed``)."""
+    workspace = tmp_path_factory.mktemp("signed") / "ws"
+    workspace.mkdir()
+    write_params(workspace)
     result, _ = run_json(workspace, 1)
     assert result.exit_code == 0, result.output
     assert (workspace / GEN1 / "signature.sigstore.json").is_file()
     return workspace
+
+
+@pytest.fixture
+def signed(signed_once: Path, tmp_path: Path) -> Path:
+    """A workspace of its own with generations 0 and 1 recorded and signed."""
+    return copy_workspace(signed_once, tmp_path / "ws")
 
 
 def _error(result) -> str:

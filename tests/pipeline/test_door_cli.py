@@ -17,6 +17,7 @@ from collapse_guard.cli import app
 from collapse_guard.errors import DataError
 from collapse_guard.records.anchor import load as load_anchor
 from tests.conftest import sha256_of, write_params
+from tests.ledger_kinds import assert_documented
 
 ANCHOR = Path("data/anchor/real.parquet")
 
@@ -247,4 +248,19 @@ def test_the_same_file_is_ingested_once_unless_allowed_and_a_partial_overlap_is_
     body = ledger.read(ledger_file)[-1]["body"]
     assert body["allow_same_file"] is True and body["same_file_ingested_at"] == [entry["seq"]]
     assert body["source"] == "retried-upload.csv" and body["source_sha256"] == digest
+    assert "anchor_ingested" in assert_documented(ledger_file)
     assert CliRunner().invoke(app, ["audit", "verify", "--params", str(initialised / "params.yaml")]).exit_code == 0
+
+
+def test_a_changed_data_source_is_said_not_silently_ignored(initialised: Path):
+    table(30, 2).to_csv(initialised / "later.csv", index=False)
+    anchor_before = sha256_of(initialised / ANCHOR)
+    write_params(initialised, data={"source": "later.csv"})
+    result, payload = cli(initialised, "init")
+    assert result.exit_code == 0, result.output
+    assert any(
+        item.startswith("note: data.source names later.csv, but the anchor was made from survey.csv")
+        and "collapse-guard ingest later.csv" in item
+        for item in payload["created"]
+    )
+    assert sha256_of(initialised / ANCHOR) == anchor_before  # never made again from the new source

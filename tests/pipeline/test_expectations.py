@@ -142,6 +142,16 @@ CASES: dict[tuple[str, int], tuple[Case, Callable | None, str]] = {
         None,
         "[mixture] the mixture's columns are not the anchor's (not expected: 'extra') (in generations/gen_001/mixture.parquet)",
     ),
+    ("mixture", 3): (
+        with_settings(held_out=np.arange(40) == 2),
+        None,
+        "[mixture] held-out anchor records in the mixture, which must never be trained on: 1 (records 14dcd7d83bda) (in data/anchor/real.parquet)",
+    ),
+    ("inclusion", 0): (
+        on_mixture(lambda m: m.drop(index=[3, 7]).reset_index(drop=True)),
+        None,
+        "[inclusion] anchor records missing from the mixture: 2 of 40 training records (records 8068633dd55f, 43f212a6959a) (in data/anchor/real.parquet)",
+    ),
     ("provenance", 0): (
         on_mixture(lambda m: m.drop(columns="record_id")),
         None,
@@ -311,7 +321,7 @@ INCOMING_CASES: dict[tuple[str, int], tuple[Callable[[pd.DataFrame], pd.DataFram
     ("incoming", 0): (
         lambda f: f.head(0),
         False,
-        "[incoming] the table has 0 rows; it needs at least 100 (the holdout split and the metrics need them) (in new.csv)",
+        "[incoming] the table has 0 row(s); it needs at least 100 (the holdout split and the metrics need them) (in new.csv)",
     ),
     ("incoming", 1): (
         lambda f: f.rename(columns={"x1": "x2"}),
@@ -329,26 +339,31 @@ INCOMING_CASES: dict[tuple[str, int], tuple[Callable[[pd.DataFrame], pd.DataFram
         "[incoming] rows with an infinite number: 1 of 40, first in column 'x0' (rows 7) (in new.csv)",
     ),
     ("incoming", 4): (
+        at(9, "x1", 3e200),
+        True,
+        "[incoming] rows with a number too large to train on (above 1e150 in magnitude: scaling it overflows): 1 of 40, first in column 'x1' (rows 10) (in new.csv)",
+    ),
+    ("incoming", 5): (
         at(2, "x0", "n/a"),
         True,
         "[incoming] rows with a value of the wrong type (text in a number column, a fraction in a whole-number one): 1 of 40, first in column 'x0' (rows 3) (in new.csv)",
     ),
-    ("incoming", 5): (
+    ("incoming", 6): (
         lambda f: f.assign(x1=np.nan),
         True,
         "[incoming] column 'x1' is empty: every value is missing (in new.csv)",
     ),
-    ("incoming", 6): (
+    ("incoming", 7): (
         lambda f: f.assign(x1=1.0),
         False,
         "[incoming] column 'x1' holds a single value; a first anchor must vary (in new.csv)",
     ),
-    ("incoming", 7): (
+    ("incoming", 8): (
         lambda f: f.reset_index().rename(columns={"index": "Unnamed: 0"}),
         False,
         "[incoming] column 'Unnamed: 0' is a row index left by a CSV writer: save the file with index=False (pandas: to_csv(..., index=False)) (in new.csv)",
     ),
-    ("incoming", 8): (
+    ("incoming", 9): (
         lambda f: f.assign(source="real"),
         False,
         "[incoming] column 'source' is a provenance column: provenance is stamped at the door, so leave it out of the file (in new.csv)",
@@ -424,6 +439,7 @@ def test_each_expectation_fails_on_its_corrupted_frame_with_its_sentence(suite: 
         modality="text" if text_flags else "tabular",
         extra_flags=text_flags or kind_flags(column_kinds(anchor_frame[feature_columns(anchor_frame)])),
         extra_parameters=TEXT_PARAMETERS if text_flags else None,
+        held_out=settings.get("held_out"),
     )
     description = next(e for s, i, e in suite_expectations() if (s, i) == (suite, index))["meta"]["description"]
     mine = [str(f) for f in verdict.failures if f.suite == suite and f.rule == description]

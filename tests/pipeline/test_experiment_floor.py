@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from collapse_guard.config import DecodingParams, load_params
+from collapse_guard.config import DecodingParams
+from collapse_guard.modality.registry import load_params
 from collapse_guard.pipeline.experiment import ChainSpec, simulate_chain, tidy
 from collapse_guard.records import atomic
 from collapse_guard.records.anchor import load_split

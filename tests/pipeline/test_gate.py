@@ -31,7 +31,7 @@ def clean():
     return real.drop(columns=FILE_COLUMN), Accumulate().mix(real, [pool], MixContext(np.random.default_rng(0))).frame
 
 
-def run_gate(anchor_frame, mixture, recorded=None, min_real_fraction=0.5):
+def run_gate(anchor_frame, mixture, recorded=None, min_real_fraction=0.5, **inclusion):
     return gate.evaluate(
         anchor=anchor_frame,
         mixture=mixture,
@@ -40,6 +40,7 @@ def run_gate(anchor_frame, mixture, recorded=None, min_real_fraction=0.5):
         expectations_dir=SUITES,
         anchor_path="data/anchor/real.parquet",
         extra_flags=kind_flags(column_kinds(anchor_frame[feature_columns(anchor_frame)])),
+        **inclusion,
     )
 
 
@@ -51,7 +52,7 @@ def test_a_clean_mixture_passes(clean):
     real, mixture = clean
     verdict = run_gate(real, mixture, anchor.describe(real))
     assert verdict.passed, messages(verdict)
-    assert set(verdict.results) == {"anchor", "mixture", "provenance", "types"}
+    assert set(verdict.results) == {"anchor", "inclusion", "mixture", "provenance", "types"}
 
 
 def test_missing_provenance_is_blocked_and_the_file_named(clean):
@@ -92,6 +93,19 @@ def test_a_verdict_keeps_the_values_it_filled_and_the_digest_of_each_suite_it_ra
     assert set(verdict.suites) == set(verdict.results)
     for name, digest in verdict.suites.items():
         assert digest == hashlib.sha256(by_name[name].read_bytes()).hexdigest()
+
+
+def test_a_mixture_must_keep_the_anchors_training_split_unless_the_policy_samples_it(clean):
+    real, mixture = clean
+    held_out = anchor.holdout_mask(real, 0.2)
+    train_only = mixture[~mixture["record_id"].isin(real["record_id"][held_out])].reset_index(drop=True)
+    assert run_gate(real, train_only, held_out=held_out).passed  # held-out records are neither missing nor wanted
+    thinned = train_only.drop(index=[0, 1, 2]).reset_index(drop=True)
+    text = messages(run_gate(real, thinned, held_out=held_out))
+    assert f"anchor records missing from the mixture: 3 of {int((~held_out).sum())} training records" in text
+    assert run_gate(real, thinned, held_out=held_out, min_anchor_share=0.0).passed  # accumulate-subsample's floor
+    leaked = messages(run_gate(real, mixture, held_out=held_out))
+    assert f"held-out anchor records in the mixture, which must never be trained on: {int(held_out.sum())}" in leaked
 
 
 def test_nan_in_features_is_blocked(clean):

@@ -192,7 +192,24 @@ def test_run_reports_are_the_summary_and_the_latest_metrics():
     reports = payloads.run_reports([outcome])
     assert reports["last_run.json"]["generations"][0]["generation"] == 4
     assert reports["latest_metrics.json"] == {"generation": 4, "tail_coverage": 0.7, "real_fraction": 0.75}
-    assert set(payloads.run_reports([])) == {"last_run.json"}
+    assert set(payloads.run_reports([])) == {"last_run.json", "metrics_by_generation.json"}
+
+
+def test_the_series_dvc_plots_has_one_row_per_recorded_generation_the_last_record_winning():
+    def recorded(generation: int, tail: float, real: float) -> dict:
+        body = {"generation": generation, "mixture": {"real_fraction": real}, "anchor": {"rows": 100}}
+        return {"kind": "generation_recorded", "body": {**body, "metrics": {"tail_coverage": tail, "note": "x"}}}
+
+    entries = [
+        recorded(1, 0.9, 0.8),
+        {"kind": "gate_verdict", "body": {}},
+        recorded(0, 1.0, 1.0),
+        recorded(1, 0.7, 0.6),
+    ]
+    assert payloads.generation_series(entries) == [
+        {"generation": 0, "real_fraction": 1.0, "anchor_rows": 100, "tail_coverage": 1.0},
+        {"generation": 1, "real_fraction": 0.6, "anchor_rows": 100, "tail_coverage": 0.7},
+    ]
 
 
 def test_generation_params_name_the_anchor_version_and_the_parent():

@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from collapse_guard.cli import app
-from collapse_guard.config import load_params
 from collapse_guard.errors import DataError, ServiceUnavailable, WorkspaceUnwritable
 from collapse_guard.generator import load_generator
+from collapse_guard.modality.registry import load_params
 from collapse_guard.pipeline import preflight
 from collapse_guard.pipeline.causes import named_cause
 from tests.conftest import write_params
@@ -149,3 +149,14 @@ def test_run_with_an_unreachable_prefect_api_exits_9_naming_it(workspace: Path, 
     result = run_cli(workspace)
     assert result.exit_code == 9, result.output
     assert "Prefect API" in result.output and address in result.output and "Traceback" not in result.output
+
+
+def test_training_on_a_work_pool_without_a_persistent_prefect_server_says_how_to_start_one(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    write_params(workspace, training={"work_pool": "gpu"})
+    result = CliRunner().invoke(app, ["run", "-n", "1", "--params", str(workspace / "params.yaml"), "--json"])
+    assert result.exit_code == 2
+    message = json.loads(result.stdout)["error"]["message"]
+    assert "training.work_pool 'gpu'" in message and "PREFECT_API_URL" in message and "make server" in message

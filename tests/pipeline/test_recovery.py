@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from collapse_guard.config import load_params
+from collapse_guard.modality.registry import load_params
 from collapse_guard.pipeline.recovery import clean_after_crash, stale_temp_files
 from collapse_guard.records import tracking
 from collapse_guard.records.staging import leftover_folders, staging_paths

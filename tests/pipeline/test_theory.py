@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 from scipy.special import digamma
 
-from collapse_guard.config import DecodingParams, load_params
+from collapse_guard.config import DecodingParams
+from collapse_guard.modality.registry import load_params
 from collapse_guard.pipeline.setup import initialise
-from tests.conftest import write_params
-from tests.theory import (
+from collapse_guard.theory import (
     GaussianGenerator,
     LinearRegressionGenerator,
     accumulate_error,
@@ -32,11 +32,12 @@ from tests.theory import (
     mle_variance_decay,
     regression_data,
     replace_error,
-    run_chain,
     unbiased_log_variance_drift,
 )
+from tests.conftest import write_params
+from tests.theory import run_chain
 
-THEORY = "tests.theory"
+THEORY = "collapse_guard.theory"
 
 
 def e2e(test):

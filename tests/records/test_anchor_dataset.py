@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from collapse_guard.config import load_params
 from collapse_guard.errors import AnchorIntegrityError, DataError
+from collapse_guard.modality.registry import load_params
 from collapse_guard.pipeline.recovery import clean_files
 from collapse_guard.records import anchor, atomic, ledger
 from collapse_guard.records.provenance import stamp_real

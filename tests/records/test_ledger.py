@@ -77,8 +77,10 @@ def test_a_line_torn_by_a_crash_is_cut_back_and_a_lost_head_is_rebuilt(tmp_path)
         handle.write(b'{"seq": 4, "kind": "gen')  # killed mid-write
     ledger.append(path, "run_finished", {})
     assert path.read_bytes().startswith(committed) and ledger.verify(path) == []
+    recovered = ledger.read(path)[3]  # the recovery is recorded before the entry that found it
+    assert recovered["kind"] == "ledger_recovered" and "cut back a line torn" in recovered["body"]["recovery"]
     ledger.head_path(path).unlink()  # a ledger written before heads existed
-    assert ledger.append(path, "run_finished", {})["seq"] == 5
+    assert ledger.append(path, "run_finished", {})["seq"] == 6
     assert ledger.verify(path) == []
 
 

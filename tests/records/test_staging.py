@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from collapse_guard.config import load_params
+from collapse_guard.modality.registry import load_params
 from collapse_guard.records.staging import leftover_folders, publish, staging_paths
 from collapse_guard.records.workspace import generation_paths
 

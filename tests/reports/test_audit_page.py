@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from collapse_guard.config import load_params
+from collapse_guard.modality.registry import load_params
 from collapse_guard.records import alerts, ledger
 from collapse_guard.reports import audit_page
 from collapse_guard.reports.forecast import for_history

@@ -11,7 +11,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collapse_guard.tasks.cluster import BATCHES_PER_WORKER, DaskHashing
+from collapse_guard.tasks.text_screening import BATCHES_PER_WORKER, DaskHashing
 from collapse_guard.text.dedup import DedupSettings, DocumentHashes
 from collapse_guard.text.screening import WatermarkScreen, batch_slices, hash_documents, join_hashed
 from tests.text.conftest import TEST_KEY

@@ -59,7 +59,7 @@ def test_real_text_cut_as_a_model_writes_it_does_not_drift_from_the_anchor(split
 
     import pandas as pd
 
-    from collapse_guard.config import load_params
+    from collapse_guard.modality.registry import load_params
     from collapse_guard.reports.drift import report_json_path, report_values
     from collapse_guard.text.evidently_metrics import ANCHOR_HALVES
     from collapse_guard.text.metrics import tokens_of
@@ -68,7 +68,7 @@ def test_real_text_cut_as_a_model_writes_it_does_not_drift_from_the_anchor(split
 
     train, held_out = split
     capped = pd.DataFrame({"text": [" ".join(tokens_of([t])[:60]) for t in held_out["text"]]})
-    write_params(tmp_path, "params-text.yaml", {})
+    write_params(tmp_path, "examples/text/params.yaml", {})
     modality = TextModality(load_params(tmp_path / "params.yaml"))
     recorded = {"rare_token_mass_retention": 0.93, "effective_vocabulary_ratio": 1.01}
     summary = modality.drift(capped, train[["text"]], tmp_path / "drift.html", recorded)

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from collapse_guard.config import load_params
-from collapse_guard.errors import ConfigError, DataError
-from collapse_guard.modality.registry import modality_for
+from collapse_guard.errors import ConfigError, DataError, SigningKeyError
+from collapse_guard.modality.registry import load_params, modality_for
 from collapse_guard.tabular.modality import TabularModality
 from collapse_guard.text.modality import TextModality
 from collapse_guard.text.watermark import KEY_ENV, as_key, create_key_file
@@ -18,7 +17,7 @@ from tests.conftest import TINY_TEXT, write_params
 
 
 def _modality(workspace: Path, **sections) -> TextModality:
-    modality = modality_for(load_params(write_params(workspace, "params-text.yaml", TINY_TEXT, **sections)))
+    modality = modality_for(load_params(write_params(workspace, "examples/text/params.yaml", TINY_TEXT, **sections)))
     assert isinstance(modality, TextModality)
     return modality
 
@@ -73,7 +72,7 @@ def test_an_environment_key_is_recorded_at_init_and_retired_keys_are_still_scree
     assert screen.schemes[current] == ("lefthash-h1",)
 
 
-def test_a_key_that_is_not_the_recorded_one_is_a_config_error_naming_both_ids(tmp_path: Path, monkeypatch):
+def test_a_key_that_is_not_the_recorded_one_is_a_key_error_naming_both_ids(tmp_path: Path, monkeypatch):
     monkeypatch.delenv(KEY_ENV, raising=False)
     modality = _modality(tmp_path)
     modality.prepare_workspace()
@@ -81,14 +80,14 @@ def test_a_key_that_is_not_the_recorded_one_is_a_config_error_naming_both_ids(tm
     monkeypatch.setenv(KEY_ENV, "a different key")
     other = as_key("a different key").key_id
     for action in (modality.watermark, modality.screen, modality.prepare_workspace):
-        with pytest.raises(ConfigError, match=f"{other}.*{recorded}") as raised:
+        with pytest.raises(SigningKeyError, match=f"{other}.*{recorded}") as raised:
             action()
-        assert raised.value.exit_code == 2
+        assert raised.value.exit_code == 11
     # the key file replaced behind the workspace's back: also refused, naming both ids
     monkeypatch.delenv(KEY_ENV)
     key_file = tmp_path / ".collapse-guard/watermark.key"
     key_file.write_text("replaced\n")
-    with pytest.raises(ConfigError, match=f"{as_key('replaced').key_id}.*{recorded}"):
+    with pytest.raises(SigningKeyError, match=f"{as_key('replaced').key_id}.*{recorded}"):
         modality.screen()
 
 

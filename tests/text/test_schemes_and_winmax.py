@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collapse_guard.config import load_params
 from collapse_guard.errors import ConfigError
+from collapse_guard.modality.registry import load_params
 from collapse_guard.text import watermark as wm
 from collapse_guard.text import winmax
 from tests.conftest import TINY_TEXT, write_params
@@ -44,14 +44,16 @@ def test_scheme_names_parse_and_unknown_ones_are_config_errors():
 
 
 def test_a_scheme_name_is_checked_when_params_are_loaded_overrides_included(tmp_path):
-    path = write_params(tmp_path, "params-text.yaml", TINY_TEXT)
+    path = write_params(tmp_path, "examples/text/params.yaml", TINY_TEXT)
     with pytest.raises(ConfigError) as caught:
         load_params(path, {"text.watermark.scheme": "bogus"})
     assert caught.value.exit_code == 2
     assert "text.watermark.scheme" in str(caught.value) and "'bogus'" in str(caught.value)
     assert str(path) in str(caught.value)
     assert load_params(path, {"text.watermark.scheme": "selfhash"}).text.watermark.scheme == "selfhash-h4"
-    in_the_file = write_params(tmp_path, "params-text.yaml", TINY_TEXT, text={"watermark": {"scheme": "selfhash-h9"}})
+    in_the_file = write_params(
+        tmp_path, "examples/text/params.yaml", TINY_TEXT, text={"watermark": {"scheme": "selfhash-h9"}}
+    )
     with pytest.raises(ConfigError, match="text.watermark.scheme"):
         load_params(in_the_file)
 

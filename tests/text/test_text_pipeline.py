@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from collapse_guard.cli import app
 from collapse_guard.config import DecodingParams
 from collapse_guard.records.anchor import load as load_anchor
 from collapse_guard.text.watermark import WatermarkConfig, read_key_file
-from tests.conftest import TINY_TEXT, resign_as_insider, sha256_of, write_params
-from tests.metric_names import disagreements, recorded_numbers
+from tests.conftest import REPO, TINY_TEXT, resign_as_insider, sha256_of, write_params
+from tests.dvc_views import assert_dvc_shows_metrics_and_plots
+from tests.metric_names import disagreements, recorded_numbers, uncatalogued
 
 ANCHOR = Path("data/anchor/text.parquet")
 KEY_FILE = Path(".collapse-guard/watermark.key")
@@ -31,7 +33,7 @@ def text_workspace(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.delenv("COLLAPSE_GUARD_WATERMARK_KEY", raising=False)
     workspace = tmp_path / "text-ws"
     workspace.mkdir()
-    write_params(workspace, "params-text.yaml", TINY_TEXT)
+    write_params(workspace, "examples/text/params.yaml", TINY_TEXT)
     return workspace
 
 
@@ -71,6 +73,8 @@ def test_two_text_generations_end_to_end(text_workspace: Path):
     assert secret not in (text_workspace / "ledger/text.jsonl").read_text()
     assert f"/{KEY_FILE}" in (text_workspace / ".gitignore").read_text().splitlines()
     assert cli(text_workspace, "audit", "verify").exit_code == 0
+    shutil.copyfile(REPO / "examples/text/dvc.yaml", text_workspace / "dvc.yaml")  # the text workspace's own
+    assert_dvc_shows_metrics_and_plots(text_workspace, "rare_token_mass_retention")
     shown = cli(text_workspace, "audit", "show")
     assert shown.exit_code == 0 and "generation 2" in shown.stdout and "rare-word ret" in shown.stdout
 
@@ -82,6 +86,9 @@ def test_two_text_generations_end_to_end(text_workspace: Path):
         text_workspace / "generations-text/gen_001/drift.json",
     )
     assert disagreements(numbers) == {}
+    from collapse_guard.text.modality import TextModality
+
+    assert uncatalogued(numbers, TextModality.metric_catalog) == set()  # every metric is in the docs' reference
     assert set(numbers["ledger"]) - {"real_fraction", "anchor_rows"} <= set(numbers["evidently"])
     assert {"rare_token_mass_retention", "rare_token_mass_retention_anchor_halves"} <= set(numbers["mlflow"])
 
@@ -96,8 +103,7 @@ def test_two_text_generations_end_to_end(text_workspace: Path):
     assert error["type"] == "GateBlocked"
     failures = json.loads(blocked.stdout)["generations"][-1]["gate"]["failures"]
     assert any(
-        "[text]" in f and "names the watermark key" in f and str(pool.relative_to(text_workspace)) in f
-        for f in failures
+        "[text]" in f and "name no watermark key" in f and str(pool.relative_to(text_workspace)) in f for f in failures
     )
     assert sha256_of(text_workspace / ANCHOR) == anchor_before
     assert not (text_workspace / "generations-text/gen_003/model.pt").exists()
