@@ -373,12 +373,12 @@ def _figure(value: float, digits: int) -> str:
     return f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:.0f}"
 
 
-def conditions(sizes: Sizes, generations: int, seeds: int, temperature: float) -> str:
+def conditions(sizes: Sizes, generations: int, seeds: int, temperature: float, arms: int = len(ARMS)) -> str:
     load = os.getloadavg()
     return (
         f"{date.today().isoformat()}, {platform.machine()} {os.cpu_count()} cores, load average "
         f"{load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
-        f"Python {platform.python_version()}; {generations} generations × {seeds} seeds × {len(ARMS)} arms, "
+        f"Python {platform.python_version()}; {generations} generations × {seeds} seeds × {arms} arms, "
         f"temperature {temperature}; sizes {asdict(sizes)}"
     )
 
@@ -403,7 +403,13 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="a tiny model and corpus: the shape in about a minute")
     parser.add_argument("--figure", type=Path, default=ROOT / "docs/figures/transformer_collapse.png")
     parser.add_argument("--table", type=Path, default=ROOT / "reports/transformer_collapse.csv")
-    parser.add_argument("--from-table", type=Path, help="report and draw a table an earlier run wrote; run nothing")
+    parser.add_argument(
+        "--from-table",
+        type=Path,
+        nargs="+",
+        metavar="TABLE",
+        help="report and draw the tables earlier runs wrote (e.g. one per arm), taken together; run nothing",
+    )
     args = parser.parse_args()
     sizes = replace(
         TINY if args.tiny else replace(Sizes(), epochs=args.epochs),
@@ -411,9 +417,9 @@ def main() -> None:
         pretrain_epochs=args.pretrain_epochs,
     )
     if args.from_table:  # the figures and numbers of an earlier run, again
-        report(pd.read_csv(args.from_table), args.figure)
+        report(pd.concat([pd.read_csv(table) for table in args.from_table], ignore_index=True), args.figure)
         return
-    print(conditions(sizes, args.generations, args.seeds, args.temperature), flush=True)
+    print(conditions(sizes, args.generations, args.seeds, args.temperature, len(args.arms)), flush=True)
     wall = time.perf_counter()
     table = run(
         sizes, args.generations, args.seeds, args.temperature, args.workers, partial=args.table, arms=tuple(args.arms)
