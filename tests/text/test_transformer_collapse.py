@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import REPO
 
@@ -77,3 +80,26 @@ def test_a_pretrained_base_is_fine_tuned_every_generation(benchmark, table):
     paragraphs = benchmark.docstring_paragraphs(500)
     assert sum(len(p.split()) for p in paragraphs) >= 500 and len(set(paragraphs)) == len(paragraphs)
     assert not any(">>>" in p for p in paragraphs)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    none=st.lists(st.floats(-50, 1000, allow_nan=False), min_size=1, max_size=5),
+    share=st.floats(-0.5, 1.5, allow_nan=False),
+)
+def test_the_verdict_says_within_a_third_exactly_when_every_0_arm_rose_and_the_mean_ratio_is_at_most_a_third(
+    benchmark, none, share
+):
+    """The verdict compares the arms' mean rises; each seed's 10 % chain rises ``share`` times its 0 % chain."""
+    seeds = range(len(none))
+    rises = pd.DataFrame(
+        [{"arm": "0 % real kept", "seed": s, "rise": r} for s, r in zip(seeds, none, strict=True)]
+        + [{"arm": "10 % real kept", "seed": s, "rise": r * share} for s, r in zip(seeds, none, strict=True)]
+    )
+    mean = float(np.mean(none))
+    ratio = float(np.mean([r * share for r in none])) / mean if mean else np.nan
+    assume(not abs(ratio - 1 / 3) < 1e-9)  # the two sums may round differently on the boundary itself
+    within = all(r > 0 for r in none) and ratio <= 1 / 3
+    text = benchmark.verdict(rises)
+    assert ("(at most a third)" in text) == within
+    assert ("(every seed rose)" in text) == all(r > 0 for r in none)
