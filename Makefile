@@ -61,7 +61,7 @@ bench-metrics: setup  ## how each collapse metric's cost grows with the anchor (
 bench-text: setup  ## watermark quality and detection speed; tokenising speed; near-duplicate throughput
 	$(BIN)/python benchmarks/text_watermark.py
 	$(BIN)/python benchmarks/text_tokenize.py
-	$(BIN)/python benchmarks/text_dedup.py
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/text_dedup.py
 
 bench-scale: setup  ## at scale: screening 100k documents against datasketch's bulk path per core; the screen-crawl flow on 1 and 2 Dask workers at 100k and 1M (SCREEN_SIZES="100000 1000000 10000000" for 10M); one guarded tabular generation at 100k and 1M anchor rows; ingest of 1,000 rows onto a 1M-row anchor (about an hour)
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/scale_screening.py --sizes 100000 --engines collapse-guard-stream datasketch

@@ -1,6 +1,6 @@
 """Near-duplicate screening at crawl scale, in two parts.
 
-1. Per core (``--engines``): collapse-guard's numpy MinHash LSH against datasketch's bulk path.
+1. Per core (``--engines``): collapse-guard's compiled MinHash LSH against datasketch's bulk path.
 Short generated documents (10-40 words from a Zipf vocabulary of 20,000 words), 5 % planted near-copies of
 an earlier document (one word replaced; benchmarks/text_dedup.py). For each size and each engine, one fresh
 process (so the peak resident memory, ``ru_maxrss``, is that run's own) screens the whole batch for

@@ -31,9 +31,9 @@ from collapse_guard.text.corpus import default_corpus  # noqa: E402
 from collapse_guard.text.tokenizer import (  # noqa: E402
     batch_token_ids,
     distinct_token_ids,
-    regex_batch_token_ids,
     words,
 )
+from tests.text.tokenizer_oracle import regex_batch_token_ids  # noqa: E402
 
 FIRST_CALL = """
 import time

@@ -192,7 +192,7 @@ def measure(name: str, texts: list[str], repeats: int) -> dict[str, float]:
         ("numpy detect on ids, every pair", lambda: oracle.detect(documents, KEY, GAMMA, False)),
         ("numpy detect on ids, selfhash-h4", lambda: oracle.detect(documents, KEY, GAMMA, scheme="selfhash-h4")),
         ("tokenise", lambda: wm.TokenBatch.of_texts(texts)),
-        ("tokenise + detect", lambda: wm.detect_texts(texts, KEY, GAMMA)),
+        ("tokenise + detect", lambda: oracle.detect_texts(texts, KEY, GAMMA)),
         ("numpy tokenise + detect", lambda: oracle.detect(wm.texts_token_ids(texts), KEY, GAMMA)),
         ("whole screen", lambda: screen.scores(texts)),
         ("numpy whole screen", lambda: numpy_screen(texts)),

@@ -124,6 +124,8 @@ class EvaluationParams(_Strict):
     knn_k: int = Field(5, ge=1, le=1000)
     tail_quantile: float = Field(0.05, gt=0, lt=0.5)
     rarity_mass: float = Field(0.03, gt=0, lt=0.5)
+    # a group of anchor records under this share is rare: rare regions (the headline) and rare modes
+    rare_share: float = Field(0.04, gt=0, lt=0.5)
     distribution_metrics: bool = True  # precision/recall, density/coverage, Wasserstein, MMD², Vendi
     max_kernel_rows: int = Field(1000, ge=50, le=100_000)  # subsample for the quadratic kernel metrics (MMD², Vendi)
     # anchor rows the tail region is built from (subsampled above)
@@ -382,7 +384,11 @@ def read_params(path: Path | str = "params.yaml", overrides: dict | None = None)
     ``{"mixing.policy": "replace"}``) applied; not validated yet (``validate_params``)."""
     path = Path(path).resolve()
     if not path.is_file():
-        raise ConfigError("params file not found; run `collapse-guard init` or pass --params", path=str(path))
+        raise ConfigError(
+            "params file not found: a workspace is the folder that holds its params.yaml (the project's root and "
+            "examples/text are two); run the command there or pass --params FILE",
+            path=str(path),
+        )
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError as exc:

@@ -144,6 +144,7 @@ def resign_as_insider(path: Path) -> None:
     import json
 
     from collapse_guard.records import anchor, attestation, signing
+    from collapse_guard.records.versioning import file_digest
 
     workspace = next(p for p in Path(path).parents if (p / "params.yaml").is_file())
     keys = signing.Keys(workspace)
@@ -154,7 +155,7 @@ def resign_as_insider(path: Path) -> None:
         manifest_file = Path(path).parent / anchor.MANIFEST
         manifest = json.loads(manifest_file.read_text())
         entry = next(p for p in manifest["parts"] if p["file"] == Path(path).name)
-        entry["sha256"] = signing.sha256_file(path)
+        entry["sha256"] = file_digest(path, "sha256")
         with contextlib.suppress(Exception):  # a corrupted part keeps the rows it had
             entry["rows"] = len(pd.read_parquet(path))
         manifest_file.write_text(json.dumps(manifest))

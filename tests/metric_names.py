@@ -56,4 +56,6 @@ def disagreements(numbers: dict[str, dict]) -> dict[str, dict]:
 
 def uncatalogued(numbers: dict[str, dict], catalog: dict) -> set[str]:
     """The metric names recorded anywhere that the modality's catalog does not describe (the docs' reference)."""
-    return {name for values in numbers.values() for name in values} - set(catalog)
+    from collapse_guard.modality.metric_catalog import describes
+
+    return {name for values in numbers.values() for name in values if not describes(catalog, name)}

@@ -184,7 +184,7 @@ def _print_summary(params, outcomes, forecasts) -> None:
 
     modality = modality_for(params)
     table = Table(title="guarded generations", box=box.SIMPLE_HEAD)  # no vertical rules: 8 columns fit 80
-    for column in ("gen", "real frac", "anchor", "synthetic", *modality.headline_labels, "drift", "heldout loss"):
+    for column in ("gen", "real frac", "anchor", "synth", *modality.headline_labels, "drift", "heldout loss"):
         table.add_column(column, justify="right")
     tail, spread = modality.headline
     for o in outcomes:
@@ -194,7 +194,7 @@ def _print_summary(params, outcomes, forecasts) -> None:
             f"{o.real_fraction:.2f}",
             str(o.anchor_rows),
             str(o.counts["synthetic"]),
-            f"{m[tail]:.2f}",
+            f"{m.get(tail, float('nan')):.2f}",
             f"{m[spread]:.2f}",
             f"{m['drift_share']:.2f}",
             f"{m['heldout_real_loss']:.3f}",

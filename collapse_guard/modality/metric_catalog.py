@@ -71,3 +71,23 @@ COMMON = catalog(
         for reason, why in CURATION_DROPS.items()
     ),
 )
+
+
+# Names derived from a catalogued metric (the collapse forecast's, one pair per forecast metric: MLflow only).
+DERIVED = {
+    "forecast_{metric}_generations": "generations until the forecast says `{metric}` crosses its floor (a large "
+    "number when no crossing is forecast)",
+    "forecast_{metric}_slope": "the forecast's fitted slope of `{metric}` per generation",
+}
+
+
+def describes(catalog: dict[str, MetricInfo], name: str) -> bool:
+    """Whether ``name`` is a catalogued metric or a name derived from one (``DERIVED``)."""
+    if name in catalog:
+        return True
+    for pattern in DERIVED:
+        prefix, _, suffix = pattern.partition("{metric}")
+        inner = name[len(prefix) : len(name) - len(suffix)]
+        if name.startswith(prefix) and name.endswith(suffix) and inner in catalog:
+            return True
+    return False

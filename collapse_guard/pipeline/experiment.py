@@ -21,6 +21,15 @@ from collapse_guard.records.anchor import AnchorSplit, describe
 
 
 @dataclass(frozen=True)
+class Switch:
+    """From ``generation`` on, a chain mixes by another policy (and real fraction): a change of course mid-run."""
+
+    generation: int
+    policy: str
+    real_fraction: float | None = None
+
+
+@dataclass(frozen=True)
 class ChainSpec:
     policy: str
     seed: int
@@ -31,6 +40,7 @@ class ChainSpec:
     keep_samples: bool = False  # keep each generation's evaluation samples (for scatter plots)
     keep_models: bool = False  # keep each generation's fitted model (the theory checks read their parameters)
     kind: str = "policy"  # "policy" (policies × seeds) or "sweep" (safe zone)
+    switch: Switch | None = None  # a second policy from a later generation on (the forecast benchmark's chains)
 
 
 @dataclass
@@ -64,21 +74,22 @@ def simulate_chain(
     still simulated, so the collapse the gate prevents stays visible, but no result reads as a shippable one.
 
     ``policy`` replaces the one ``mixing`` names (the theory checks' settings: an anchor plus the newest batch,
-    fresh real records each round), ``evaluator`` the modality's metrics (the theory checks read the fitted
-    models, and no policy they run looks at the metrics); every other step is the same."""
+    fresh real records each round; a ``spec.switch`` still switches to the policy it names), ``evaluator`` the
+    modality's metrics (the theory checks read the fitted models, and no policy they run looks at the metrics);
+    every other step is the same."""
     if spec.anchor_rows:
         anchor = _first_rows(anchor, spec.anchor_rows)
     real = anchor.train
-    update = {"policy": spec.policy}
-    if spec.real_fraction is not None:
-        update["real_fraction"] = spec.real_fraction
-    policy = policy or policy_named(mixing.model_copy(update=update))
+    first = policy or _policy(mixing, spec.policy, spec.real_fraction)
+    second = _policy(mixing, spec.switch.policy, spec.switch.real_fraction) if spec.switch else first
     seeds = SeedSchedule(spec.seed)
     evaluator = evaluator or modality.evaluator(anchor)
     result = ChainResult(spec)
     chain = Chain()
     blocked = False
     for generation in range(spec.generations + 1):
+        switched = spec.switch is not None and generation >= spec.switch.generation
+        policy, fraction = (second, spec.switch.real_fraction) if switched else (first, spec.real_fraction)
         step = advance(
             chain,
             generation,
@@ -101,7 +112,7 @@ def simulate_chain(
                 "seed": spec.seed,
                 "generation": generation,
                 "anchor_rows": len(real),
-                "target_real_fraction": spec.real_fraction if spec.real_fraction is not None else chain.target,
+                "target_real_fraction": fraction if fraction is not None else chain.target,
                 "real_fraction": summary.real_fraction,
                 "training_rows": summary.rows,
                 "reason": summary.reason,
@@ -130,6 +141,13 @@ def simulate_under(
         modality=modality,
         min_real_fraction=params.gate.min_real_fraction,
     )
+
+
+def _policy(mixing: MixingParams, name: str, real_fraction: float | None) -> MixingPolicy:
+    update: dict[str, object] = {"policy": name}
+    if real_fraction is not None:
+        update["real_fraction"] = real_fraction
+    return policy_named(mixing.model_copy(update=update))
 
 
 def _first_rows(anchor: AnchorSplit, rows: int) -> AnchorSplit:

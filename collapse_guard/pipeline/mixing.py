@@ -11,7 +11,7 @@
 - ``fixed-ratio``: all real records plus synthetic records *selected* by the modality (tables: for
   diversity, collapse_guard.tabular.curation.select_diverse) so that real records make up ``real_fraction``.
 - ``adaptive-ratio``: fixed-ratio whose real share rises by ``step_up`` when one of the modality's two
-  headline metrics (tables: tail coverage and variance ratio) fell between the last two generations, and
+  headline metrics (tables: rare-region retention and variance ratio) fell between the last two generations, and
   eases down by ``step_down`` when they held; every change is returned with its reason and recorded in
   the ledger.
 
@@ -39,7 +39,7 @@ class MixContext:
     history: list[dict[str, float]] = field(default_factory=list)  # earlier generations' metrics, oldest first
     previous_target: float | None = None  # the real share the policy aimed at last generation
     select: Selector = uniform_choice  # how a fixed real share picks its synthetic records (the modality's)
-    signals: tuple[str, ...] = ("tail_coverage", "variance_ratio")  # the metrics adaptive-ratio watches
+    signals: tuple[str, ...] = ("rare_region_retention", "variance_ratio")  # the metrics adaptive-ratio watches
 
 
 @dataclass(frozen=True)

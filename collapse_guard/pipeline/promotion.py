@@ -6,7 +6,8 @@ The check is a Great Expectations suite like the gate's (``expectations/promotio
 promotion``), validated by the gate's machinery on one row of margins, candidate minus champion, each
 oriented so that larger is worse:
 
-- ``tail_drop``: how far the tail signal (tail coverage, or rare-word retention for text) fell;
+- ``tail_drop``: how far the early-collapse signal (rare-region retention for tables, rare-word retention for
+  text) fell; 0 when either model has no value for it (an anchor without a rare region: nothing to lose);
 - ``spread_drift``: how much further from 1 the spread signal (variance ratio) strayed;
 - ``loss_rise``: how much the held-out real loss rose.
 
@@ -17,6 +18,7 @@ tolerances and the suite digests it applied (none when there was no champion to 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,11 +58,17 @@ def margins(candidate: dict[str, float], champion: dict[str, float], *, tail: st
     (negative: better)."""
     return pd.DataFrame(
         {
-            "tail_drop": [champion[tail] - candidate[tail]],
+            "tail_drop": [_drop(champion.get(tail), candidate.get(tail))],
             "spread_drift": [abs(candidate[spread] - 1) - abs(champion[spread] - 1)],
             "loss_rise": [candidate[HELD_OUT_LOSS] - champion[HELD_OUT_LOSS]],
         }
     )
+
+
+def _drop(before: float | None, after: float | None) -> float:
+    """``before - after``, or 0 when either is missing or not a number (nothing to compare)."""
+    drop = float("nan") if before is None or after is None else float(before) - float(after)
+    return drop if math.isfinite(drop) else 0.0
 
 
 def tolerances(settings: PromotionParams) -> dict[str, float]:
@@ -95,9 +103,9 @@ def decide(
     failures = verdict.failures
     if failures:
         compared = (
-            f"candidate {tail} {candidate[tail]:.3f}, {spread} {candidate[spread]:.3f}, {HELD_OUT_LOSS} "
-            f"{candidate[HELD_OUT_LOSS]:.3f} against the champion's {champion[tail]:.3f}, {champion[spread]:.3f}, "
-            f"{champion[HELD_OUT_LOSS]:.3f}"
+            f"candidate {tail} {candidate.get(tail, math.nan):.3f}, {spread} {candidate[spread]:.3f}, "
+            f"{HELD_OUT_LOSS} {candidate[HELD_OUT_LOSS]:.3f} against the champion's "
+            f"{champion.get(tail, math.nan):.3f}, {champion[spread]:.3f}, {champion[HELD_OUT_LOSS]:.3f}"
         )
         return Decision(False, [str(failure) for failure in failures] + [compared], **applied)
     return Decision(True, [f"within tolerances of the champion ({tail}, {spread}, {HELD_OUT_LOSS})"], **applied)

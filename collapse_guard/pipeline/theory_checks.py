@@ -193,6 +193,7 @@ class Setting:
     name: str
     seed_base: int
     full_chains: int
+    generations: int
 
     def measure(self, params: Params, seeds: list[int]) -> np.ndarray:
         raise NotImplementedError
@@ -202,6 +203,18 @@ class Setting:
 
     def seeds(self, sizes: Sizes) -> list[int]:
         return seed_range(self.seed_base, sizes.chains(self.full_chains))
+
+    def effort(self, seeds: list[int], cpu_seconds: float, problems_per_chain: int, arms: int = 1) -> dict:
+        """What a check cost, the same way for every setting: ``arms`` chains per seed, each solving
+        ``problems_per_chain`` independent problems with a fit per generation."""
+        chains = len(seeds) * arms
+        return {
+            "seeds": _span(seeds),
+            "chains": chains,
+            "problems": chains * problems_per_chain,
+            "fits": chains * (self.generations + 1),
+            "cpu_seconds": cpu_seconds,
+        }
 
 
 class GaussianMLEVariance(Setting):
@@ -236,11 +249,7 @@ class GaussianMLEVariance(Setting):
             measured=mean,
             low=low,
             high=high,
-            seeds=_span(seeds),
-            chains=len(seeds),
-            problems=len(seeds) * self.dims,
-            fits=len(seeds) * (self.generations + 1),
-            cpu_seconds=cpu_seconds,
+            **self.effort(seeds, cpu_seconds, self.dims),
         )
 
 
@@ -303,11 +312,7 @@ class Regression(Setting):
             measured=mean,
             low=low,
             high=high,
-            seeds=_span(seeds),
-            chains=len(seeds),
-            problems=len(seeds) * self.blocks,
-            fits=len(seeds) * (self.generations + 1),
-            cpu_seconds=cpu_seconds,
+            **self.effort(seeds, cpu_seconds, self.blocks),
             note=note,
         )
 
@@ -347,11 +352,7 @@ class AnchoredMean(Setting):
             measured=mean,
             low=low,
             high=high,
-            seeds=_span(seeds),
-            chains=len(seeds),
-            problems=len(seeds) * self.dims,
-            fits=len(seeds) * (self.generations + 1),
-            cpu_seconds=cpu_seconds,
+            **self.effort(seeds, cpu_seconds, self.dims),
             note=f"x̄: the real anchor's mean; limit λ/(1+2λ) = {lam / (1 + 2 * lam):.4f}, below 1/2 for every λ: "
             "no collapse",
         )
@@ -401,11 +402,7 @@ class CategoricalCollision(Setting):
             measured=closed + offset,
             low=closed + low,
             high=closed + high,
-            seeds=_span(seeds),
-            chains=len(seeds),
-            problems=len(seeds) * self.columns,
-            fits=len(seeds) * (self.generations + 1),
-            cpu_seconds=cpu_seconds,
+            **self.effort(seeds, cpu_seconds, self.columns),
             note=f"S₀ = {values[:, 2].mean():.3f} (the fit on the real sample); the closed form is taken per "
             "column from its own S₀",
         )
@@ -459,11 +456,7 @@ class GoldenRatio(Setting):
             measured=best,
             low=low,
             high=high,
-            seeds=_span(seeds),
-            chains=len(seeds) * len(self.weights),
-            problems=len(seeds) * self.dims * len(self.weights),
-            fits=len(seeds) * len(self.weights) * (self.generations + 1),
-            cpu_seconds=cpu_seconds,
+            **self.effort(seeds, cpu_seconds, self.dims, arms=len(self.weights)),
             note=f"minimum of a cubic through the variances measured at {len(self.weights)} weights (99 % bootstrap "
             f"interval over chains); V(w*) = {theory.weighted_fresh_variance(w_star, self.n, self.m):.5f}, "
             f"unweighted pooling (w = {pooled:.2f}) {theory.weighted_fresh_variance(pooled, self.n, self.m):.5f}",

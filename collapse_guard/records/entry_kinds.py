@@ -251,6 +251,7 @@ KINDS: dict[str, EntryKind] = {
                 "signing_key": "the new key's fingerprint and public key (PEM)",
                 "previous": "the old key's fingerprint",
                 "statement": "the rotation statement's file, signed by the old key",
+                "statement_sha256": "the SHA-256 of that statement (a swapped statement file does not verify)",
                 "reason": "the --reason given",
             },
         ),

@@ -30,7 +30,6 @@ from pathlib import Path
 
 from collapse_guard.errors import CollapseGuardError, ConfigError, SigningKeyError
 from collapse_guard.records import atomic
-from collapse_guard.records.versioning import file_digest
 
 KEY_ENV = "COLLAPSE_GUARD_SIGNING_KEY"
 PERMISSIONS_ENV = "COLLAPSE_GUARD_KEY_PERMISSIONS"  # "warn": a key file readable by others is used, with a warning
@@ -403,10 +402,6 @@ def sorted_ids_digest(record_ids: Iterable[str]) -> str:
         digest.update(record_id.encode())
         digest.update(b"\n")
     return digest.hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    return file_digest(path, "sha256")
 
 
 def _hashing(target: Path, signature: Path, ignore: Iterable[str]):

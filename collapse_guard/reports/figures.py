@@ -51,8 +51,9 @@ def metric_curves(table: pd.DataFrame, path: Path, labels: dict[str, str]) -> Pa
 
 
 def rare_event_scatter(
-    samples: dict[str, dict[int, pd.DataFrame]], in_tail, path: Path, generations: list[int] | None = None
+    samples: dict[str, dict[int, pd.DataFrame]], is_rare, path: Path, generations: list[int] | None = None
 ) -> Path:
+    """Samples per policy and generation, those ``is_rare`` marks (the anchor's rare regions) in red."""
     plt = _pyplot()
     policies = list(samples)
     last = max(max(s) for s in samples.values())
@@ -72,13 +73,13 @@ def rare_event_scatter(
             if frame is None:
                 ax.set_visible(False)
                 continue
-            rare = in_tail(frame)
+            rare = is_rare(frame)
             x, y = frame.columns[:2]
             ax.scatter(frame[x][~rare], frame[y][~rare], s=2, alpha=0.25, color="tab:blue")
-            ax.scatter(frame[x][rare], frame[y][rare], s=6, color="tab:red", label="rare (anchor tail)")
+            ax.scatter(frame[x][rare], frame[y][rare], s=6, color="tab:red", label="rare (anchor's rare regions)")
             ax.set_title(f"{policy}\ngen {generation}: {rare.mean():.1%} rare", fontsize=8)
     axes[0][0].legend(fontsize=7, loc="lower left")
-    fig.suptitle("model samples by generation; red = inside the real anchor's tail (rare events)")
+    fig.suptitle("model samples by generation; red = in the real anchor's rare regions (rare events)")
     return _save(fig, path)
 
 

@@ -6,10 +6,27 @@ from collapse_guard.modality.metric_catalog import COUNT, HIGHER, NEAR_ONE, NEAR
 
 TABULAR_METRICS = catalog(
     MetricInfo(
+        "rare_region_retention",
+        "the headline of early collapse: over the anchor's rare regions (small groups of anchor records that a "
+        "density clustering and a Gaussian mixture agree are modes of their own, under evaluation.rare_share of the "
+        "anchor), the share of model samples placed in them (k-NN vote among anchor records) divided by the "
+        "anchor's own share: how much of the rare modes is left (0 = gone); NaN when the anchor has no rare region",
+        "1",
+        HIGHER,
+    ),
+    MetricInfo(
+        "rare_regions_kept",
+        "rare regions whose own sample share is still at least a quarter of their real share (a region lost while "
+        "another is over-produced shows here)",
+        "rare_regions",
+        HIGHER,
+    ),
+    MetricInfo("rare_regions", "rare regions the anchor has", "-", COUNT),
+    MetricInfo(
         "tail_coverage",
         "the share of model samples that fall in the anchor's tail region (its lowest-density points, by k-NN "
-        "radius) divided by the share of held-out real records that do: the early-collapse signal (Shumailov et al. "
-        "2024: the tails go first)",
+        "radius) divided by the share of held-out real records that do: an early-collapse signal (Shumailov et al. "
+        "2024: the tails go first) that also counts the sparse edge of common modes",
         "1",
         HIGHER,
     ),

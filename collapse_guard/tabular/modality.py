@@ -2,8 +2,9 @@
 
 What tables bring to the shared pipeline (see collapse_guard.modality.base): the embedded default is a
 2-D mixture with rare modes; curation drops exact and near-copies in the anchor's standardised units;
-fixed-ratio mixing favours regions where the synthetic pool is thin; collapse is measured by tail
-coverage and the variance ratio; drift by Evidently's per-column tests.
+fixed-ratio mixing favours regions where the synthetic pool is thin; collapse is headlined by rare-region
+retention (how much of the anchor's rare modes a model still produces) and the variance ratio; drift by
+Evidently's per-column tests.
 """
 
 from __future__ import annotations
@@ -34,13 +35,15 @@ from collapse_guard.reports.drift import DriftSummary
 from collapse_guard.tabular.column_kinds import column_kinds, kind_flags
 from collapse_guard.tabular.curation import curate, select_diverse
 from collapse_guard.tabular.default_data import sample_default
-from collapse_guard.tabular.evaluation import HEADLINE, anchor_tail, evaluate, reference_rows
+from collapse_guard.tabular.evaluation import HEADLINE, anchor_regions, anchor_tail, evaluate, reference_rows
 from collapse_guard.tabular.metric_catalog import TABULAR_METRICS
 from collapse_guard.tabular.metrics.modes import ModeMap, anchor_modes
-from collapse_guard.tabular.metrics.tails import TailRegion, inside_tail
+from collapse_guard.tabular.metrics.regions import RareRegions
+from collapse_guard.tabular.metrics.tails import TailRegion
 from collapse_guard.tabular.params import ParamsWithTabular
 
 FIGURE_METRICS = {
+    "rare_region_retention": "rare-region retention (1 = real)",
     "tail_coverage": "tail coverage (1 = real)",
     "variance_ratio": "variance ratio (1 = real)",
     "heldout_real_loss": "held-out real NLL",
@@ -68,7 +71,7 @@ class TabularModality(Modality):
 
     name = "tabular"
     headline = HEADLINE
-    headline_labels = ("tail cov", "var ratio")
+    headline_labels = ("rare region", "var ratio")
     figure_metrics = FIGURE_METRICS
     metric_catalog = {**COMMON, **TABULAR_METRICS}
     door_checks_tables = True
@@ -78,6 +81,7 @@ class TabularModality(Modality):
         super().__init__(ParamsWithTabular.of(params))  # params loaded for another modality: tabular's defaults
         self._tails: dict[str, TailRegion] = {}  # anchor digest -> its tail region (quadratic to build)
         self._modes: dict[str, ModeMap | None] = {}  # anchor digest -> its clustered modes
+        self._regions: dict[str, RareRegions | None] = {}  # anchor digest -> its rare regions
 
     def initial_anchor(self) -> pd.DataFrame:
         data, embedded = self.params.data, self.params.tabular.embedded
@@ -123,15 +127,34 @@ class TabularModality(Modality):
         region = self.tail_region(anchor)
         numeric = numeric_columns(anchor.train)
         if anchor.digest not in self._modes:  # clustering the anchor is linear in its rows: once per anchor version
-            self._modes[anchor.digest] = anchor_modes(train[numeric]) if numeric else None
+            rare_share = self.params.evaluation.rare_share
+            self._modes[anchor.digest] = anchor_modes(train[numeric], rare_share=rare_share) if numeric else None
         modes = self._modes[anchor.digest]
+        regions = self.rare_regions(anchor)
 
         def run(model: Generator, seed: int) -> tuple[Evaluation, pd.DataFrame]:
             return evaluate(
-                model, train, held_out, self.params.evaluation, seed, region=region, modes=modes, runner=runner
+                model,
+                train,
+                held_out,
+                self.params.evaluation,
+                seed,
+                region=region,
+                modes=modes,
+                runner=runner,
+                regions=regions,
             )
 
         return run
+
+    def rare_regions(self, anchor: AnchorSplit) -> RareRegions | None:
+        """The rare regions of the anchor's train split (None without numeric columns), built once per anchor
+        version: the density clustering and the mixture fits take seconds at the row cap."""
+        if anchor.digest not in self._regions:
+            numeric = numeric_columns(anchor.train)
+            train = reference_rows(anchor.train[numeric], self.params.evaluation.max_reference_rows)
+            self._regions[anchor.digest] = anchor_regions(train, self.params.evaluation) if numeric else None
+        return self._regions[anchor.digest]
 
     def tail_region(self, anchor: AnchorSplit) -> TailRegion:
         """The tail of the anchor's train split, built once per anchor version."""
@@ -141,16 +164,17 @@ class TabularModality(Modality):
         return self._tails[anchor.digest]
 
     def sample_figures(self, samples, anchor: AnchorSplit, out_dir: Path) -> list[Path]:
-        """For 2-D data, a scatter per policy and generation with the anchor's tail (its rare events) in red."""
+        """For 2-D data, a scatter per policy and generation with the samples in the anchor's rare regions (the
+        headline's rare events) in red."""
         features = numeric_columns(anchor.train)
         if len(features) != 2 or not samples:
             return []
-        region = self.tail_region(anchor)
+        regions = self.rare_regions(anchor)
 
-        def in_tail(frame: pd.DataFrame) -> np.ndarray:
-            return inside_tail(region, frame[features])
+        def in_rare_region(frame: pd.DataFrame) -> np.ndarray:
+            return regions.assign(frame[features]) >= 0
 
-        return [figures.rare_event_scatter(samples, in_tail, out_dir / "rare_events.png")]
+        return [figures.rare_event_scatter(samples, in_rare_region, out_dir / "rare_events.png")]
 
     def gate_flags(self, anchor: AnchorSplit) -> Callable[[pd.DataFrame], pd.DataFrame]:
         """``_kind_breach``: the first column whose value breaks the anchor's column kinds (types suite)."""

@@ -7,16 +7,16 @@ document that nearly copies a real one adds nothing but that narrowing.
 
 Exact duplicates share a 64-bit hash of their normalised token sequence (lowercased word-level tokens).
 Near-duplicates share at least ``threshold`` of their word ``shingle_size``-grams (Jaccard similarity),
-found with MinHash (Broder 1997) and locality-sensitive hashing. Everything runs on whole batches in numpy,
-the way datatrove's MinHash pipeline does it at crawl scale (one hash pass, band keys, then sorting rather
-than a Python dict per document):
+found with MinHash (Broder 1997) and locality-sensitive hashing. Everything runs on whole batches, the way
+datatrove's MinHash pipeline does it at crawl scale (one hash pass, band keys, then grouping equal keys
+rather than a Python dict per document), the per-document loops compiled (collapse_guard.text.minhash_kernels):
 
 - signatures are bit-for-bit what ``datasketch.MinHash(scheme="affine32")`` computes from the same 32-bit
-  shingle hashes: one (shingles x permutations) multiply-add pass, then a per-document ``minimum.reduceat``;
+  shingle hashes;
 - the band layout is datasketch's (``MinHashLSH``'s optimal bands x rows for the threshold and weights); a
-  band key is a 64-bit hash of the band's rows, and documents sharing a band key are found by sorting the
-  keys (within a batch) or by binary search in an index's sorted 32-bit key fingerprints (the anchor, and
-  a stream's earlier documents: ``AnchorIndex``, which can keep all but 12 bytes per row on disk);
+  band key is a 64-bit hash of the band's rows, and documents sharing a band key are found in a hash table
+  of the keys (within a batch) or by binary search in an index's sorted 32-bit key fingerprints (the anchor,
+  and a stream's earlier documents: ``AnchorIndex``, which can keep all but 12 bytes per row on disk);
 - every candidate pair is then confirmed with the signatures' estimated Jaccard similarity, so a chance
   band collision drops nothing.
 
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from collapse_guard.text.hashing import GOLDEN_GAMMA, hash_rows, splitmix64
+from collapse_guard.text import minhash_kernels
 from collapse_guard.text.sorted_runs import equal_ranges, merge_runs
 from collapse_guard.text.tokenizer import batch_token_ids
 
@@ -46,8 +46,7 @@ EXACT_DUPLICATE = "exact_duplicate"
 NEAR_DUPLICATE_IN_BATCH = "near_duplicate_in_batch"
 NEAR_DUPLICATE_OF_ANCHOR = "near_duplicate_of_anchor"
 IN_BATCH, IN_ANCHOR = "batch", "anchor"
-_SIGNATURE_CELLS_PER_CHUNK = 1 << 23  # shingles x permutations per numpy pass (32 MB of uint32)
-_EMPTY_SLOT = np.uint32(0xFFFFFFFF)
+_SIGNATURE_CELLS_PER_CHUNK = 1 << 23  # signature cells per numpy comparison pass (32 MB of uint32)
 _BUCKET_CAP = 256  # partners taken from one LSH bucket: bounds the pairs a boilerplate bucket can produce
 
 
@@ -75,7 +74,7 @@ class DedupSettings:
 
     def band_layout(self) -> tuple[int, int]:
         """(bands, rows per band) of the LSH index: datasketch ``MinHashLSH``'s optimum for the threshold and
-        weights, so recall and candidate counts match the index this module used before."""
+        weights, so recall and candidate counts are those of a datasketch index with the same settings."""
         return _band_layout(self.threshold, self.num_perm, self.false_negative_weight)
 
 
@@ -88,110 +87,33 @@ def _band_layout(threshold: float, num_perm: int, false_negative_weight: float) 
 
 
 # -- per-document hashes ------------------------------------------------------------------------------------------
-def shingle_hashes(texts: Sequence[str], shingle_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """32-bit hashes of every document's word ``shingle_size``-grams, concatenated, and which document each
-    belongs to. A document shorter than one shingle is one shingle of all its tokens; an empty one has none."""
-    ids, lengths = batch_token_ids(texts)
-    return _shingles(ids, lengths, shingle_size)
-
-
-def _shingles(ids: np.ndarray, lengths: np.ndarray, shingle_size: int) -> tuple[np.ndarray, np.ndarray]:
-    token_owner = np.repeat(np.arange(len(lengths)), lengths)
-    hashes, owners = [np.zeros(0, np.uint64)], [np.zeros(0, np.int64)]
-    if len(ids) >= shingle_size:
-        windows = np.lib.stride_tricks.sliding_window_view(ids, shingle_size)
-        inside = token_owner[: len(windows)] == token_owner[shingle_size - 1 :]
-        hashes.append(hash_rows(windows[inside]))
-        owners.append(token_owner[: len(windows)][inside])
-    short = np.flatnonzero((lengths > 0) & (lengths < shingle_size))
-    if len(short):  # zero-padded to one shingle
-        starts = np.cumsum(lengths) - lengths
-        row = np.repeat(np.arange(len(short)), lengths[short])
-        column = np.arange(len(row)) - np.repeat(np.cumsum(lengths[short]) - lengths[short], lengths[short])
-        padded = np.zeros((len(short), shingle_size), dtype=np.uint64)
-        padded[row, column] = ids[np.repeat(starts[short], lengths[short]) + column]
-        hashes.append(hash_rows(padded))
-        owners.append(short)
-    hashes_64, owner = np.concatenate(hashes), np.concatenate(owners)
-    if len(short):
-        order = np.argsort(owner, kind="stable")
-        hashes_64, owner = hashes_64[order], owner[order]
-    return (hashes_64 >> np.uint64(32)).astype(np.uint32), owner
-
-
 def _exact_keys(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """A 64-bit hash of each document's whole token sequence (position-keyed, so order matters): equal for
     texts that differ only in case and spacing. 64 bits: a chance collision among 10M documents is ~3e-6."""
-    starts = np.cumsum(lengths) - lengths
-    position = (np.arange(len(ids)) - np.repeat(starts, lengths)).astype(np.uint64)
-    with np.errstate(over="ignore"):
-        mixed = splitmix64(ids ^ splitmix64(position + GOLDEN_GAMMA))
-        sums = np.zeros(len(lengths), dtype=np.uint64)
-        present = lengths > 0
-        if present.any():
-            sums[present] = np.add.reduceat(mixed, starts[present])
-        return splitmix64(sums ^ splitmix64(lengths.astype(np.uint64)))
+    return minhash_kernels.exact_keys(ids, lengths)
 
 
+@functools.lru_cache(maxsize=16)
 def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's ``affine32`` permutations (a, b) for ``num_perm`` and ``seed``, as uint32 (read-only)."""
     from datasketch import MinHash
 
     a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
-    return a.astype(np.uint32), b.astype(np.uint32)
-
-
-def _fmix32(h: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 32-bit finaliser: datasketch's affine32 scheme pre-mixes every input hash with it."""
-    h = h ^ (h >> np.uint32(16))
-    h = h * np.uint32(0x85EBCA6B)
-    h = h ^ (h >> np.uint32(13))
-    h = h * np.uint32(0xC2B2AE35)
-    return h ^ (h >> np.uint32(16))
+    a, b = a.astype(np.uint32), b.astype(np.uint32)
+    a.flags.writeable = b.flags.writeable = False
+    return a, b
 
 
 def _signatures_of(hashes: np.ndarray, owner: np.ndarray, documents: int, settings: DedupSettings) -> np.ndarray:
-    """Documents with the same number of shingles go together: their permuted hashes form a dense
-    (documents, shingles, permutations) block whose minimum over the middle axis is one vectorised pass
-    (a ``minimum.reduceat`` over ragged rows is several times slower). Blocks are cut to a bounded size."""
     a, b = _permutations(settings.num_perm, settings.seed)
-    signatures = np.full((documents, settings.num_perm), _EMPTY_SLOT, dtype=np.uint32)
-    mixed = _fmix32(hashes)
-    counts = np.bincount(owner, minlength=documents)
-    starts = np.cumsum(counts) - counts
-    for count in np.unique(counts[counts > 0]):
-        same = np.flatnonzero(counts == count)
-        step = max(1, _SIGNATURE_CELLS_PER_CHUNK // (int(count) * settings.num_perm))
-        for first in range(0, len(same), step):
-            rows = same[first : first + step]
-            block = mixed[starts[rows, None] + np.arange(count)]  # (rows, count)
-            minimum = np.full((len(rows), settings.num_perm), _EMPTY_SLOT, dtype=np.uint32)
-            permuted = np.empty_like(minimum)
-            for column in range(count):  # one (rows x permutations) multiply-add-min per shingle position
-                np.multiply(block[:, column, None], a, out=permuted)
-                np.add(permuted, b, out=permuted)
-                np.minimum(minimum, permuted, out=minimum)
-            signatures[rows] = minimum
-    return signatures
-
-
-def minhash_signatures(texts: Sequence[str], settings: DedupSettings) -> np.ndarray:
-    """(documents, num_perm) uint32 MinHash signatures; an empty document's row is all 0xFFFFFFFF.
-
-    Row i equals ``datasketch.MinHash(num_perm, seed, scheme="affine32", hashfunc=identity)`` updated with
-    document i's 32-bit shingle hashes, computed for all documents at once.
-    """
-    hashes, owner = shingle_hashes(texts, settings.shingle_size)
-    return _signatures_of(hashes, owner, len(texts), settings)
+    return minhash_kernels.signatures(hashes, owner, documents, a, b)
 
 
 def band_keys(signatures: np.ndarray, settings: DedupSettings) -> np.ndarray:
     """(documents, bands) uint64: a hash of each band's rows of the signature. Two documents are LSH
     candidates when any band key is equal."""
     bands, rows = settings.band_layout()
-    keys = np.empty((len(signatures), bands), dtype=np.uint64)
-    for band in range(bands):
-        keys[:, band] = hash_rows(signatures[:, band * rows : (band + 1) * rows])
-    return keys
+    return minhash_kernels.band_keys(np.ascontiguousarray(signatures, dtype=np.uint32), bands, rows)
 
 
 @dataclass(frozen=True)
@@ -206,7 +128,7 @@ class DocumentHashes:
     @classmethod
     def of(cls, texts: Sequence[str], settings: DedupSettings) -> DocumentHashes:
         ids, lengths = batch_token_ids(texts)
-        hashes, owner = _shingles(ids, lengths, settings.shingle_size)
+        hashes, owner = minhash_kernels.shingle_hashes(ids, lengths, settings.shingle_size)
         signatures = _signatures_of(hashes, owner, len(lengths), settings)
         has_shingles = np.bincount(owner, minlength=len(lengths)) > 0
         return cls(_exact_keys(ids, lengths), signatures, band_keys(signatures, settings), has_shingles)
@@ -248,23 +170,11 @@ def _unique_pairs(first: list[np.ndarray], second: list[np.ndarray], span: int) 
 
 
 def _pairs_within(bands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(later, earlier) rows sharing a band key, later > earlier; at most ``_BUCKET_CAP`` earliest partners
-    per bucket, so a huge bucket (boilerplate) costs linear, not quadratic, time."""
-    rows = len(bands)
-    later, earlier = [], []
-    for band in range(bands.shape[1]):
-        order = np.argsort(bands[:, band], kind="stable")  # ties keep row order: earlier rows first
-        keys = bands[order, band]
-        group_start = np.maximum.accumulate(
-            np.where(np.concatenate([[True], keys[1:] != keys[:-1]]), np.arange(rows), 0)
-        )
-        counts = np.minimum(np.arange(rows) - group_start, _BUCKET_CAP)
-        if not counts.any():
-            continue
-        position, partner = _ranges(group_start, counts)
-        later.append(order[position])
-        earlier.append(order[partner])
-    return _unique_pairs(later, earlier, max(rows, 1))
+    """(later, earlier) rows sharing a band key, later > earlier, each pair once, sorted; at most
+    ``_BUCKET_CAP`` earliest partners per bucket, so a huge bucket (boilerplate) costs linear, not
+    quadratic, time."""
+    later, earlier = minhash_kernels.bucket_pairs(np.ascontiguousarray(bands, dtype=np.uint64), _BUCKET_CAP)
+    return _unique_pairs([later], [earlier], max(len(bands), 1))
 
 
 def _best_per_query(
@@ -740,12 +650,3 @@ class ScreeningStream:
         near_candidates = (report.reason == "") & hashes.has_shingles
         self.earlier.add(replace(hashes, has_shingles=near_candidates))
         return report.frame()
-
-
-def drop_duplicates(
-    frame: pd.DataFrame, anchor: AnchorIndex | None = None, settings: DedupSettings | None = None, column: str = "text"
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``frame`` without its duplicate rows, and the per-row report of ``find_duplicates`` (same index)."""
-    report = find_duplicates(frame[column].astype(str).tolist(), anchor, settings)
-    report.index = frame.index
-    return frame[~report["drop"].to_numpy()], report

@@ -331,14 +331,6 @@ def survives_edits(
     return np.asarray(p_values(expected_green.astype(np.int64), scored.astype(np.int64), gamma)) <= fpr / 2
 
 
-def detectable_length(green_share: float, gamma: float, scheme: str, fpr: float, edit: float = EDIT_SHARE) -> int:
-    """The shortest text (scored units) at which a text of this green share survives ``edit``; 0 if none
-    up to 5000 units (the share after edits is no better than chance)."""
-    lengths = np.arange(1, 5001)
-    ok = survives_edits(np.round(green_share * lengths), lengths, gamma, scheme, fpr, edit)
-    return int(lengths[np.argmax(ok)]) if ok.any() else 0
-
-
 def mixture_flags(frame: pd.DataFrame, anchor_index: AnchorIndex, screen: WatermarkScreen) -> pd.DataFrame:
     """The gate's text columns, set on synthetic rows only (None on real rows, which GX then skips):
 

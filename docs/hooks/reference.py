@@ -300,6 +300,7 @@ def ledger_page() -> str:
 
 
 def metrics_page() -> str:
+    from collapse_guard.modality.metric_catalog import DERIVED
     from collapse_guard.modality.registry import MODALITIES
 
     lines = [
@@ -322,6 +323,8 @@ def metrics_page() -> str:
         ]
         for info in modality.metric_catalog.values():
             lines.append(f"| `{info.name}` | {_cell(info.means)} | {_cell(info.healthy)} | {_cell(info.direction)} |")
+    lines += ["", "## Derived names", "", "| name | what it records |", "| --- | --- |"]
+    lines += [f"| `{pattern}` | {_cell(means)} |" for pattern, means in DERIVED.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from collapse_guard.config import load_params
 from collapse_guard.errors import ConfigError
+from collapse_guard.modality.registry import load_params
 from collapse_guard.records import ledger
 from collapse_guard.records.gate_floor import CERTIFICATE, FROM_PARAMS, resolve, with_floor
 from tests.conftest import write_params

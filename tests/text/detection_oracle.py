@@ -13,19 +13,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from collapse_guard.text import watermark as product
 from collapse_guard.text.hashing import GOLDEN_GAMMA, MASK_64, splitmix64_int
 from collapse_guard.text.watermark import (
     DEFAULT_SCHEME,
     Detection,
     KeyLike,
     Scheme,
+    TokenBatch,
+    _context_seeds,
     _domain,
     _pair_hash,
     _threshold,
     as_key,
+    green_mask,
     p_values,
     scheme_of,
     token_hashes,
@@ -241,3 +246,83 @@ def _rank(green: np.ndarray, scored: np.ndarray, gamma: float) -> np.ndarray:
 def _xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(x > 0, x * np.log(np.where(x > 0, y, 1.0)), 0.0)
+
+
+# -- the hand-written statements of what the product does in one compiled pass --------------------------------------
+def bias_logits(
+    logits: np.ndarray,
+    prev_id: int | np.ndarray,
+    key: KeyLike,
+    gamma: float,
+    delta: float,
+    vocabulary_ids: np.ndarray | None = None,
+) -> np.ndarray:
+    """``logits`` + δ on the green list of ``prev_id``: one row (vocab,) or a batch (batch, vocab) with one
+    previous token per row. ``vocabulary_ids[j]`` is the watermark id of logit column j (default: j)."""
+    logits = np.asarray(logits)
+    columns = np.arange(logits.shape[-1], dtype=np.uint64) if vocabulary_ids is None else vocabulary_ids
+    previous = np.asarray(prev_id, dtype=np.uint64)
+    if logits.ndim == 2:
+        previous = previous.reshape(-1, 1)
+    green = green_mask(previous, np.asarray(columns, dtype=np.uint64), key, gamma)
+    return logits + delta * green
+
+
+def _first_occurrences(pair_hash: np.ndarray) -> np.ndarray:
+    """True at the first occurrence of each pair (identified by its keyed 64-bit hash) in one document."""
+    _, first = np.unique(pair_hash, return_index=True)
+    mask = np.zeros(len(pair_hash), dtype=bool)
+    mask[first] = True
+    return mask
+
+
+def detect_texts(
+    texts: Sequence[str],
+    key: KeyLike,
+    gamma: float,
+    ignore_repeated_pairs: bool = True,
+    scheme: str | Scheme = DEFAULT_SCHEME,
+) -> Detection:
+    """The product's ``detect`` on raw texts, tokenised as the built-in tokenizer does."""
+    return product.detect(TokenBatch.of_texts(texts), key, gamma, ignore_repeated_pairs, scheme)
+
+
+@dataclass(frozen=True)
+class WindowedDetection:
+    """The best window: its z-score, one-sided p-value and where it starts (token index of its first
+    scored token's predecessor), plus how many windows were compared (for a multiple-testing correction)."""
+
+    z: float
+    p_value: float
+    start: int
+    windows: int
+
+
+def detect_windowed(
+    ids: np.ndarray, key: KeyLike, gamma: float, window: int = 200, ignore_repeated_pairs: bool = True
+) -> WindowedDetection:
+    """The highest z over all windows of ``window`` consecutive token pairs (cumulative sums, no loop):
+    finds a watermarked passage pasted into longer human text, whose own z the surrounding text dilutes.
+
+    The max over many windows is not a single test: compare ``p_value`` × ``windows`` (Bonferroni) with the
+    level you want, or use a higher z threshold for long texts.
+    """
+    key = as_key(key)
+    ids = np.asarray(ids, dtype=np.uint64)
+    if len(ids) < 2:
+        return WindowedDetection(0.0, 1.0, 0, 0)
+    pair_hash = _pair_hash(_context_seeds(ids[:-1], key), ids[1:])
+    scored = _first_occurrences(pair_hash) if ignore_repeated_pairs else np.ones(len(pair_hash), dtype=bool)
+    green = scored & (pair_hash < _threshold(gamma))
+    width = min(window, len(pair_hash))
+    green_sum = _window_sums(green, width)
+    scored_sum = _window_sums(scored, width)
+    z = z_scores(green_sum, scored_sum, gamma)
+    best = int(np.argmax(z))
+    p = float(p_values(green_sum[best : best + 1], scored_sum[best : best + 1], gamma)[0])
+    return WindowedDetection(float(z[best]), p, best, len(z))
+
+
+def _window_sums(flags: np.ndarray, width: int) -> np.ndarray:
+    running = np.concatenate([[0], np.cumsum(flags, dtype=np.int64)])
+    return running[width:] - running[:-width]

@@ -1,5 +1,4 @@
 import numpy as np
-import pandas as pd
 import pytest
 from datasketch import MinHash
 
@@ -9,11 +8,11 @@ from collapse_guard.text.dedup import (
     NEAR_DUPLICATE_OF_ANCHOR,
     AnchorIndex,
     DedupSettings,
-    drop_duplicates,
+    DocumentHashes,
     find_duplicates,
-    minhash_signatures,
-    shingle_hashes,
 )
+from collapse_guard.text.minhash_kernels import shingle_hashes
+from collapse_guard.text.tokenizer import batch_token_ids
 
 
 def _edit(text: str, rng: np.random.Generator, changes: int = 1) -> str:
@@ -27,8 +26,8 @@ def _edit(text: str, rng: np.random.Generator, changes: int = 1) -> str:
 def test_signatures_equal_datasketch_minhash():
     texts = ["the quick brown fox jumps over the lazy dog", "a b", "", "one two three four five six"]
     settings = DedupSettings(num_perm=64, seed=3)
-    signatures = minhash_signatures(texts, settings)
-    hashes, owner = shingle_hashes(texts, settings.shingle_size)
+    signatures = DocumentHashes.of(texts, settings).signatures
+    hashes, owner = shingle_hashes(*batch_token_ids(texts), settings.shingle_size)
     for row in (0, 1, 3):
         reference = MinHash(num_perm=64, seed=3, scheme="affine32", hashfunc=lambda h: h)
         reference.update_batch(hashes[owner == row])
@@ -73,12 +72,11 @@ def test_empty_and_short_documents():
     assert find_duplicates([]).empty
 
 
-def test_drop_duplicates_keeps_the_first_copy_and_the_index():
+def test_an_exact_copy_up_to_case_and_spacing_is_dropped_and_the_first_copy_kept():
     texts = ["alpha beta gamma delta", "other words entirely here", "Alpha beta  gamma delta"]
-    frame = pd.DataFrame({"text": texts}, index=[10, 11, 12])
-    kept, report = drop_duplicates(frame)
-    assert kept.index.tolist() == [10, 11]
-    assert report.loc[12, "duplicate_of"] == 0 and report.loc[12, "reason"] == EXACT_DUPLICATE
+    report = find_duplicates(texts)
+    assert report["drop"].tolist() == [False, False, True]
+    assert report.loc[2, "duplicate_of"] == 0 and report.loc[2, "reason"] == EXACT_DUPLICATE
 
 
 def test_settings_are_validated():

@@ -11,7 +11,6 @@ from collapse_guard.text.dedup import (
     DedupSettings,
     DocumentHashes,
     find_duplicates,
-    minhash_signatures,
 )
 from collapse_guard.text.tokenizer import batch_token_ids, token_ids, words
 
@@ -56,7 +55,7 @@ def test_signature_agreement_estimates_jaccard(seed, changed):
     texts = [" ".join(base), " ".join(other)]
     first, second = _shingles(texts[0]), _shingles(texts[1])
     truth = len(first & second) / len(first | second)
-    signatures = minhash_signatures(texts, DedupSettings(num_perm=256))
+    signatures = DocumentHashes.of(texts, DedupSettings(num_perm=256)).signatures
     estimate = (signatures[0] == signatures[1]).mean()
     assert abs(estimate - truth) <= 4 * np.sqrt(truth * (1 - truth) / 256) + 0.02
 

@@ -115,6 +115,6 @@ def test_token_batches_and_lists_of_arrays_are_the_same_input():
     assert as_batch.lengths.tolist() == [len(ids) for ids in as_list]
     assert wm.TokenBatch.of(as_batch) is as_batch
     np.testing.assert_array_equal(wm.TokenBatch.of(as_list).ids, as_batch.ids)
-    from_texts = wm.detect_texts(texts, TEST_KEY, 0.25)
+    from_texts = oracle.detect_texts(texts, TEST_KEY, 0.25)
     np.testing.assert_array_equal(from_texts.scored, wm.detect(as_list, TEST_KEY, 0.25).scored)
     assert len(wm.TokenBatch.of([])) == 0 and wm.detect([], TEST_KEY, 0.25).z.shape == (0,)

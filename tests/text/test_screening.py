@@ -142,7 +142,13 @@ def test_short_marked_text_is_flagged_as_too_short_to_survive_edits(anchor, inde
 
 
 def test_survival_of_edits_grows_with_length_and_green_share():
-    from collapse_guard.text.screening import detectable_length, survives_edits, surviving_share
+    from collapse_guard.text.screening import survives_edits, surviving_share
+
+    def detectable_length(green_share: float, gamma: float, scheme: str, fpr: float) -> int:
+        """The shortest text (scored units, up to 5000) at which a text of this green share survives the edits."""
+        lengths = np.arange(1, 5001)
+        ok = survives_edits(np.round(green_share * lengths), lengths, gamma, scheme, fpr)
+        return int(lengths[np.argmax(ok)]) if ok.any() else 0
 
     assert surviving_share("lefthash-h1") == pytest.approx(0.5625)
     assert 0.45 < surviving_share("selfhash-h4") < 0.6

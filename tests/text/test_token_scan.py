@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from collapse_guard.text.token_scan import CLASS_SHIFT, OTHER, SPACE, SPECIAL, WORD, code_point_table
-from collapse_guard.text.tokenizer import batch_token_ids, regex_batch_token_ids, words
+from collapse_guard.text.tokenizer import batch_token_ids, words
+from tests.text.tokenizer_oracle import regex_batch_token_ids
 
 # Any code point (lone surrogates included: they fail UTF-8 hashing on both paths, tested apart as well), and
 # characters the scan must get right that a random draw would rarely hit: context-dependent lowercasing,

@@ -140,13 +140,6 @@ def density_coverage(samples: ArrayLike, reference: ArrayLike, k: int = 5) -> di
     return {"density": float(density), "coverage": float(coverage)}
 
 
-def knn_metrics(samples: ArrayLike, reference: ArrayLike, k: int = 5) -> dict[str, float]:
-    """``precision_recall`` and ``density_coverage`` together (the reference's k-NN radii reused)."""
-    x, ref = _pair(samples, reference)
-    fidelity, diversity = reference_ball_metrics(x, ref, k), sample_ball_metrics(x, ref, k)
-    return {name: {**fidelity, **diversity}[name] for name in ("precision", "recall", "density", "coverage")}
-
-
 def reference_ball_metrics(samples: ArrayLike, reference: ArrayLike, k: int = 5) -> dict[str, float]:
     """Precision, density and coverage: the three k-NN metrics built on the reference's balls."""
     x, ref = _pair(samples, reference)
