@@ -13,7 +13,7 @@ export DVC_NO_ANALYTICS := 1
 export NO_MKDOCS_2_WARNING := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo demo-text experiment-text test lint bench bench-metrics bench-text bench-scale bench-watermark bench-forecast repro mlflow-ui docs docs-build clean
+.PHONY: setup demo demo-text experiment-text test lint bench bench-metrics bench-text bench-scale bench-watermark bench-forecast bench-transformer repro mlflow-ui docs docs-build clean
 
 setup: $(STAMP)
 
@@ -76,6 +76,9 @@ FORECAST_CHAINS := reports/forecast_chains.csv
 bench-forecast: setup  ## the collapse forecast against 40 replace and 40 accumulate chains (docs/benchmarks/forecast-validation.md): hit rate, false alarms (30-60 minutes)
 	$(BIN)/python benchmarks/forecast_validation.py --seeds 40 --first-seed 20 --generations 20 --rows 2000 --per-generation 500 --sample-size 2000 --chains $(FORECAST_CHAINS) --metric tail_coverage
 	$(BIN)/python benchmarks/forecast_validation.py --chains $(FORECAST_CHAINS) --metric rare_mode_retention
+
+bench-transformer: setup  ## a small GPT-2 retrained on its own text, 0 % / 10 % real kept (Shumailov et al.) and accumulate: perplexity and text metrics by generation (docs/benchmarks/transformer-collapse.md; about 45 minutes of CPU, two worker processes)
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/transformer_collapse.py --generations 8 --seeds 3 --workers 2
 
 repro: setup  ## one more guarded generation through DVC's pipeline (dvc.yaml)
 	$(BIN)/collapse-guard init

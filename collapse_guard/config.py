@@ -107,6 +107,8 @@ class MixingParams(_Strict):
     policy: PolicyName = "accumulate"
     real_fraction: float = Field(0.7, gt=0, le=1)
     training_size: int = Field(0, ge=0, le=100_000_000)  # accumulate-subsample: 0 = the anchor's train split size
+    # replace: the share of each mixture drawn afresh from the real records (Shumailov et al. 2024 keep 0.1); 0 = none
+    replace_real_fraction: float = Field(0.0, ge=0, lt=1)
     adaptive: AdaptiveParams = AdaptiveParams()
 
 

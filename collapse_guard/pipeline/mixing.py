@@ -3,7 +3,9 @@
 - ``accumulate``: every real record and every synthetic record so far; test error stays bounded
   (Gerstgrasser et al. 2024).
 - ``replace``: the newest synthetic batch only; the setting in which models collapse (Shumailov et
-  al. 2024). It exists to study collapse; production runs refuse it (collapse_guard.config).
+  al. 2024). It exists to study collapse; production runs refuse it (collapse_guard.config). With
+  ``replace_real_fraction`` s > 0, real records drawn afresh each generation make up s of the mixture
+  (Shumailov et al.'s second arm keeps 10 % of the original data).
 - ``accumulate-subsample``: a fixed-size training set drawn uniformly from everything accumulated;
   degrades slowly rather than linearly (Gerstgrasser et al. 2024, section 5).
 - ``fixed-ratio``: all real records plus synthetic records *selected* by the modality (tables: for
@@ -82,13 +84,25 @@ class Accumulate:
         return Mixture(_concat([real, *synthetic_pools]))
 
 
+@dataclass
 class Replace:
-    name = "replace"
-    keeps_anchor = False
+    """The newest batch, plus ``round(len(batch) · s / (1 − s))`` real records drawn uniformly without
+    replacement (at most all of them) when ``real_fraction`` s > 0: the batch is never cut, real data is added."""
+
+    real_fraction: float = 0.0
+    name: str = "replace"
+    keeps_anchor: bool = False  # at most a fresh sample of the anchor: most of it is left out
 
     def mix(self, real: pd.DataFrame, synthetic_pools: list[pd.DataFrame], context: MixContext) -> Mixture:
         # The first generation has no synthetic data yet: it trains on real data under every policy.
-        return Mixture((synthetic_pools[-1] if synthetic_pools else real).reset_index(drop=True))
+        if not synthetic_pools:
+            return Mixture(real.reset_index(drop=True))
+        batch = synthetic_pools[-1]
+        if self.real_fraction <= 0:
+            return Mixture(batch.reset_index(drop=True))
+        wanted = min(len(real), int(round(len(batch) * self.real_fraction / (1.0 - self.real_fraction))))
+        kept = real.iloc[np.sort(context.rng.choice(len(real), size=wanted, replace=False))]
+        return Mixture(_concat([kept, batch]), self.real_fraction)
 
 
 @dataclass
@@ -161,7 +175,7 @@ def policy_named(params: MixingParams) -> MixingPolicy:
     """The policy ``params.policy`` names (one of collapse_guard.config.POLICY_NAMES)."""
     policies = {
         "accumulate": Accumulate,
-        "replace": Replace,
+        "replace": lambda: Replace(params.replace_real_fraction),
         "accumulate-subsample": lambda: AccumulateSubsample(params.training_size),
         "fixed-ratio": lambda: FixedRatio(params.real_fraction),
         "adaptive-ratio": lambda: AdaptiveRatio(params.real_fraction, **params.adaptive.model_dump()),

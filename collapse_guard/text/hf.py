@@ -12,7 +12,11 @@ tokenizer to use (``text.watermark.tokenizer``, or the generating model itself d
 
 Nothing is downloaded: ``model_dir`` is a local directory (``local_files_only``); without one a fresh model is
 built from ``config`` (a GPT-2 config by default) with a byte-level BPE tokenizer trained on the data with
-``tokenizers``. No hub weights are ever loaded.
+``tokenizers``, or read from ``tokenizer_file``. No hub weights are ever loaded.
+
+A fixed ``tokenizer_file`` matters when generations are compared: a tokenizer trained on each generation's
+own (partly synthetic) data changes what a token is, so per-token losses of two generations would not be
+comparable; with one tokenizer (e.g. trained once on the real anchor) they are.
 """
 
 from __future__ import annotations
@@ -108,14 +112,8 @@ class HFTokenization:
     @classmethod
     def from_file(cls, path: Path) -> HFTokenization:
         """A ``tokenizer.json`` file (or a directory holding one), read locally."""
-        from tokenizers import Tokenizer
-
-        path = Path(path)
-        file = path / "tokenizer.json" if path.is_dir() else path
-        try:
-            return cls(_wrap(Tokenizer.from_file(str(file))), name=f"hf:{file.name}")
-        except Exception as exc:  # tokenizers raises its own Exception type for a bad file
-            raise ConfigError(f"cannot read the tokenizer ({exc})", path=str(file)) from exc
+        file = _tokenizer_json(Path(path))
+        return cls(read_tokenizer(file), name=f"hf:{file.name}")
 
     def __call__(self, text: str) -> np.ndarray:
         return self.vocabulary_ids[np.asarray(self.tokenizer(text)["input_ids"], dtype=np.int64)]
@@ -126,13 +124,16 @@ class HFLanguageModel(Generator):
 
     ``model_dir``: a local directory with a model and tokenizer saved by ``save_pretrained`` (fine-tuned by
     ``fit`` for ``epochs`` epochs; 0 keeps the weights). Without it, ``config`` (a dict with ``model_type``)
-    builds a fresh model trained from scratch, with a BPE tokenizer of ``vocabulary_size`` tokens.
+    builds a fresh model trained from scratch, with the tokenizer of ``tokenizer_file`` (a ``tokenizer.json``
+    holding the ``<|endoftext|>`` token) or else a BPE tokenizer of ``vocabulary_size`` tokens trained on the
+    data it is fitted on.
     """
 
     def __init__(
         self,
         model_dir: str | None = None,
         config: ModelShape | None = None,
+        tokenizer_file: str | None = None,
         vocabulary_size: int = 2000,
         epochs: int = 2,
         sequence_length: int = 64,
@@ -149,6 +150,7 @@ class HFLanguageModel(Generator):
         self.settings: dict[str, Any] = {
             "model_dir": model_dir,
             "config": _plain_config(config),
+            "tokenizer_file": tokenizer_file,
             "vocabulary_size": vocabulary_size,
             "epochs": epochs,
             "sequence_length": sequence_length,
@@ -211,7 +213,12 @@ class HFLanguageModel(Generator):
             if tokenizer.pad_token is None:
                 tokenizer.pad_token = tokenizer.eos_token
             return model, tokenizer
-        tokenizer = train_tokenizer(texts, self.settings["vocabulary_size"])
+        if self.settings["tokenizer_file"]:
+            tokenizer = read_tokenizer(Path(self.settings["tokenizer_file"]))
+            if tokenizer.bos_token_id is None:  # documents start and end with it, in training and sampling
+                raise ConfigError(f"the tokenizer has no {END} token", path=self.settings["tokenizer_file"])
+        else:
+            tokenizer = train_tokenizer(texts, self.settings["vocabulary_size"])
         config = dict(self.settings["config"])
         model_type = config.pop("model_type", "gpt2")
         special = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
@@ -371,6 +378,21 @@ def train_tokenizer(texts: list[str], vocabulary_size: int):
     )
     tokenizer.train_from_iterator(texts, trainer)
     return _wrap(tokenizer)
+
+
+def read_tokenizer(path: Path):
+    """A ``tokenizer.json`` file (or a directory holding one), read locally; ConfigError naming it if unreadable."""
+    from tokenizers import Tokenizer
+
+    file = _tokenizer_json(Path(path))
+    try:
+        return _wrap(Tokenizer.from_file(str(file)))
+    except Exception as exc:  # tokenizers raises its own Exception type for a bad file
+        raise ConfigError(f"cannot read the tokenizer ({exc})", path=str(file)) from exc
+
+
+def _tokenizer_json(path: Path) -> Path:
+    return path / "tokenizer.json" if path.is_dir() else path
 
 
 def _wrap(tokenizer):

@@ -1,6 +1,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collapse_guard.pipeline.mixing import Accumulate, MixContext, Replace, summarise
 from collapse_guard.records.provenance import stamp_real
@@ -119,3 +121,52 @@ def test_fixed_ratio_without_a_selector_chooses_uniformly():
     assert summary.real == 70 and summary.synthetic == 30
     chosen = mixture.frame.loc[mixture.frame["source"] == "synthetic", "text"]
     assert chosen.is_unique and set(chosen) <= set(pool["text"])
+
+
+@given(
+    real_rows=st.integers(1, 300),
+    batch_rows=st.integers(1, 300),
+    share=st.floats(0.01, 0.95),
+    seed=st.integers(0, 2**16),
+)
+@settings(max_examples=60)
+def test_replace_keeping_real_data_adds_a_fresh_real_draw_to_the_whole_newest_batch(real_rows, batch_rows, share, seed):
+    """Shumailov et al.'s second arm: the newest batch whole, plus real records drawn without replacement making
+    up ``share`` of the mixture (to rounding), or every real record when there are too few."""
+    from collapse_guard.pipeline.mixing import Replace
+    from collapse_guard.records.provenance import stamp_synthetic
+
+    real = stamp_real(pd.DataFrame({"text": [f"real {i}" for i in range(real_rows)]}), origin="test")
+    old, new = (
+        stamp_synthetic(
+            pd.DataFrame({"text": [f"g{g} {i}" for i in range(batch_rows)]}), generation=g, model_id="m", run_id="r"
+        )
+        for g in (1, 2)
+    )
+    mixture = Replace(real_fraction=share).mix(real, [old, new], MixContext(np.random.default_rng(seed)))
+    frame, summary = mixture.frame, summarise(mixture, "replace")
+    assert (frame.loc[frame["source"] == "synthetic", "text"].tolist()) == new["text"].tolist()
+    kept = frame.loc[frame["source"] == "real", "text"]
+    assert kept.is_unique and set(kept) <= set(real["text"])
+    wanted = batch_rows * share / (1 - share)
+    assert summary.real == min(real_rows, round(wanted)) and mixture.target_real_fraction == share
+    if wanted <= real_rows:
+        assert abs(summary.real_fraction - share) <= 1 / len(frame)
+
+
+def test_replace_keeps_no_real_data_by_default_and_draws_it_afresh_each_generation():
+    from collapse_guard.config import MixingParams
+    from collapse_guard.pipeline.mixing import policy_named
+    from collapse_guard.records.provenance import stamp_synthetic
+
+    real = stamp_real(pd.DataFrame({"text": [f"real {i}" for i in range(500)]}), origin="test")
+    batch = stamp_synthetic(
+        pd.DataFrame({"text": [f"gen {i}" for i in range(90)]}), generation=1, model_id="m", run_id="r"
+    )
+    assert summarise(policy_named(MixingParams(policy="replace")).mix(real, [batch], CTX), "replace").real == 0
+    kept = policy_named(MixingParams(policy="replace", replace_real_fraction=0.1))
+    draws = [
+        set(kept.mix(real, [batch], MixContext(np.random.default_rng(s))).frame["text"]) - set(batch["text"])
+        for s in (1, 2)
+    ]
+    assert len(draws[0]) == len(draws[1]) == 10 and draws[0] != draws[1]

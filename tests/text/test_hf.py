@@ -139,3 +139,28 @@ def test_a_users_model_folder_is_loaded_locally_and_kept_with_zero_epochs(hf_mod
     users.fit(split[0].iloc[:5], seed=0)
     held_out = split[1].iloc[:5]
     assert users.loss(held_out) == pytest.approx(hf_model.loss(held_out), rel=1e-5)
+
+
+def test_a_tokenizer_file_fixes_the_tokens_whatever_the_model_is_fitted_on(hf_model, split, tmp_path: Path):
+    """Two fresh models fitted on different texts share the file's tokenizer, so their per-token losses compare."""
+    path = tmp_path / "tokenizer.json"
+    hf_model.tokenizer.backend_tokenizer.save(str(path))
+    fixed = [HFLanguageModel(config=TINY_GPT2, tokenizer_file=str(path), epochs=0) for _ in range(2)]
+    fixed[0].fit(split[0].iloc[:40], seed=0)
+    fixed[1].fit(pd.DataFrame({"text": ["zebra quokka " * 20] * 5}), seed=0)
+    assert fixed[0].tokenizer.get_vocab() == fixed[1].tokenizer.get_vocab() == hf_model.tokenizer.get_vocab()
+    own = HFLanguageModel(config=TINY_GPT2, vocabulary_size=300, epochs=0)
+    own.fit(pd.DataFrame({"text": ["zebra quokka " * 20] * 5}), seed=0)
+    assert own.tokenizer.get_vocab() != hf_model.tokenizer.get_vocab()  # without the file: trained on the data
+
+
+def test_a_tokenizer_file_without_the_end_token_or_missing_is_a_config_error(split, tmp_path: Path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    plain = Tokenizer(models.WordLevel({"a": 0, "b": 1, "[UNK]": 2}, unk_token="[UNK]"))
+    plain.pre_tokenizer = pre_tokenizers.Whitespace()
+    plain.save(str(tmp_path / "plain.json"))
+    with pytest.raises(ConfigError, match="plain.json"):
+        HFLanguageModel(tokenizer_file=str(tmp_path / "plain.json"), epochs=0).fit(split[0].iloc[:5], seed=0)
+    with pytest.raises(ConfigError, match="missing.json"):
+        HFLanguageModel(tokenizer_file=str(tmp_path / "missing.json"), epochs=0).fit(split[0].iloc[:5], seed=0)
