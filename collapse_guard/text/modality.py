@@ -182,13 +182,8 @@ class TextModality(Modality):
                 path=str(self.key_record_file),
             )
         schemes = {key_id: tuple(sorted({*record.schemes(key_id), settings.scheme})) for key_id in keys}
-        tokenizations = {"words": text_token_ids}
-        if settings.tokenizer:
-            from collapse_guard.text.hf import HFTokenization
-
-            tokenizations["hf"] = HFTokenization.from_file(self.params.resolve(settings.tokenizer))
         external = {path: _import_detector(path) for path in settings.external_detectors}
-        return replace(self._screen(keys, schemes), tokenizations=tokenizations, external=external)
+        return replace(self._screen(keys, schemes), external=external)
 
     def _screen(
         self, keys: dict[str, WatermarkKey], schemes: dict[str, tuple[str, ...]] | None = None
@@ -200,9 +195,21 @@ class TextModality(Modality):
             settings.z_threshold,
             settings.window,
             schemes=schemes or {},
+            tokenizations=self._tokenizations(),
             fpr=settings.fpr,
             uncertain_fpr=settings.uncertain_fpr,
         )
+
+    def _tokenizations(self) -> dict:
+        """How every screen of this workspace turns text into watermark ids: the built-in words, and a subword
+        model's tokenizer when ``text.watermark.tokenizer`` names one. Curation and the gate share it, so a text
+        curation keeps is one the gate detects (the same tests, so the same multiple-testing correction)."""
+        tokenizations = {"words": text_token_ids}
+        if self.params.text.watermark.tokenizer:
+            from collapse_guard.text.hf import HFTokenization
+
+            tokenizations["hf"] = HFTokenization.from_file(self.params.resolve(self.params.text.watermark.tokenizer))
+        return tokenizations
 
     # -- data -------------------------------------------------------------------------------------------------
     def initial_anchor(self) -> pd.DataFrame:
@@ -289,6 +296,12 @@ class TextModality(Modality):
             if not hasattr(model, "set_watermark"):
                 raise ConfigError(f"{type(model).__name__} cannot embed a watermark; set text.watermark.enabled false")
             model.set_watermark(watermark)
+            if hasattr(model, "watermark_tokenization") and not self.params.text.watermark.tokenizer:
+                raise ConfigError(
+                    f"{type(model).__name__} writes subword tokens and its watermark is found only in them: set "
+                    "text.watermark.tokenizer to its tokenizer.json so that curation and the gate can detect it",
+                    path=self.params.source_file,
+                )
         raw = model.sample(n, decoding, seed)
         labels = {
             WATERMARK_KEY_ID: watermark.key.key_id if watermark else "",
@@ -311,8 +324,6 @@ class TextModality(Modality):
             if watermark
             else None
         )
-        if screen is not None and hasattr(model, "watermark_tokenization"):  # a subword model: its own tokens
-            screen = replace(screen, tokenizations={"model": model.watermark_tokenization()})
         return curate_text(
             raw,
             self.anchor_index(anchor),

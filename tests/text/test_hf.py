@@ -164,3 +164,37 @@ def test_a_tokenizer_file_without_the_end_token_or_missing_is_a_config_error(spl
         HFLanguageModel(tokenizer_file=str(tmp_path / "plain.json"), epochs=0).fit(split[0].iloc[:5], seed=0)
     with pytest.raises(ConfigError, match="missing.json"):
         HFLanguageModel(tokenizer_file=str(tmp_path / "missing.json"), epochs=0).fit(split[0].iloc[:5], seed=0)
+
+
+def test_curation_keeps_only_text_the_gate_detects_and_a_subword_model_needs_its_tokenizer(
+    hf_model, split, tmp_path: Path, monkeypatch
+):
+    """Curation and the gate screen with the same tokenizations (so the same multiple-testing correction): every
+    text curation keeps is one the gate's flags call detected. Without text.watermark.tokenizer a subword model's
+    watermark cannot be found in words: that is a ConfigError before anything is sampled."""
+    from collapse_guard.modality.registry import load_params
+    from collapse_guard.records.anchor import AnchorSplit, describe
+    from collapse_guard.records.provenance import stamp_real
+    from collapse_guard.text.modality import TextModality
+    from collapse_guard.text.screening import mixture_flags
+    from collapse_guard.text.watermark import KEY_ENV
+    from tests.conftest import TINY_TEXT, write_params
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    hf_model.tokenizer.backend_tokenizer.save(str(tmp_path / "tokenizer.json"))
+    frame = stamp_real(split[0].iloc[:60].reset_index(drop=True), origin="test")
+    anchor = AnchorSplit(frame, frame, frame, describe(frame))
+    without = write_params(tmp_path, "examples/text/params.yaml", TINY_TEXT, text={"watermark": {"delta": 3.0}})
+    modality = TextModality(load_params(without))
+    modality.prepare_workspace()
+    with pytest.raises(ConfigError, match="text.watermark.tokenizer"):
+        modality.synthesize(hf_model, 4, DecodingParams(), 1, anchor, generation=1, model_id="hf", run_id="r")
+
+    tokenized = {"watermark": {"delta": 3.0, "tokenizer": "tokenizer.json"}}
+    modality = TextModality(load_params(write_params(tmp_path, "examples/text/params.yaml", TINY_TEXT, text=tokenized)))
+    kept, report = modality.synthesize(
+        hf_model, 16, DecodingParams(), 3, anchor, generation=1, model_id="hf", run_id="r"
+    )
+    assert len(kept) and set(modality.screen().tokenizations) == {"words", "hf"}
+    flags = mixture_flags(kept, modality.anchor_index(anchor), modality.screen())
+    assert flags["_watermark_detected"].all(), report.to_dict()
