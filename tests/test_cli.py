@@ -78,3 +78,24 @@ def test_importing_the_package_loads_no_heavy_library_until_the_api_is_used():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "[]"  # import collapse_guard: nothing heavy
     assert out[1] == "False False"  # Guard itself loads neither torch nor MLflow (its methods do, when called)
+
+
+def test_printed_commands_work_from_the_folder_the_operator_is_in(tmp_path, monkeypatch):
+    """A workspace in a subfolder: the hints name its params file and git -C into it; at home they stay short."""
+    from collapse_guard.cli.workspace import commit_hint, from_here, params_flag
+    from collapse_guard.modality.registry import load_params
+    from tests.conftest import write_params
+
+    workspace = tmp_path / "examples" / "text"
+    workspace.mkdir(parents=True)
+    params = load_params(write_params(workspace))
+    monkeypatch.chdir(tmp_path)
+    assert params_flag(params) == " --params examples/text/params.yaml"
+    assert from_here(params.resolve("ledger/ledger.jsonl")) == "examples/text/ledger/ledger.jsonl"
+    hint = commit_hint(["data/anchor/real.parquet.dvc"], params.workspace)
+    assert hint.endswith("git -C examples/text add data/anchor/real.parquet.dvc && git -C examples/text commit")
+    monkeypatch.chdir(workspace)
+    assert params_flag(params) == "" and from_here(workspace) == "."
+    assert "git add data/anchor/real.parquet.dvc && git commit" in commit_hint(
+        ["data/anchor/real.parquet.dvc"], workspace
+    )

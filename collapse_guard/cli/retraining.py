@@ -204,16 +204,18 @@ def _print_summary(params, outcomes, forecasts) -> None:
     for item in forecasts:
         console.print(f"Forecast:       {item.describe()}", highlight=False)
     console.print(f"MLflow UI:      {mlflow_ui_command(params)}", highlight=False, soft_wrap=True)
-    if outcomes and outcomes[-1].drift_report:  # none with evaluation.drift_report: off
-        console.print(f"Drift report:   {outcomes[-1].drift_report}")
-    console.print(f"Audit trail:    collapse-guard audit show   (ledger: {params.paths.ledger})")
-    console.print("Status:         collapse-guard status")
-    from collapse_guard.cli.workspace import commit_hint
+    from collapse_guard.cli.workspace import commit_hint, from_here, params_flag
     from collapse_guard.records.versioning import uncommitted
 
+    if outcomes and outcomes[-1].drift_report:  # none with evaluation.drift_report: off
+        console.print(f"Drift report:   {from_here(params.resolve(outcomes[-1].drift_report))}")
+    flag = params_flag(params)
+    ledger = from_here(params.resolve(params.paths.ledger))
+    console.print(f"Audit trail:    collapse-guard audit show{flag}   (ledger: {ledger})", highlight=False)
+    console.print(f"Status:         collapse-guard status{flag}", highlight=False)
     to_commit = uncommitted(params.workspace)
     if to_commit:
-        console.print(f"Git:            {commit_hint(to_commit)}", highlight=False, soft_wrap=True)
+        console.print(f"Git:            {commit_hint(to_commit, params.workspace)}", highlight=False, soft_wrap=True)
 
 
 @command

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from collapse_guard.cli.invocation import JsonOption, ParamsOption, command, emit, load
+
+if TYPE_CHECKING:
+    from collapse_guard.config import Params
 
 SAID_WHOLE = ("restored", "migrated", "changed", "note")  # what initialise reports that it did not create
 
@@ -22,14 +26,28 @@ def init(params_file: ParamsOption = Path("params.yaml"), as_json: JsonOption = 
     created = initialise(params)
     said = [item if item.startswith(SAID_WHOLE) else f"created {item}" for item in created]
     to_commit = uncommitted(params.workspace)
-    said += [commit_hint(to_commit)] if to_commit else []
+    said += [commit_hint(to_commit, params.workspace)] if to_commit else []
     emit({"created": created, "to_commit": to_commit}, as_json, "\n".join(said) or "workspace already initialised")
 
 
-def commit_hint(paths: list[str]) -> str:
-    """What to commit so that a clone of the repository restores this workspace (DVC pointers, the public key)."""
+def commit_hint(paths: list[str], workspace: Path) -> str:
+    """What to commit so that a clone of the repository restores this workspace (DVC pointers, the public key), as
+    a command that works from the current folder (``git -C`` into a workspace elsewhere: its paths are its own)."""
     listed = " ".join(paths)
-    return f"to keep this state in git (a clone restores it with `dvc pull`): git add {listed} && git commit"
+    git = "git" if Path(workspace).resolve() == Path.cwd().resolve() else f"git -C {from_here(workspace)}"
+    return f"to keep this state in git (a clone restores it with `dvc pull`): {git} add {listed} && {git} commit"
+
+
+def from_here(path: Path | str) -> str:
+    """``path`` as the operator's shell reaches it: relative to the current folder when inside it."""
+    path, here = Path(path).resolve(), Path.cwd().resolve()
+    return path.relative_to(here).as_posix() or "." if path.is_relative_to(here) else str(path)
+
+
+def params_flag(params: Params) -> str:
+    """`` --params FILE`` for a command printed for the operator to type, unless FILE is ./params.yaml."""
+    source = Path(params.source_file).resolve()
+    return "" if source == (Path.cwd() / "params.yaml").resolve() else f" --params {from_here(source)}"
 
 
 @command
