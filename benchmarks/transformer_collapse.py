@@ -255,37 +255,25 @@ DOCSTRING_PACKAGES = ("numpy", "scipy", "pandas", "sklearn", "matplotlib", "torc
 def docstring_paragraphs(words: int, min_words: int = 20) -> list[str]:
     """Prose paragraphs of installed packages' docstrings (no doctest lines, no rulers), deduplicated, in a
     fixed order, until they hold ``words`` words."""
-    import ast
-    import importlib.util
     import re
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from installed_docstrings import installed_docstrings
 
     ruler = re.compile(r"[-=~]{4,}|>>>|::")
     seen: set[str] = set()
     paragraphs: list[str] = []
     total = 0
-    for package in DOCSTRING_PACKAGES:
-        spec = importlib.util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
-            continue
-        for path in sorted(Path(next(iter(spec.submodule_search_locations))).rglob("*.py")):
-            if "tests" in path.parts:
-                continue
-            try:
-                tree = ast.parse(path.read_text(encoding="utf-8"))
-            except (SyntaxError, UnicodeDecodeError, ValueError):
-                continue
-            for node in ast.walk(tree):
-                if not isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-                    continue
-                for paragraph in re.split(r"\n\s*\n", ast.get_docstring(node) or ""):
-                    cleaned = " ".join(paragraph.split())
-                    count = len(cleaned.split())
-                    if count >= min_words and not ruler.search(cleaned) and cleaned not in seen:
-                        seen.add(cleaned)
-                        paragraphs.append(cleaned)
-                        total += count
-                        if total >= words:
-                            return paragraphs
+    for _, doc in installed_docstrings(DOCSTRING_PACKAGES):
+        for paragraph in re.split(r"\n\s*\n", doc):
+            cleaned = " ".join(paragraph.split())
+            count = len(cleaned.split())
+            if count >= min_words and not ruler.search(cleaned) and cleaned not in seen:
+                seen.add(cleaned)
+                paragraphs.append(cleaned)
+                total += count
+                if total >= words:
+                    return paragraphs
     return paragraphs
 
 

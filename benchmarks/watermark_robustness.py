@@ -21,8 +21,6 @@ Last, detection speed (tokens/s, one process) of ``detect`` and of the scan.
 from __future__ import annotations
 
 import argparse
-import ast
-import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -36,6 +34,7 @@ from collapse_guard.offline import apply_offline_defaults
 
 apply_offline_defaults()
 
+from installed_docstrings import installed_docstrings  # noqa: E402
 from text_watermark import replace_at_random, unigram  # noqa: E402
 
 from collapse_guard.config import DecodingParams  # noqa: E402
@@ -56,27 +55,15 @@ ALPHAS = (1e-2, 1e-3, 1e-4)
 def package_docstrings(target_tokens: int, min_words: int = 30) -> np.ndarray:
     """One token stream of the docstrings of installed packages, until ``target_tokens``: real technical
     English that the model and the detector never saw."""
-    parts, total = [], 0
-    for package in PACKAGES:
-        spec = importlib.util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
-            continue
-        for path in sorted(Path(next(iter(spec.submodule_search_locations))).rglob("*.py")):
-            if "tests" in path.parts or total >= target_tokens:
-                continue
-            try:
-                tree = ast.parse(path.read_text(encoding="utf-8"))
-            except (SyntaxError, UnicodeDecodeError, ValueError):
-                continue
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-                    doc = ast.get_docstring(node)
-                    if doc and len(doc.split()) >= min_words:
-                        ids = token_ids(words(doc))
-                        parts.append(ids)
-                        total += len(ids)
-        if total >= target_tokens:
+    parts, total, current = [], 0, None
+    for path, doc in installed_docstrings(PACKAGES):
+        if total >= target_tokens and path != current:  # the file that reached the target is read to its end
             break
+        current = path
+        if len(doc.split()) >= min_words:
+            ids = token_ids(words(doc))
+            parts.append(ids)
+            total += len(ids)
     return np.concatenate(parts)
 
 
