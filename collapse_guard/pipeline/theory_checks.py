@@ -186,6 +186,18 @@ def seed_range(base: int, count: int) -> list[int]:
 # ---------------------------------------------------------------------------------------------------- checks
 
 
+def seeded_real(
+    draw: Callable[[int, np.random.Generator], pd.DataFrame], rows: int
+) -> Callable[[int], tuple[pd.DataFrame, pd.DataFrame]]:
+    """A chain's real data: ``rows`` records and 20 held-out ones, drawn in that order from the chain's seed."""
+
+    def real_for(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        rng = np.random.default_rng(seed)
+        return draw(rows, rng), draw(20, rng)
+
+    return real_for
+
+
 class Setting:
     """One closed form: ``measure`` runs chains for some seeds and returns one row of numbers per chain (so the
     seeds can be split between processes), ``summarise`` turns all rows into the check."""
@@ -222,9 +234,7 @@ class GaussianMLEVariance(Setting):
     m, dims, generations = 20, 400, 5
 
     def measure(self, params: Params, seeds: list[int]) -> np.ndarray:
-        def real_for(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-            rng = np.random.default_rng(seed)
-            return theory.gaussian_data(self.m, self.dims, 1.0, rng), theory.gaussian_data(20, self.dims, 1.0, rng)
+        real_for = seeded_real(lambda rows, rng: theory.gaussian_data(rows, self.dims, 1.0, rng), self.m)
 
         chains = run_chains(
             params,
@@ -263,12 +273,9 @@ class Regression(Setting):
         self.weights = np.random.default_rng(2).standard_normal(self.d)
 
     def measure(self, params: Params, seeds: list[int]) -> np.ndarray:
-        def real_for(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-            rng = np.random.default_rng(seed)
-            return (
-                theory.regression_data(self.t, self.weights, self.noise, rng, self.blocks),
-                theory.regression_data(20, self.weights, self.noise, rng, self.blocks),
-            )
+        real_for = seeded_real(
+            lambda rows, rng: theory.regression_data(rows, self.weights, self.noise, rng, self.blocks), self.t
+        )
 
         policy = Replace() if self.policy == "replace" else Accumulate()
         options = {"noise_sd": self.noise, "true_weights": self.weights.tolist()}
@@ -322,9 +329,7 @@ class AnchoredMean(Setting):
     n, lam, dims, generations, settled = 20, 1.0, 400, 8, 4
 
     def measure(self, params: Params, seeds: list[int]) -> np.ndarray:
-        def real_for(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-            rng = np.random.default_rng(seed)
-            return theory.gaussian_data(self.n, self.dims, 1.0, rng), theory.gaussian_data(20, self.dims, 1.0, rng)
+        real_for = seeded_real(lambda rows, rng: theory.gaussian_data(rows, self.dims, 1.0, rng), self.n)
 
         chains = run_chains(
             params,
@@ -366,12 +371,7 @@ class CategoricalCollision(Setting):
         p_true = 1 / np.arange(1, self.levels + 1)
         p_true /= p_true.sum()  # Zipf-like: a few common tokens, a tail of rare ones
 
-        def real_for(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-            rng = np.random.default_rng(seed)
-            return (
-                theory.categorical_data(self.samples, p_true, self.columns, rng),
-                theory.categorical_data(20, p_true, self.columns, rng),
-            )
+        real_for = seeded_real(lambda rows, rng: theory.categorical_data(rows, p_true, self.columns, rng), self.samples)
 
         chains = run_chains(
             params,
@@ -417,10 +417,9 @@ class GoldenRatio(Setting):
     weights = (0.40, 0.475, 0.55, 0.625, 0.70, 0.775, 0.85)
 
     def measure(self, params: Params, seeds: list[int]) -> np.ndarray:
-        def real_for(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-            rng = np.random.default_rng(seed)
-            real = theory.gaussian_data(self.n * (self.generations + 1), self.dims, 1.0, rng)
-            return real, theory.gaussian_data(20, self.dims, 1.0, rng)
+        real_for = seeded_real(
+            lambda rows, rng: theory.gaussian_data(rows, self.dims, 1.0, rng), self.n * (self.generations + 1)
+        )
 
         variances = np.empty((len(seeds), len(self.weights)))  # chains × weights
         rounds = range(self.settled, self.generations + 1)
