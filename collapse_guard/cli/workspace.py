@@ -40,8 +40,9 @@ def commit_hint(paths: list[str], workspace: Path) -> str:
 
 def from_here(path: Path | str) -> str:
     """``path`` as the operator's shell reaches it: relative to the current folder when inside it."""
-    path, here = Path(path).resolve(), Path.cwd().resolve()
-    return path.relative_to(here).as_posix() or "." if path.is_relative_to(here) else str(path)
+    from collapse_guard.records.workspace import workspace_relative
+
+    return workspace_relative(Path.cwd(), Path(path).resolve())
 
 
 def params_flag(params: Params) -> str:
